@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Sets up a Debian 12 host (as root) for vrrpd development: Debian packages, a venv in .venv and vrrpd in it.
+# Idempotent: packages already present are not fetched again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Python build deps (systemd-python compiles against libsystemd), lab tools for netns tests and the demo,
+# and keepalived as the reference peer.
+PKGS=(python3 python3-venv python3-dev gcc pkg-config libsystemd-dev iproute2 iputils-ping
+      keepalived tshark tcpdump arping ndisc6 procps)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "setup: missing Debian packages (${missing[*]}); run as root" >&2
+        exit 1
+    fi
+    # Installing keepalived must never start it in the root namespace: invoke-rc.d honours policy-rc.d.
+    made_policy=0
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        made_policy=1
+    fi
+    trap '[[ $made_policy == 1 ]] && rm -f /usr/sbin/policy-rc.d' EXIT
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # keepalived is only ever run by our tests inside namespaces; keep it from starting at boot too.
+    if [[ -d /run/systemd/system ]]; then
+        systemctl disable --quiet keepalived.service 2>/dev/null || true
+    fi
+fi
+
+if [[ ! -x .venv/bin/python ]]; then
+    python3 -m venv .venv
+fi
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e '.[test]'
+echo "setup: ready ($(.venv/bin/python --version), vrrpd $(.venv/bin/python -c 'import vrrpd; print(vrrpd.__version__)'))"

@@ -1,0 +1,109 @@
+"""Inputs (what happened, past tense) and actions (what to do, imperative) of the VRRP state machine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from vrrpd.protocol.packet import Advert, ChecksumForm, IPAddress
+
+
+class State(StrEnum):
+    INITIALIZE = "INITIALIZE"
+    BACKUP = "BACKUP"
+    MASTER = "MASTER"
+    FAULT = "FAULT"
+
+
+# --- inputs -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The router was started (RFC 9568 §6.4.1 Startup event)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShutdownRequested:
+    """The router is being stopped (RFC 9568 §6.4.2/§6.4.3 Shutdown event)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdvertReceived:
+    """A decoded advert for this router's VRID that passed the IP-level checks (TTL, own address)."""
+
+    src: IPAddress
+    """IP source: the sender's primary address (IPv6: link-local)."""
+    advert: Advert
+    checksum_form: ChecksumForm | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimerExpired:
+    """`now` reached `next_deadline()`."""
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityChanged:
+    """Tracking moved the effective priority (already clamped to 1..254 by the caller for non-owners)."""
+
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class Faulted:
+    """The router can no longer serve (interface down, failed track with on_failure: fault)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """All fault conditions cleared."""
+
+
+Input = Started | ShutdownRequested | AdvertReceived | TimerExpired | PriorityChanged | Faulted | Recovered
+
+
+# --- actions ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SendAdvert:
+    advert: Advert
+
+
+@dataclass(frozen=True, slots=True)
+class AddAddresses:
+    addresses: tuple[IPAddress, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveAddresses:
+    addresses: tuple[IPAddress, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Announce:
+    """Send gratuitous ARP (IPv4) or unsolicited NA (IPv6) for these addresses."""
+
+    addresses: tuple[IPAddress, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    old: State
+    new: State
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    """Something an operator should see. `key` groups repeats for rate limiting."""
+
+    level: str
+    key: str
+    message: str
+
+
+Action = SendAdvert | AddAddresses | RemoveAddresses | Announce | StateChanged | Log

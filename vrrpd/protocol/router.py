@@ -1,0 +1,420 @@
+"""The VRRP virtual router state machine (RFC 9568 §6; RFC 3768 §6 where v2 differs).
+
+Rules this module keeps:
+- Everything that changes a router's state lives here, and nothing here does I/O: no sockets, clocks,
+  subprocesses or netlink. Every entry point takes `now` (seconds, any monotonic origin); the router
+  answers with a list of actions and exposes its one next deadline through `next_deadline()`.
+- Timers are deadlines stored in the router (Master_Down_Timer in BACKUP, Adver_Timer in MASTER), never
+  timer handles. The caller feeds `TimerExpired()` once `now >= next_deadline()`.
+- Every (state, input) pair has an entry in `_TRANSITIONS`; one `_set_state()` emits each transition.
+- Skew_Time and Master_Down_Interval are derived from the *effective* priority and the learned
+  Master_Adver_Interval whenever they are needed, so adopting an interval recomputes both (RFC 9568 §6.4.2).
+- Remote input never raises: an advert that must be ignored is counted under `counters.drops[reason]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from vrrpd.protocol.events import (
+    Action,
+    AddAddresses,
+    AdvertReceived,
+    Announce,
+    Faulted,
+    Input,
+    Log,
+    PriorityChanged,
+    Recovered,
+    RemoveAddresses,
+    SendAdvert,
+    ShutdownRequested,
+    Started,
+    State,
+    StateChanged,
+    TimerExpired,
+)
+from vrrpd.protocol.packet import (
+    MAX_INTERVAL_CS,
+    Advert,
+    AuthType,
+    ChecksumForm,
+    Family,
+    IPAddress,
+)
+from vrrpd.protocol.timers import master_down_interval, skew_time
+
+OWNER_PRIORITY = 255
+
+
+class AddressCheck(StrEnum):
+    """What to do with an advert whose address list differs from ours (RFC 9568 §7.1: MAY check, SHOULD log)."""
+
+    LOG = "log"
+    DROP = "drop"
+
+
+@dataclass(frozen=True, slots=True)
+class RouterConfig:
+    """Static parameters of one virtual router (RFC 9568 §6.1). Validated on construction (ValueError)."""
+
+    vrid: int
+    addresses: tuple[IPAddress, ...]
+    priority: int = 100
+    """Base priority: 255 = address owner, 1..254 otherwise."""
+    advert_interval_cs: int = 100
+    """Advertisement_Interval in centiseconds (VRRPv2: whole seconds, so a multiple of 100)."""
+    preempt: bool = True
+    preempt_delay: float = 0.0
+    """Seconds after start-up, or after first seeing a lower-priority master, before preempting (keepalived)."""
+    version: int = 3
+    address_check: AddressCheck = AddressCheck.LOG
+    advert_on_lower_priority: bool = True
+    """RFC 9568 §6.4.3: a Master discarding a lower-priority advert sends one at once (RFC 5798: it did not)."""
+    owner_ignores_adverts: bool = True
+    """RFC 5798 §7.1: the owner discards all adverts (RFC 9568 erratum 8298 would only log)."""
+    auth_type: AuthType = AuthType.NONE
+    auth_data: bytes = b""
+    """VRRPv2 simple password (at most 8 bytes)."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.vrid <= 255:
+            raise ValueError(f"vrid {self.vrid} outside 1..255")
+        if not 1 <= self.priority <= OWNER_PRIORITY:
+            raise ValueError(f"priority {self.priority} outside 1..255")
+        if not self.addresses or len(self.addresses) > 255:
+            raise ValueError("a virtual router needs 1..255 virtual addresses")
+        if len({a.version for a in self.addresses}) != 1:
+            raise ValueError("virtual addresses must all be IPv4 or all IPv6 (RFC 9568 §5.2.9)")
+        if self.version not in (2, 3):
+            raise ValueError(f"version {self.version} is not 2 or 3")
+        if self.version == 2:
+            if self.family is not Family.IPV4:
+                raise ValueError("VRRPv2 is IPv4 only (RFC 3768)")
+            if self.advert_interval_cs % 100 or not 100 <= self.advert_interval_cs <= 25500:
+                raise ValueError("VRRPv2 advert interval must be whole seconds, 1..255")
+            if len(self.auth_data) > 8:
+                raise ValueError("VRRPv2 simple password is at most 8 bytes")
+        elif not 1 <= self.advert_interval_cs <= MAX_INTERVAL_CS:
+            raise ValueError(f"advert interval {self.advert_interval_cs} cs outside 1..{MAX_INTERVAL_CS}")
+        if self.preempt_delay < 0:
+            raise ValueError("preempt_delay must not be negative")
+
+    @property
+    def family(self) -> Family:
+        return Family.of(self.addresses[0])
+
+    @property
+    def is_owner(self) -> bool:
+        return self.priority == OWNER_PRIORITY
+
+
+@dataclass(slots=True)
+class Counters:
+    adverts_sent: int = 0
+    adverts_received: int = 0
+    """Adverts handed to the router (before the router's own discards)."""
+    priority_zero_sent: int = 0
+    priority_zero_received: int = 0
+    transitions: int = 0
+    became_master: int = 0
+    address_mismatches: int = 0
+    message_only_checksums: int = 0
+    """Adverts accepted with the RFC 9568 message-only IPv4 checksum (peers that differ from keepalived/FRR)."""
+    drops: dict[str, int] = field(default_factory=dict)
+
+    def drop(self, reason: str) -> None:
+        self.drops[reason] = self.drops.get(reason, 0) + 1
+
+
+class VirtualRouter:
+    """One VRRP virtual router: one (interface, family, VRID)."""
+
+    def __init__(self, config: RouterConfig, primary_address: IPAddress) -> None:
+        if primary_address.version != config.family:
+            raise ValueError(f"primary address {primary_address} is not of the router's family")
+        self.config = config
+        self.primary_address = primary_address
+        """Our own advert source (RFC 9568 §5.1.1.1/§5.1.2.1), used for the equal-priority tie-break."""
+        self.state = State.INITIALIZE
+        self.priority = config.priority
+        """Effective priority: base priority moved by tracking."""
+        self.master_adver_interval_cs = config.advert_interval_cs
+        self.master_down_at: float | None = None
+        self.adver_at: float | None = None
+        self.preempt_hold_until: float | None = None
+        self.fault_reason: str | None = None
+        self.master_address: IPAddress | None = None
+        self.master_priority: int | None = None
+        self.master_seen_at: float | None = None
+        self.counters = Counters()
+
+    # --- public API -------------------------------------------------------------------------------------
+
+    @property
+    def skew_time(self) -> float:
+        return skew_time(self.priority, self.master_adver_interval_cs, self.config.version)
+
+    @property
+    def master_down_interval(self) -> float:
+        return master_down_interval(self.priority, self.master_adver_interval_cs, self.config.version)
+
+    def next_deadline(self) -> float | None:
+        if self.state is State.BACKUP:
+            return self.master_down_at
+        if self.state is State.MASTER:
+            return self.adver_at
+        return None
+
+    def handle(self, event: Input, now: float) -> list[Action]:
+        handler = _TRANSITIONS[(self.state, type(event))]
+        actions: list[Action] = []
+        handler(self, event, now, actions)
+        return actions
+
+    # --- helpers ----------------------------------------------------------------------------------------
+
+    def _advert(self, priority: int) -> Advert:
+        # RFC 9568 §7.2 / R26: always our *configured* interval, also after taking over from a master.
+        return Advert(
+            vrid=self.config.vrid,
+            priority=priority,
+            interval_cs=self.config.advert_interval_cs,
+            addresses=self.config.addresses,
+            version=self.config.version,
+            auth_type=self.config.auth_type,
+            auth_data=self.config.auth_data,
+        )
+
+    def _send(self, actions: list[Action], priority: int | None = None) -> None:
+        priority = self.priority if priority is None else priority
+        self.counters.adverts_sent += 1
+        if priority == 0:
+            self.counters.priority_zero_sent += 1
+        actions.append(SendAdvert(self._advert(priority)))
+
+    def _set_state(self, new: State, reason: str, actions: list[Action]) -> None:
+        old, self.state = self.state, new
+        if new is not State.BACKUP:
+            self.master_down_at = None
+        if new is not State.MASTER:
+            self.adver_at = None
+        if new is State.MASTER:
+            self.counters.became_master += 1
+            self._saw_master(self.primary_address, self.priority, None)
+        elif new is not State.BACKUP:
+            self.master_address = self.master_priority = self.master_seen_at = None
+        self.counters.transitions += 1
+        actions.append(StateChanged(old, new, reason))
+
+    def _saw_master(self, address: IPAddress, priority: int, now: float | None) -> None:
+        self.master_address, self.master_priority, self.master_seen_at = address, priority, now
+
+    def _become_master(self, now: float, reason: str, actions: list[Action]) -> None:
+        # RFC 9568 §6.4.1/§6.4.2: advertise, announce the VIPs, arm Adver_Timer. The VIPs are added first so
+        # that the announcements never precede the addresses (§8.1.2: delay GARP until the VIP is configured).
+        actions.append(AddAddresses(self.config.addresses))
+        self._send(actions)
+        actions.append(Announce(self.config.addresses))
+        self.adver_at = now + self.config.advert_interval_cs / 100
+        self._set_state(State.MASTER, reason, actions)
+
+    def _leave_master(self, actions: list[Action]) -> None:
+        # RFC 9568 §6.4.3 Shutdown: send an advert with priority 0, then give up the VIPs.
+        self._send(actions, priority=0)
+        actions.append(RemoveAddresses(self.config.addresses))
+
+    def _start(self, now: float, actions: list[Action]) -> None:
+        if self.fault_reason is not None:
+            self._set_state(State.FAULT, self.fault_reason, actions)
+            return
+        if self.config.preempt_delay > 0:
+            self.preempt_hold_until = now + self.config.preempt_delay
+        if self.config.is_owner and self.priority == OWNER_PRIORITY:
+            self._become_master(now, "address owner (priority 255) starts as master", actions)  # §6.4.1
+            return
+        # §6.4.1: a non-owner starts in Backup with Master_Adver_Interval = Advertisement_Interval.
+        self.master_adver_interval_cs = self.config.advert_interval_cs
+        self._set_state(State.BACKUP, "started", actions)
+        self.master_down_at = now + self.master_down_interval
+
+    def _precheck(self, event: AdvertReceived, actions: list[Action]) -> bool:
+        """Checks common to Backup and Master (RFC 9568 §7.1, RFC 3768 §7.1). False = drop (counted)."""
+        advert, cfg = event.advert, self.config
+        self.counters.adverts_received += 1
+        reason = None
+        if advert.vrid != cfg.vrid:
+            reason = "vrid"
+        elif event.src.version != cfg.family or advert.addresses[0].version != cfg.family:
+            reason = "family"
+        elif advert.version != cfg.version:
+            reason = "version"
+        elif cfg.version == 2 and (advert.auth_type, advert.auth_data) != (cfg.auth_type, cfg.auth_data):
+            reason = "auth"  # RFC 3768 §7.1 / §10
+        elif cfg.version == 2 and advert.interval_cs != cfg.advert_interval_cs:
+            reason = "interval"  # RFC 3768 §7.1: v2 MUST drop on interval mismatch; v3 adopts instead
+        elif self.priority == OWNER_PRIORITY and cfg.owner_ignores_adverts:
+            reason = "owner"  # RFC 5798 §7.1
+        if reason is None and set(advert.addresses) != set(cfg.addresses):
+            self.counters.address_mismatches += 1
+            actions.append(
+                Log(
+                    "warning",
+                    "address_mismatch",
+                    f"VRID {cfg.vrid}: advert from {event.src} lists "
+                    f"{', '.join(map(str, advert.addresses))}, we have {', '.join(map(str, cfg.addresses))}",
+                )
+            )
+            if cfg.address_check is AddressCheck.DROP:
+                reason = "address_list"
+        if reason is not None:
+            self.counters.drop(reason)
+            return False
+        if advert.priority == 0:
+            self.counters.priority_zero_received += 1
+        if event.checksum_form is ChecksumForm.MESSAGE_ONLY and cfg.version == 3 and cfg.family is Family.IPV4:
+            self.counters.message_only_checksums += 1
+        return True
+
+    # --- transitions ------------------------------------------------------------------------------------
+
+    def _ignore(self, event: Input, now: float, actions: list[Action]) -> None:
+        """Nothing to do in this state (e.g. adverts in Initialize, RFC 9568 §6.4.1)."""
+
+    def _on_started(self, event: Started, now: float, actions: list[Action]) -> None:
+        self._start(now, actions)
+
+    def _on_shutdown_backup(self, event: ShutdownRequested, now: float, actions: list[Action]) -> None:
+        # §6.4.2: cancel Master_Down_Timer, go to Initialize; no advert.
+        self._set_state(State.INITIALIZE, "shutdown", actions)
+
+    def _on_shutdown_master(self, event: ShutdownRequested, now: float, actions: list[Action]) -> None:
+        self._leave_master(actions)
+        self._set_state(State.INITIALIZE, "shutdown", actions)
+
+    def _on_timer_backup(self, event: TimerExpired, now: float, actions: list[Action]) -> None:
+        if self.master_down_at is not None and now >= self.master_down_at:
+            self._become_master(now, "master down timer expired", actions)  # §6.4.2
+
+    def _on_timer_master(self, event: TimerExpired, now: float, actions: list[Action]) -> None:
+        if self.adver_at is not None and now >= self.adver_at:
+            self._send(actions)  # §6.4.3: Adver_Timer fired
+            self.adver_at = now + self.config.advert_interval_cs / 100
+
+    def _on_advert_backup(self, event: AdvertReceived, now: float, actions: list[Action]) -> None:
+        if not self._precheck(event, actions):
+            return
+        advert = event.advert
+        if advert.priority == 0:
+            # §6.4.2: the master is shutting down; take over after Skew_Time, not Master_Down_Interval.
+            self.master_down_at = now + self.skew_time
+            self._saw_master(event.src, 0, now)
+            return
+        lower = advert.priority < self.priority
+        if lower and self.config.preempt and self.config.preempt_delay > 0:
+            if self.preempt_hold_until is None:
+                self.preempt_hold_until = now + self.config.preempt_delay
+                actions.append(
+                    Log(
+                        "info",
+                        "preempt_delay",
+                        f"VRID {self.config.vrid}: lower-priority master {event.src} "
+                        f"(priority {advert.priority}); preempting in {self.config.preempt_delay:g} s",
+                    )
+                )
+        elif not lower:
+            self.preempt_hold_until = None
+        held = self.preempt_hold_until is not None and now < self.preempt_hold_until
+        if not self.config.preempt or not lower or held:
+            # §6.4.2: adopt the master's interval (v3 only; v2 intervals match or were dropped), which also
+            # recomputes Skew_Time and Master_Down_Interval, and restart Master_Down_Timer.
+            if self.config.version == 3:
+                self.master_adver_interval_cs = advert.interval_cs
+            self.master_down_at = now + self.master_down_interval
+            self._saw_master(event.src, advert.priority, now)
+            return
+        # Preempt_Mode and a lower priority: discard, so Master_Down_Timer runs out and we preempt.
+        self.counters.drop("lower_priority")
+
+    def _on_advert_master(self, event: AdvertReceived, now: float, actions: list[Action]) -> None:
+        if not self._precheck(event, actions):
+            return
+        advert = event.advert
+        if advert.priority == 0:
+            # §6.4.3: another master is leaving; assert ourselves at once.
+            self._send(actions)
+            self.adver_at = now + self.config.advert_interval_cs / 100
+            return
+        # §6.4.3: step down on a higher priority, or an equal one from a higher primary address compared as
+        # an unsigned integer in network byte order (RFC 9568).
+        if advert.priority > self.priority or (
+            advert.priority == self.priority and int(event.src) > int(self.primary_address)
+        ):
+            actions.append(RemoveAddresses(self.config.addresses))
+            if self.config.version == 3:
+                self.master_adver_interval_cs = advert.interval_cs
+            self._set_state(State.BACKUP, f"higher priority master {event.src} ({advert.priority})", actions)
+            self.master_down_at = now + self.master_down_interval
+            self._saw_master(event.src, advert.priority, now)
+            return
+        self.counters.drop("lower_priority")
+        if self.config.advert_on_lower_priority:
+            self._send(actions)  # RFC 9568 §6.4.3: so the sender and learning bridges relearn the master
+
+    def _on_priority(self, event: PriorityChanged, now: float, actions: list[Action]) -> None:
+        if not 1 <= event.priority <= OWNER_PRIORITY:
+            raise ValueError(f"effective priority {event.priority} outside 1..255")
+        changed = event.priority != self.priority
+        self.priority = event.priority
+        if changed and self.state is State.MASTER:
+            # Tell the backups now rather than one interval later, so a preempting backup reacts at once.
+            self._send(actions)
+            self.adver_at = now + self.config.advert_interval_cs / 100
+
+    def _on_faulted(self, event: Faulted, now: float, actions: list[Action]) -> None:
+        self.fault_reason = event.reason
+        if self.state is State.MASTER:
+            self._leave_master(actions)
+        if self.state in (State.MASTER, State.BACKUP):
+            self._set_state(State.FAULT, event.reason, actions)
+
+    def _on_recovered(self, event: Recovered, now: float, actions: list[Action]) -> None:
+        was_faulted, self.fault_reason = self.fault_reason is not None, None
+        if self.state is State.FAULT and was_faulted:
+            self._start(now, actions)
+
+
+_Handler = Callable[[VirtualRouter, Input, float, list[Action]], None]
+_R = VirtualRouter
+_TRANSITIONS: dict[tuple[State, type], _Handler] = {
+    (State.INITIALIZE, Started): _R._on_started,
+    (State.INITIALIZE, ShutdownRequested): _R._ignore,
+    (State.INITIALIZE, AdvertReceived): _R._ignore,
+    (State.INITIALIZE, TimerExpired): _R._ignore,
+    (State.INITIALIZE, PriorityChanged): _R._on_priority,
+    (State.INITIALIZE, Faulted): _R._on_faulted,
+    (State.INITIALIZE, Recovered): _R._on_recovered,
+    (State.BACKUP, Started): _R._ignore,
+    (State.BACKUP, ShutdownRequested): _R._on_shutdown_backup,
+    (State.BACKUP, AdvertReceived): _R._on_advert_backup,
+    (State.BACKUP, TimerExpired): _R._on_timer_backup,
+    (State.BACKUP, PriorityChanged): _R._on_priority,
+    (State.BACKUP, Faulted): _R._on_faulted,
+    (State.BACKUP, Recovered): _R._on_recovered,
+    (State.MASTER, Started): _R._ignore,
+    (State.MASTER, ShutdownRequested): _R._on_shutdown_master,
+    (State.MASTER, AdvertReceived): _R._on_advert_master,
+    (State.MASTER, TimerExpired): _R._on_timer_master,
+    (State.MASTER, PriorityChanged): _R._on_priority,
+    (State.MASTER, Faulted): _R._on_faulted,
+    (State.MASTER, Recovered): _R._on_recovered,
+    (State.FAULT, Started): _R._ignore,
+    (State.FAULT, ShutdownRequested): _R._on_shutdown_backup,
+    (State.FAULT, AdvertReceived): _R._ignore,
+    (State.FAULT, TimerExpired): _R._ignore,
+    (State.FAULT, PriorityChanged): _R._on_priority,
+    (State.FAULT, Faulted): _R._on_faulted,
+    (State.FAULT, Recovered): _R._on_recovered,
+}
