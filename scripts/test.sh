@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 
-.venv/bin/ruff check vrrpd tests netns-tests bench
+.venv/bin/ruff check .
 export VRRPD_NO_SKIPS=1
 .venv/bin/python -m pytest tests netns-tests \
     --cov=vrrpd --cov-report=term-missing:skip-covered "$@"
