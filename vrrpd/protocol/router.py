@@ -123,7 +123,10 @@ class Counters:
     address_mismatches: int = 0
     message_only_checksums: int = 0
     """Adverts accepted with the RFC 9568 message-only IPv4 checksum (peers that differ from keepalived/FRR)."""
+    lower_priority_received: int = 0
+    """Adverts discarded for a lower priority (preempting Backup, or Master); normal during preemption."""
     drops: dict[str, int] = field(default_factory=dict)
+    """Adverts ignored as invalid or not ours, by reason."""
 
     def drop(self, reason: str) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + 1
@@ -336,7 +339,7 @@ class VirtualRouter:
             self._saw_master(event.src, advert.priority, now)
             return
         # Preempt_Mode and a lower priority: discard, so Master_Down_Timer runs out and we preempt.
-        self.counters.drop("lower_priority")
+        self.counters.lower_priority_received += 1
 
     def _on_advert_master(self, event: AdvertReceived, now: float, actions: list[Action]) -> None:
         if not self._precheck(event, actions):
@@ -359,7 +362,7 @@ class VirtualRouter:
             self.master_down_at = now + self.master_down_interval
             self._saw_master(event.src, advert.priority, now)
             return
-        self.counters.drop("lower_priority")
+        self.counters.lower_priority_received += 1
         if self.config.advert_on_lower_priority:
             self._send(actions)  # RFC 9568 §6.4.3: so the sender and learning bridges relearn the master
 
