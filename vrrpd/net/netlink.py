@@ -1,0 +1,296 @@
+"""Interface facts and virtual-address changes over rtnetlink, behind a small interface with a fake for tests.
+
+`Netlink` uses one long-lived pyroute2 `AsyncIPRoute` (never NDB, which starts a thread and a database). The
+socket is opened in the network namespace of the calling process, so a daemon started with
+`ip netns exec NS vrrpd ...` manages NS. Requests are serialized with an asyncio.Lock: they take microseconds,
+and one in flight at a time keeps pyroute2's request/response matching simple.
+
+Errors come out as `NetlinkError` (an OSError carrying the kernel errno), from the fake as well.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, ip_address, ip_interface
+from socket import AF_INET, AF_INET6
+from typing import Any, Protocol
+
+# Imported at module level: importing pyroute2 takes ~50 ms, which must not happen inside the running loop.
+from pyroute2 import AsyncIPRoute
+from pyroute2.netlink.exceptions import NetlinkError as PyrouteError
+
+IPInterface = IPv4Interface | IPv6Interface
+
+# <linux/if_addr.h>
+IFA_F_SECONDARY = 0x01
+IFA_F_NODAD = 0x02
+IFA_F_DADFAILED = 0x08
+IFA_F_TENTATIVE = 0x40
+# <linux/if.h>
+IFF_UP = 0x1
+IFF_RUNNING = 0x40
+
+RT_SCOPE_HOST = 254
+
+# Deleting an address that is not there is the state we wanted: success, not an error.
+_ALREADY_GONE = frozenset({errno.ENOENT, errno.EADDRNOTAVAIL, errno.ESRCH, errno.ENODEV})
+
+
+class NetlinkError(OSError):
+    """A netlink request failed; `errno` is the kernel's error code (ENODEV for an unknown interface)."""
+
+    def __init__(self, code: int, message: str = "") -> None:
+        super().__init__(code, message or os.strerror(code))
+
+
+@dataclass(frozen=True, slots=True)
+class LinkInfo:
+    index: int
+    name: str
+    mac: str
+    """'aa:bb:cc:dd:ee:ff'."""
+    up: bool
+    """Administratively up and operationally running (IFF_UP and IFF_RUNNING): able to carry VRRP."""
+    mtu: int
+
+
+class AddressManager(Protocol):
+    """What the daemon needs from the kernel's interface and address tables."""
+
+    async def link(self, ifname: str) -> LinkInfo:
+        """Raises NetlinkError(ENODEV) when there is no such interface."""
+        ...
+
+    async def primary_ipv4(self, ifindex: int, exclude: Collection[IPv4Address] = ()) -> IPv4Address | None:
+        """The address the kernel treats as primary (first non-secondary, scope below host), skipping `exclude`
+        (pass the VIPs: a VIP outside every existing subnet is itself a primary)."""
+        ...
+
+    async def link_local(self, ifindex: int) -> IPv6Address | None:
+        """The usable IPv6 link-local address: None while it is still tentative (DAD) or missing."""
+        ...
+
+    async def addresses(self, ifindex: int) -> list[IPInterface]:
+        """All addresses on the interface, both families, in kernel order."""
+        ...
+
+    async def add(self, ifindex: int, iface: IPInterface) -> None:
+        """Idempotent add (replace). IPv6 addresses skip DAD so they are usable at once."""
+        ...
+
+    async def remove(self, ifindex: int, iface: IPInterface) -> None:
+        """Idempotent delete: an address (or interface) that is already gone is success."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def _address_of(msg: Any) -> IPv4Address | IPv6Address:
+    # For IPv4, IFA_LOCAL is our address; IFA_ADDRESS is the peer on point-to-point links.
+    return ip_address(msg.get("local") or msg.get("address"))
+
+
+class Netlink:
+    """AddressManager over a single pyroute2 AsyncIPRoute, created lazily inside the running event loop."""
+
+    def __init__(self) -> None:
+        self._ipr: AsyncIPRoute | None = None
+        self._lock = asyncio.Lock()
+
+    def _route(self) -> AsyncIPRoute:
+        if self._ipr is None:
+            self._ipr = AsyncIPRoute()
+        return self._ipr
+
+    async def _request(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
+        async with self._lock:
+            try:
+                result = await getattr(self._route(), method)(*args, **kwargs)
+                if isinstance(result, list):
+                    return result
+                return [msg async for msg in result]  # dumps are async generators
+            except PyrouteError as err:
+                raise NetlinkError(err.code) from err
+
+    async def _dump_addresses(self, ifindex: int, family: int = 0) -> list[Any]:
+        msgs = await self._request("addr", "dump", index=ifindex)
+        return [m for m in msgs if not family or m["family"] == family]
+
+    async def link(self, ifname: str) -> LinkInfo:
+        (msg,) = await self._request("link", "get", ifname=ifname)
+        flags = msg["flags"]
+        return LinkInfo(
+            index=msg["index"],
+            name=msg.get("ifname"),
+            mac=msg.get("address") or "00:00:00:00:00:00",
+            up=bool(flags & IFF_UP) and bool(flags & IFF_RUNNING),
+            mtu=msg.get("mtu"),
+        )
+
+    async def primary_ipv4(self, ifindex: int, exclude: Collection[IPv4Address] = ()) -> IPv4Address | None:
+        for msg in await self._dump_addresses(ifindex, AF_INET):
+            address = _address_of(msg)
+            if msg["flags"] & IFA_F_SECONDARY or msg["scope"] >= RT_SCOPE_HOST or address in exclude:
+                continue
+            assert isinstance(address, IPv4Address)
+            return address
+        return None
+
+    async def link_local(self, ifindex: int) -> IPv6Address | None:
+        for msg in await self._dump_addresses(ifindex, AF_INET6):
+            address = _address_of(msg)
+            if address.is_link_local and not msg["flags"] & (IFA_F_TENTATIVE | IFA_F_DADFAILED):
+                assert isinstance(address, IPv6Address)
+                return address
+        return None
+
+    async def addresses(self, ifindex: int) -> list[IPInterface]:
+        return [ip_interface(f"{_address_of(m)}/{m['prefixlen']}") for m in await self._dump_addresses(ifindex)]
+
+    async def add(self, ifindex: int, iface: IPInterface) -> None:
+        spec: dict[str, Any] = {"index": ifindex, "address": str(iface.ip), "prefixlen": iface.network.prefixlen}
+        if iface.version == 6:
+            # A VIP moves between routers; waiting ~1 s for DAD would delay every takeover, and the VRRP
+            # election already guarantees a single owner.
+            spec["flags"] = IFA_F_NODAD
+        await self._request("addr", "replace", **spec)
+
+    async def remove(self, ifindex: int, iface: IPInterface) -> None:
+        try:
+            await self._request("addr", "del", index=ifindex, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+        except NetlinkError as err:
+            if err.errno not in _ALREADY_GONE:
+                raise
+
+    async def close(self) -> None:
+        if self._ipr is not None:
+            self._ipr.close()
+            self._ipr = None
+
+
+# --- in-memory fake -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _FakeAddress:
+    iface: IPInterface
+    secondary: bool = False
+    tentative: bool = False
+
+
+@dataclass
+class _FakeLink:
+    info: LinkInfo
+    addresses: list[_FakeAddress] = field(default_factory=list)
+
+
+class FakeNetlink:
+    """An in-memory AddressManager that follows the kernel rules the daemon depends on.
+
+    - An IPv4 address inside the subnet of an existing primary becomes secondary; the first primary stays
+      primary (so `primary_ipv4` is stable while VIPs come and go).
+    - Adding twice and removing twice succeed; removing from an unknown ifindex succeeds.
+    - `fail_next` makes the next add/remove raise that error (to test the daemon's error paths).
+    Every mutating call is appended to `calls` as (operation, ifindex, iface).
+    """
+
+    def __init__(self) -> None:
+        self._links: dict[int, _FakeLink] = {}
+        self.calls: list[tuple[str, int, IPInterface]] = []
+        self.fail_next: OSError | None = None
+
+    # --- test set-up ---
+
+    def add_link(
+        self,
+        name: str,
+        mac: str = "02:00:00:00:00:01",
+        *,
+        up: bool = True,
+        mtu: int = 1500,
+        addresses: Collection[str | IPInterface] = (),
+    ) -> LinkInfo:
+        info = LinkInfo(index=len(self._links) + 2, name=name, mac=mac, up=up, mtu=mtu)
+        self._links[info.index] = _FakeLink(info)
+        for iface in addresses:
+            self._insert(info.index, ip_interface(iface))
+        return info
+
+    def set_up(self, ifname: str, up: bool) -> None:
+        link = self._by_name(ifname)
+        link.info = replace(link.info, up=up)
+
+    def set_tentative(self, ifindex: int, address: str | IPv6Address, tentative: bool) -> None:
+        for entry in self._links[ifindex].addresses:
+            if entry.iface.ip == ip_address(address):
+                entry.tentative = tentative
+
+    # --- AddressManager ---
+
+    async def link(self, ifname: str) -> LinkInfo:
+        return self._by_name(ifname).info
+
+    async def primary_ipv4(self, ifindex: int, exclude: Collection[IPv4Address] = ()) -> IPv4Address | None:
+        for entry in self._link(ifindex).addresses:
+            ip = entry.iface.ip
+            if isinstance(ip, IPv4Address) and not entry.secondary and not ip.is_loopback and ip not in exclude:
+                return ip
+        return None
+
+    async def link_local(self, ifindex: int) -> IPv6Address | None:
+        for entry in self._link(ifindex).addresses:
+            ip = entry.iface.ip
+            if isinstance(ip, IPv6Address) and ip.is_link_local and not entry.tentative:
+                return ip
+        return None
+
+    async def addresses(self, ifindex: int) -> list[IPInterface]:
+        return [entry.iface for entry in self._link(ifindex).addresses]
+
+    async def add(self, ifindex: int, iface: IPInterface) -> None:
+        self.calls.append(("add", ifindex, iface))
+        self._maybe_fail()
+        self._insert(ifindex, iface)
+
+    async def remove(self, ifindex: int, iface: IPInterface) -> None:
+        self.calls.append(("remove", ifindex, iface))
+        self._maybe_fail()
+        link = self._links.get(ifindex)
+        if link is not None:
+            link.addresses = [e for e in link.addresses if e.iface != iface]
+
+    async def close(self) -> None:
+        pass
+
+    # --- internals ---
+
+    def _maybe_fail(self) -> None:
+        if self.fail_next is not None:
+            err, self.fail_next = self.fail_next, None
+            raise err
+
+    def _link(self, ifindex: int) -> _FakeLink:
+        try:
+            return self._links[ifindex]
+        except KeyError:
+            raise NetlinkError(errno.ENODEV) from None
+
+    def _by_name(self, ifname: str) -> _FakeLink:
+        for link in self._links.values():
+            if link.info.name == ifname:
+                return link
+        raise NetlinkError(errno.ENODEV)
+
+    def _insert(self, ifindex: int, iface: IPInterface) -> None:
+        link = self._link(ifindex)
+        if any(e.iface == iface for e in link.addresses):
+            return  # replace semantics: the same address again changes nothing
+        secondary = isinstance(iface, IPv4Interface) and any(
+            isinstance(e.iface, IPv4Interface) and not e.secondary and e.iface.network == iface.network
+            for e in link.addresses
+        )
+        link.addresses.append(_FakeAddress(iface, secondary=secondary))

@@ -1,0 +1,221 @@
+"""The raw VRRP socket for one (interface, address family): IP protocol 112 to and from the VRRP group.
+
+One socket serves every virtual router of that family on the interface; the caller demultiplexes on the VRID.
+The socket is non-blocking: register `fileno()` with `loop.add_reader` and call `recv()` until it returns None.
+
+What the kernel does for us and what it does not (reference/vrrp-facts.md §1.2, §4):
+- TTL / Hop Limit 255 and TOS / traffic class 0xC0 on transmit come from socket options, so every packet has them.
+- Multicast loop is off: our own adverts never come back to any socket in this namespace (R24, V16).
+- The VRRP checksum is never computed or checked by the kernel (no IPV6_CHECKSUM), so the codec in
+  vrrpd.protocol.packet does both and a bad checksum reaches the caller to be counted as a drop.
+- The source address is forced per packet with IP_PKTINFO / IPV6_PKTINFO; it must be a local, non-tentative
+  address of this namespace or sendmsg fails (EINVAL / EADDRNOTAVAIL).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
+
+from vrrpd.protocol.packet import IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6, Family, IPAddress
+
+IP_PKTINFO = 8  # <linux/in.h>; missing from Python 3.11's socket module
+
+TOS_INTERNETCONTROL = 0xC0
+VRRP_TTL = 255
+
+# Large enough for the biggest VRRP packet (60-byte IPv4 header + 1028, or 4088 for IPv6) with room to spare;
+# anything longer is reported as a length error, never read partially and trusted.
+_RECV_BUFSIZE = 8192
+_CMSG_SPACE = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4) + 64
+
+_IN_PKTINFO = struct.Struct("=i4s4s")  # struct in_pktinfo: ifindex, spec_dst, addr
+_IN6_PKTINFO = struct.Struct("=16sI")  # struct in6_pktinfo: addr, ifindex
+_IP_MREQN = struct.Struct("=4s4si")  # struct ip_mreqn: multiaddr, address, ifindex
+_IPV6_MREQ = struct.Struct("=16sI")  # struct ipv6_mreq: multiaddr, ifindex
+_INT = struct.Struct("=i")
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One packet read from a VrrpSocket, with the IP-level facts the receive checks need."""
+
+    src: IPAddress
+    dst: IPAddress
+    """The IP destination: the VRRP group, or one of our addresses for a unicast advert (V15)."""
+    ttl: int
+    """IPv4 TTL or IPv6 Hop Limit as received; anything but 255 must be dropped (RFC 9568 §7.1)."""
+    payload: bytes
+    """The VRRP message without the IP header, cut to the IPv4 total length."""
+    ifindex: int
+    length_mismatch: bool = False
+    """The IPv4 total length disagrees with the bytes read, or the packet was truncated: drop as 'length'."""
+
+
+class VrrpSocket:
+    """A non-blocking raw IP socket (protocol 112) bound to one interface and joined to the VRRP group there."""
+
+    def __init__(self, ifname: str, family: Family) -> None:
+        self.ifname = ifname
+        self.family = family
+        self.ifindex = socket.if_nametoindex(ifname)
+        if family is Family.IPV4:
+            self._sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_VRRP)
+        else:
+            self._sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, IPPROTO_VRRP)
+        try:
+            self._sock.setblocking(False)
+            # Scopes both receive (packets from other links never reach us) and transmit to this interface.
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+            if family is Family.IPV4:
+                self._setup_v4()
+            else:
+                self._setup_v6()
+        except BaseException:
+            self._sock.close()
+            raise
+
+    def _setup_v4(self) -> None:
+        s = self._sock
+        mreqn = _IP_MREQN.pack(VRRP_GROUP_V4.packed, b"\0" * 4, self.ifindex)
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, VRRP_TTL)
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, TOS_INTERNETCONTROL)
+        # Unicast adverts to one of our addresses should also carry TTL 255 (keepalived unicast peers).
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, VRRP_TTL)
+        # The IP header (with TTL and dst) comes with the data on a raw IPv4 socket; PKTINFO adds the ifindex.
+        s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+
+    def _setup_v6(self) -> None:
+        s = self._sock
+        mreq = _IPV6_MREQ.pack(VRRP_GROUP_V6.packed, self.ifindex)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, self.ifindex)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, VRRP_TTL)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, VRRP_TTL)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, TOS_INTERNETCONTROL)
+        # A raw IPv6 socket delivers no IP header: the hop limit and destination arrive as ancillary data.
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+
+    # --- public API ---------------------------------------------------------------------------------------------
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    @property
+    def loops_back(self) -> bool:
+        """Whether our own multicast adverts would be delivered back to this host (always False)."""
+        if self.family is Family.IPV4:
+            return bool(self._sock.getsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP))
+        return bool(self._sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP))
+
+    def recv(self) -> Received | None:
+        """Read one packet, or return None when none is waiting. Never blocks.
+
+        Raises OSError only for socket errors other than EAGAIN/EINTR (e.g. ENETDOWN); remote garbage never
+        raises here, it comes back as a Received for the codec to reject.
+        """
+        while True:
+            try:
+                data, ancdata, flags, address = self._sock.recvmsg(_RECV_BUFSIZE, _CMSG_SPACE)
+            except (BlockingIOError, InterruptedError):
+                return None
+            truncated = bool(flags & socket.MSG_TRUNC)
+            if self.family is Family.IPV6:
+                return self._parse_v6(data, ancdata, address, truncated)
+            received = self._parse_v4(data, ancdata, truncated)
+            if received is not None:
+                return received
+            # Not even an IPv4 header: skip it, since None would tell the caller the queue is empty.
+
+    def send(self, payload: bytes, src: IPAddress) -> None:
+        """Send one VRRP message (no IP header) to the VRRP group from `src` on this interface.
+
+        `src` must be the interface's primary IPv4 address or its IPv6 link-local, and is the same address that
+        went into the checksum pseudo-header. Raises OSError (ENETDOWN, EADDRNOTAVAIL, ENOBUFS, ...); the caller
+        counts it and carries on, as the next advert is only an interval away.
+        """
+        if self.family is Family.IPV4:
+            if not isinstance(src, IPv4Address):
+                raise ValueError(f"IPv4 socket cannot send from {src}")
+            # ipi_spec_dst is the source for raw sockets: raw_sendmsg() takes saddr from it after ip_cmsg_send().
+            info = _IN_PKTINFO.pack(self.ifindex, src.packed, b"\0" * 4)
+            cmsg = [(socket.IPPROTO_IP, IP_PKTINFO, info)]
+            self._sock.sendmsg([payload], cmsg, 0, (str(VRRP_GROUP_V4), 0))
+        else:
+            if not isinstance(src, IPv6Address):
+                raise ValueError(f"IPv6 socket cannot send from {src}")
+            info = _IN6_PKTINFO.pack(src.packed, self.ifindex)
+            cmsg = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, info)]
+            self._sock.sendmsg([payload], cmsg, 0, (str(VRRP_GROUP_V6), 0, 0, self.ifindex))
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> VrrpSocket:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"VrrpSocket({self.ifname!r}, {self.family.name})"
+
+    # --- parsing ------------------------------------------------------------------------------------------------
+
+    def _parse_v4(self, data: bytes, ancdata: list[tuple[int, int, bytes]], truncated: bool) -> Received | None:
+        ifindex = self.ifindex
+        for level, kind, value in ancdata:
+            if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= _IN_PKTINFO.size:
+                ifindex = _IN_PKTINFO.unpack_from(value)[0]
+        return parse_ipv4(data, ifindex, truncated)
+
+    def _parse_v6(
+        self,
+        data: bytes,
+        ancdata: list[tuple[int, int, bytes]],
+        address: tuple[str, int, int, int],
+        truncated: bool,
+    ) -> Received:
+        # A missing hop limit reads as 0, so the TTL check drops the packet rather than trusting it.
+        hoplimit, dst, ifindex = 0, VRRP_GROUP_V6, self.ifindex
+        for level, kind, value in ancdata:
+            if level != socket.IPPROTO_IPV6:
+                continue
+            if kind == socket.IPV6_HOPLIMIT and len(value) >= _INT.size:
+                hoplimit = _INT.unpack_from(value)[0]
+            elif kind == socket.IPV6_PKTINFO and len(value) >= _IN6_PKTINFO.size:
+                raw_dst, ifindex = _IN6_PKTINFO.unpack_from(value)
+                dst = IPv6Address(raw_dst)
+        # Link-local sources may come back as "fe80::1%eth0"; the scope is the ifindex we already have.
+        src = IPv6Address(address[0].split("%", 1)[0])
+        return Received(src=src, dst=dst, ttl=hoplimit, payload=bytes(data), ifindex=ifindex, length_mismatch=truncated)
+
+
+def parse_ipv4(data: bytes, ifindex: int, truncated: bool = False) -> Received | None:
+    """Split a raw IPv4 packet as a raw socket returns it (header included) into a Received.
+
+    None for data that is not an IPv4 header at all. A total length that disagrees with the bytes read is
+    reported in `length_mismatch`, not silently trusted or trimmed away.
+    """
+    if len(data) < 20 or data[0] >> 4 != 4:
+        return None
+    ihl = (data[0] & 0x0F) * 4
+    total_length = struct.unpack_from("!H", data, 2)[0]
+    mismatch = truncated or ihl < 20 or ihl > len(data) or total_length != len(data)
+    start = max(ihl, 20)
+    end = total_length if start <= total_length <= len(data) else len(data)
+    return Received(
+        src=IPv4Address(data[12:16]),
+        dst=IPv4Address(data[16:20]),
+        ttl=data[8],
+        payload=bytes(data[start:end]),
+        ifindex=ifindex,
+        length_mismatch=mismatch,
+    )
