@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Python build deps (systemd-python compiles against libsystemd), lab tools for netns tests and the demo,
 # and keepalived as the reference peer.
 PKGS=(python3 python3-venv python3-dev gcc pkg-config libsystemd-dev iproute2 iputils-ping
-      keepalived tshark tcpdump arping ndisc6 procps)
+      keepalived tshark tcpdump arping ndisc6 procps systemd)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,0 +1,1 @@
+"""Command-line entry points: `vrrpd` (cli.daemon) and `vrrpctl` (cli.ctl), both click apps."""

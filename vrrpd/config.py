@@ -1,0 +1,719 @@
+"""YAML configuration -> frozen, validated dataclasses.
+
+Every problem is reported as one `ConfigError` sentence naming the file, the key path and the line, e.g.
+``/etc/vrrpd/vrrpd.yaml: instances[1].priority (line 14): 300 is outside 1..255``; non-fatal findings go
+to `Config.warnings` in the same style. Nothing here touches the network: the daemon validates a reload
+with `load_config()` before it changes anything, and `vrrpd check` runs the same code.
+
+Decisions worth knowing:
+- YAML 1.1 (PyYAML's safe loader): unquoted ``yes``/``no``/``on``/``off`` are booleans. Boolean keys
+  accept exactly what YAML reads as a boolean and reject strings (``"yes"``) and numbers (``1``), so a
+  quoted value never silently means something else. String keys reject such booleans with a hint to quote.
+- Unknown keys are errors (with "did you mean"); so are duplicate keys, which PyYAML would silently
+  collapse to the last one.
+- ``defaults:`` gives any per-instance key except the identity ones; ``garp`` merges key by key. A
+  VRRPv2-only key (``authentication``) inherited by a v3 instance is ignored, whereas set on the instance
+  itself it is an error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface, IPv6Interface, ip_interface
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from yaml.nodes import ScalarNode
+
+from vrrpd.protocol.packet import MAX_INTERVAL_CS, MAX_V2_INTERVAL_S, AuthType, ChecksumForm, ChecksumMode, Family
+from vrrpd.protocol.router import OWNER_PRIORITY, AddressCheck, RouterConfig
+
+DEFAULT_CONFIG_PATH = Path("/etc/vrrpd/vrrpd.yaml")
+DEFAULT_CONTROL_SOCKET = Path("/run/vrrpd/vrrpd.sock")
+_MAX_UNIX_PATH = 107  # sun_path is 108 bytes including the terminating NUL
+_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
+_IFNAME_MAX = 15  # IFNAMSIZ - 1
+_BROADCAST = IPv4Address("255.255.255.255")
+
+VirtualAddress = IPv4Interface | IPv6Interface
+_E = TypeVar("_E", ChecksumForm, ChecksumMode, AddressCheck)
+
+
+class ConfigError(Exception):
+    """An invalid configuration. `str()` is one sentence: ``FILE: PATH (line N): PROBLEM``."""
+
+    def __init__(self, filename: str, path: str, line: int | None, problem: str) -> None:
+        super().__init__(_sentence(filename, path, line, problem))
+        self.filename = filename
+        self.path = path
+        """Key path such as ``instances[1].priority``; empty for the document as a whole."""
+        self.line = line
+        """1-based line in the file, or None when the file could not be read at all."""
+        self.problem = problem
+
+
+def _sentence(filename: str, path: str, line: int | None, problem: str) -> str:
+    at = f" (line {line})" if line is not None else ""
+    return f"{filename}: {path}{at}: {problem}" if path else f"{filename}{at}: {problem}"
+
+
+# --- the typed result -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GarpConfig:
+    """Gratuitous ARP (IPv4) / unsolicited Neighbor Advertisement (IPv6) on becoming master (keepalived defaults)."""
+
+    count: int = 5
+    """Messages per virtual address sent at once on becoming master."""
+    interval: float = 0.0
+    """Seconds between two messages of one burst."""
+    repeat_delay: float = 5.0
+    """Seconds after becoming master before the second burst."""
+    repeat_count: int = 5
+    """Messages in the second burst; 0 = no second burst."""
+    refresh: float = 0.0
+    """Seconds between periodic re-announcements while master; 0 = off."""
+
+
+@dataclass(frozen=True, slots=True)
+class Authentication:
+    """VRRPv2 simple-text password (RFC 3768 §5.3.6). It protects nothing; it exists for interop only."""
+
+    type: AuthType
+    password: bytes = field(repr=False)
+    """At most 8 bytes (UTF-8); zero-padded on the wire."""
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceConfig:
+    """One virtual router: one (interface, address family, VRID)."""
+
+    name: str
+    interface: str
+    vrid: int
+    virtual_addresses: tuple[VirtualAddress, ...]
+    """With prefix; the prefix is what the address is added to the interface with."""
+    priority: int = 100
+    """255 = address owner; 1..254 otherwise."""
+    advert_interval: float = 1.0
+    """Seconds (v3: multiple of 0.01 up to 40.95; v2: whole seconds 1..255)."""
+    preempt: bool = True
+    preempt_delay: float = 0.0
+    """Seconds to hold off preempting after start-up or after first seeing a lower-priority master."""
+    version: int = 3
+    checksum: ChecksumForm = ChecksumForm.PSEUDO_HEADER
+    """IPv4 VRRPv3 transmit checksum form (IPv6 always uses the pseudo-header, v2 never does)."""
+    checksum_receive: ChecksumMode = ChecksumMode.ACCEPT_BOTH
+    address_check: AddressCheck = AddressCheck.LOG
+    advert_on_lower_priority: bool = True
+    authentication: Authentication | None = None
+    garp: GarpConfig = field(default_factory=GarpConfig)
+    line: int = field(default=0, compare=False)
+    """Where the instance starts in its file (for messages); not part of equality, so a reload that only
+    moves an instance within the file does not count as a change."""
+
+    @property
+    def family(self) -> Family:
+        return Family.IPV4 if self.virtual_addresses[0].version == 4 else Family.IPV6
+
+    def router_config(self) -> RouterConfig:
+        auth = self.authentication
+        return RouterConfig(
+            vrid=self.vrid,
+            addresses=tuple(a.ip for a in self.virtual_addresses),
+            priority=self.priority,
+            advert_interval_cs=round(self.advert_interval * 100),
+            preempt=self.preempt,
+            preempt_delay=self.preempt_delay,
+            version=self.version,
+            address_check=self.address_check,
+            advert_on_lower_priority=self.advert_on_lower_priority,
+            auth_type=auth.type if auth else AuthType.NONE,
+            auth_data=auth.password if auth else b"",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    instances: tuple[InstanceConfig, ...]
+    control_socket: Path = DEFAULT_CONTROL_SOCKET
+    source: str = "<string>"
+    """The file name used in messages."""
+    warnings: tuple[str, ...] = ()
+
+    def instance(self, name: str) -> InstanceConfig:
+        for inst in self.instances:
+            if inst.name == name:
+                return inst
+        raise KeyError(name)
+
+
+# --- entry points ---------------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path) -> Config:
+    filename = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(filename, "", None, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(filename, "", None, f"cannot read the file: {e.strerror or e}") from None
+    return parse_config(text, filename)
+
+
+def parse_config(text: str, filename: str = "<string>") -> Config:
+    doc = _load_yaml(text, filename)
+    checker = _Checker(filename)
+    return checker.config(doc)
+
+
+# --- YAML with line numbers -----------------------------------------------------------------------------
+
+
+class _Map(dict[Any, Any]):
+    """A YAML mapping that remembers where it, and each of its values, came from."""
+
+    line: int
+    value_lines: dict[Any, int]
+    raw: dict[Any, str | None]
+    duplicates: list[tuple[Any, int]]
+
+
+class _Seq(list[Any]):
+    line: int
+    item_lines: list[int]
+    raw: list[str | None]
+
+
+class _UnhashableKey:
+    """Stands in for a list/mapping used as a key, so the checker can name it instead of crashing."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _raw(node: yaml.Node) -> str | None:
+    return node.value if isinstance(node, ScalarNode) else None
+
+
+def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
+    explicit = sum(1 for k, _ in node.value if k.tag != _MERGE_TAG)
+    loader.flatten_mapping(node)  # resolves `<<: *anchor`; merged pairs come first, explicit ones last
+    result = _Map()
+    result.line, result.value_lines, result.raw, result.duplicates = _line(node), {}, {}, []
+    seen_explicit: set[Any] = set()
+    first_explicit = len(node.value) - explicit
+    for index, (key_node, value_node) in enumerate(node.value):
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            key = _UnhashableKey(str(key))
+        if index >= first_explicit:
+            if key in seen_explicit:
+                result.duplicates.append((key, _line(key_node)))
+            seen_explicit.add(key)
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.value_lines[key] = _line(value_node)
+        result.raw[key] = _raw(value_node)
+    return result
+
+
+def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> _Seq:
+    result = _Seq(loader.construct_object(child, deep=True) for child in node.value)
+    result.line = _line(node)
+    result.item_lines = [_line(child) for child in node.value]
+    result.raw = [_raw(child) for child in node.value]
+    return result
+
+
+def _with_mark(construct: Callable[[yaml.SafeLoader, ScalarNode], Any]) -> Callable[[_Loader, ScalarNode], Any]:
+    # SafeLoader builds timestamps with datetime() and ints with int(), which raise a bare ValueError
+    # (2024-02-30, an int of 5000 digits); a mark makes the error name the line like any other.
+    def checked(loader: _Loader, node: ScalarNode) -> Any:
+        try:
+            return construct(loader, node)
+        except ValueError as e:
+            problem = f"{node.value[:40]!r} is not a valid value ({e})"
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
+
+    return checked
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+for _tag, _construct in (
+    ("tag:yaml.org,2002:int", yaml.SafeLoader.construct_yaml_int),
+    ("tag:yaml.org,2002:float", yaml.SafeLoader.construct_yaml_float),
+    ("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_timestamp),
+):
+    _Loader.add_constructor(_tag, _with_mark(_construct))
+
+
+def _load_yaml(text: str, filename: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # _Loader derives from SafeLoader: no arbitrary objects
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        problem = f"{e.problem} ({e.context})" if e.context and e.problem else e.problem or e.context
+        raise ConfigError(filename, "", line, f"invalid YAML: {problem}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(filename, "", None, f"invalid YAML: {e}") from None
+    except RecursionError:
+        raise ConfigError(filename, "", None, "the document is nested too deeply") from None
+
+
+# --- validation -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Loc:
+    path: str
+    line: int
+    raw: str | None = None
+    """The scalar's source text, so messages can quote what the user wrote (``on``, not ``True``)."""
+
+    def key(self, mapping: _Map, key: str) -> _Loc:
+        path = f"{self.path}.{key}" if self.path else key
+        return _Loc(path, mapping.value_lines.get(key, mapping.line), mapping.raw.get(key))
+
+    def item(self, seq: _Seq, index: int) -> _Loc:
+        return _Loc(f"{self.path}[{index}]", seq.item_lines[index], seq.raw[index])
+
+    def describe(self) -> str:
+        return f"{self.path}, line {self.line}" if self.path else f"line {self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Val:
+    """A checked value, where it was written, and whether the instance itself set it."""
+
+    value: Any
+    loc: _Loc
+    origin: str
+    """"instance", "defaults" or "builtin"."""
+
+    def note(self) -> str:
+        return f" (from {self.loc.describe()})" if self.origin == "defaults" else ""
+
+
+_IDENTITY_KEYS = ("name", "interface", "vrid", "virtual_addresses")
+_TOP_KEYS = ("control_socket", "defaults", "instances")
+_GARP_KEYS = tuple(GarpConfig.__dataclass_fields__)
+_AUTH_KEYS = ("type", "password")
+_BUILTIN = InstanceConfig(name="", interface="", vrid=1, virtual_addresses=())
+_DEFAULTABLE_KEYS = tuple(k for k in InstanceConfig.__dataclass_fields__ if k not in (*_IDENTITY_KEYS, "line"))
+_INSTANCE_KEYS = _IDENTITY_KEYS + _DEFAULTABLE_KEYS
+
+# Names a keepalived user will reach for first; pointing at ours beats a generic "unknown key".
+_KEEPALIVED_NAMES = {
+    "virtual_router_id": "vrid",
+    "advert_int": "advert_interval",
+    "virtual_ipaddress": "virtual_addresses",
+    "nopreempt": "preempt: false",
+    "state": "priority (there is no initial state: 255 makes the address owner, every other router starts as backup)",
+    "auth_type": "authentication",
+    "auth_pass": "authentication",
+    "vrrp_instance": "instances",
+    "garp_master_repeat": "garp.count",
+    "garp_master_delay": "garp.repeat_delay",
+    "garp_master_refresh": "garp.refresh",
+    "v3_checksum_as_v2": "checksum: message-only",
+}
+
+
+def _what(value: Any, loc: _Loc) -> str:
+    if value is None:
+        return "an empty value"
+    if isinstance(value, bool):
+        return f"{loc.raw!r}, which YAML reads as a boolean" if loc.raw else f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {loc.raw or value}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, list):
+        return "a list" if isinstance(value, _Seq) else "a YAML !!omap or !!pairs"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a YAML {type(value).__name__}"
+
+
+class _Checker:
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.warnings: list[str] = []
+
+    def error(self, loc: _Loc, problem: str) -> ConfigError:
+        return ConfigError(self.filename, loc.path, loc.line, problem)
+
+    def warn(self, loc: _Loc, problem: str) -> None:
+        self.warnings.append(_sentence(self.filename, loc.path, loc.line, problem))
+
+    # --- structure ---
+
+    def mapping(self, value: Any, loc: _Loc, known: tuple[str, ...]) -> _Map:
+        if not isinstance(value, _Map):
+            raise self.error(loc, f"expected a mapping, got {_what(value, loc)}")
+        if value.duplicates:
+            key, line = value.duplicates[0]
+            raise self.error(_Loc(loc.key(value, str(key)).path, line), "is given twice in the same mapping")
+        for key in value:
+            if not isinstance(key, str):
+                raise self.error(_Loc(loc.path, value.value_lines[key]), f"key {key!r} is not a string")
+            if key not in known:
+                raise self.error(loc.key(value, key), self._unknown(key, known))
+        return value
+
+    @staticmethod
+    def _unknown(key: str, known: tuple[str, ...]) -> str:
+        if key in _KEEPALIVED_NAMES:
+            return f"unknown key (this is keepalived's name; vrrpd uses {_KEEPALIVED_NAMES[key]})"
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        if close:
+            return f"unknown key (did you mean {close[0]}?)"
+        return f"unknown key (expected one of {', '.join(known)})"
+
+    def sequence(self, value: Any, loc: _Loc) -> _Seq:
+        if not isinstance(value, _Seq):
+            raise self.error(loc, f"expected a list, got {_what(value, loc)}")
+        if not value:
+            raise self.error(loc, "must not be empty")
+        return value
+
+    # --- scalars ---
+
+    def string(self, value: Any, loc: _Loc) -> str:
+        if not isinstance(value, str):
+            hint = " (quote it)" if isinstance(value, bool | int | float) else ""
+            raise self.error(loc, f"expected a string, got {_what(value, loc)}{hint}")
+        if not value:
+            raise self.error(loc, "must not be empty")
+        return value
+
+    def boolean(self, value: Any, loc: _Loc) -> bool:
+        if not isinstance(value, bool):
+            raise self.error(loc, f"expected true or false, got {_what(value, loc)}")
+        return value
+
+    def integer(self, value: Any, loc: _Loc, lo: int, hi: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(loc, f"expected a whole number {lo}..{hi}, got {_what(value, loc)}")
+        if not lo <= value <= hi:
+            raise self.error(loc, f"{value} is outside {lo}..{hi}")
+        return value
+
+    def seconds(self, value: Any, loc: _Loc, lo: float, hi: float) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(loc, f"expected a number of seconds, got {_what(value, loc)}")
+        if (isinstance(value, float) and not math.isfinite(value)) or not lo <= value <= hi:
+            raise self.error(loc, f"{loc.raw or value} is outside {lo:g}..{hi:g} seconds")
+        return float(value)
+
+    def choice(self, value: Any, loc: _Loc, enum: type[_E]) -> _E:
+        allowed = [m.value for m in enum]
+        if isinstance(value, str) and value in allowed:
+            return enum(value)
+        shown = repr(value) if isinstance(value, str) else _what(value, loc)
+        close = difflib.get_close_matches(value, allowed, n=1) if isinstance(value, str) else []
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise self.error(loc, f"{shown} is not one of {', '.join(allowed)}{hint}")
+
+    # --- per-key checks, each named after its key (dispatched with getattr); each returns the typed value ---
+
+    def name(self, value: Any, loc: _Loc) -> str:
+        name = self.string(value, loc)
+        if not _NAME_RE.fullmatch(name):
+            raise self.error(loc, f"{name!r} may only contain letters, digits, '_', '.' and '-'")
+        return name
+
+    def interface(self, value: Any, loc: _Loc) -> str:
+        name = self.string(value, loc)
+        # The kernel's dev_valid_name(): at most IFNAMSIZ-1 bytes, no '/', ':' or whitespace, not . or ..
+        bad = name in (".", "..") or any(c in "/:" or c.isspace() or not c.isprintable() for c in name)
+        if bad or len(name.encode()) > _IFNAME_MAX:
+            raise self.error(loc, f"{name!r} is not a valid Linux interface name")
+        return name
+
+    def vrid(self, value: Any, loc: _Loc) -> int:
+        return self.integer(value, loc, 1, 255)
+
+    def priority(self, value: Any, loc: _Loc) -> int:
+        return self.integer(value, loc, 1, OWNER_PRIORITY)
+
+    def advert_interval(self, value: Any, loc: _Loc) -> float:
+        # The per-version range (v3 up to 40.95 s, v2 whole seconds up to 255) is checked per instance,
+        # because `defaults` does not know which version each instance ends up with.
+        seconds = self.seconds(value, loc, 0.01, MAX_V2_INTERVAL_S)
+        if abs(seconds * 100 - round(seconds * 100)) > 1e-6:
+            raise self.error(loc, f"{loc.raw or value} is not a multiple of 0.01 seconds (VRRPv3 counts centiseconds)")
+        return seconds
+
+    def preempt(self, value: Any, loc: _Loc) -> bool:
+        return self.boolean(value, loc)
+
+    def preempt_delay(self, value: Any, loc: _Loc) -> float:
+        return self.seconds(value, loc, 0, 1000)
+
+    def version(self, value: Any, loc: _Loc) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value not in (2, 3):
+            raise self.error(loc, f"expected 2 or 3, got {_what(value, loc)}")
+        return int(value)
+
+    def checksum(self, value: Any, loc: _Loc) -> ChecksumForm:
+        return self.choice(value, loc, ChecksumForm)
+
+    def checksum_receive(self, value: Any, loc: _Loc) -> ChecksumMode:
+        return self.choice(value, loc, ChecksumMode)
+
+    def address_check(self, value: Any, loc: _Loc) -> AddressCheck:
+        return self.choice(value, loc, AddressCheck)
+
+    def advert_on_lower_priority(self, value: Any, loc: _Loc) -> bool:
+        return self.boolean(value, loc)
+
+    def authentication(self, value: Any, loc: _Loc) -> Authentication:
+        auth = self.mapping(value, loc, _AUTH_KEYS)
+        for key in _AUTH_KEYS:
+            if key not in auth:
+                raise self.error(loc, f"missing required key {key}")
+        type_loc = loc.key(auth, "type")
+        if auth["type"] != "simple":
+            shown = repr(auth["type"]) if isinstance(auth["type"], str) else _what(auth["type"], type_loc)
+            raise self.error(type_loc, f"{shown} is not supported (only simple; IP AH was removed in RFC 3768)")
+        password_loc = loc.key(auth, "password")
+        password = self.string(auth["password"], password_loc).encode()
+        if len(password) > 8:
+            raise self.error(password_loc, f"is {len(password)} bytes; VRRPv2 passwords are at most 8")
+        return Authentication(AuthType.SIMPLE, password)
+
+    def garp(self, value: Any, loc: _Loc) -> dict[str, _Val]:
+        garp = self.mapping(value, loc, _GARP_KEYS)
+        checks: dict[str, Callable[[Any, _Loc], Any]] = {
+            "count": lambda v, at: self.integer(v, at, 1, 100),
+            "interval": lambda v, at: self.seconds(v, at, 0, 10),
+            "repeat_delay": lambda v, at: self.seconds(v, at, 0, 3600),
+            "repeat_count": lambda v, at: self.integer(v, at, 0, 100),
+            "refresh": lambda v, at: self.seconds(v, at, 0, 86400),
+        }
+        return {k: _Val(checks[k](garp[k], loc.key(garp, k)), loc.key(garp, k), "") for k in garp}
+
+    def virtual_addresses(self, value: Any, loc: _Loc) -> tuple[VirtualAddress, ...]:
+        items = self.sequence(value, loc)
+        if len(items) > 255:
+            raise self.error(loc, f"has {len(items)} addresses; an advertisement carries at most 255")
+        result: list[VirtualAddress] = []
+        seen: dict[Any, int] = {}
+        for index, item in enumerate(items):
+            at = loc.item(items, index)
+            address = self._address(item, at)
+            if result and address.version != result[0].version:
+                raise self.error(
+                    at, f"{item} is not IPv{result[0].version} like {loc.path}[0] (one family per instance)"
+                )
+            if address.ip in seen:
+                raise self.error(at, f"{address.ip} is already listed at {loc.path}[{seen[address.ip]}]")
+            seen[address.ip] = index
+            result.append(address)
+        return tuple(result)
+
+    def _address(self, value: Any, loc: _Loc) -> VirtualAddress:
+        text = self.string(value, loc)
+        if "/" not in text:
+            raise self.error(loc, f"{text!r} needs a prefix length, e.g. {text}/24 or {text}/64")
+        if "%" in text:
+            raise self.error(loc, f"{text!r} must not carry a zone; the instance's interface is the zone")
+        try:
+            address = ip_interface(text)
+        except ValueError:
+            raise self.error(loc, f"{text!r} is not an IPv4 or IPv6 address with prefix") from None
+        ip = address.ip
+        if ip.is_multicast or ip.is_unspecified or ip.is_loopback or ip == _BROADCAST:
+            raise self.error(loc, f"{ip} is not a unicast address")
+        return address
+
+    # --- the document ---
+
+    def config(self, doc: Any) -> Config:
+        top = _Loc("", getattr(doc, "line", 1))
+        if doc is None:
+            raise self.error(top, "the file is empty; it needs at least an instances list")
+        self.mapping(doc, top, _TOP_KEYS)
+
+        socket = DEFAULT_CONTROL_SOCKET
+        if "control_socket" in doc:
+            at = top.key(doc, "control_socket")
+            socket = Path(self.string(doc["control_socket"], at))
+            if "\0" in str(socket) or not socket.is_absolute():
+                raise self.error(at, f"{str(socket)!r} must be an absolute path")
+            if len(bytes(socket)) > _MAX_UNIX_PATH:
+                raise self.error(at, f"is {len(bytes(socket))} bytes; unix socket paths are at most {_MAX_UNIX_PATH}")
+
+        defaults: dict[str, _Val] = {}
+        if "defaults" in doc:
+            at = top.key(doc, "defaults")
+            section = self.mapping(doc["defaults"], at, _DEFAULTABLE_KEYS + _IDENTITY_KEYS)
+            for key in section:
+                if key in _IDENTITY_KEYS:
+                    raise self.error(at.key(section, key), "cannot be a default; it identifies each instance")
+                key_loc = at.key(section, key)
+                defaults[key] = _Val(getattr(self, key)(section[key], key_loc), key_loc, "defaults")
+
+        if "instances" not in doc:
+            raise self.error(top, "missing required key instances")
+        at = top.key(doc, "instances")
+        items = self.sequence(doc["instances"], at)
+        checked = [self.instance(item, at.item(items, i), defaults) for i, item in enumerate(items)]
+        instances = [inst for inst, _ in checked]
+        self.cross_check(instances, [locs for _, locs in checked])
+        return Config(tuple(instances), socket, self.filename, tuple(self.warnings))
+
+    def instance(self, value: Any, loc: _Loc, defaults: dict[str, _Val]) -> tuple[InstanceConfig, dict[str, _Loc]]:
+        """The instance, and where its identity keys are (for the checks across instances)."""
+        raw = self.mapping(value, loc, _INSTANCE_KEYS)
+        for key in ("name", "interface", "vrid", "virtual_addresses"):
+            if key not in raw:
+                raise self.error(loc, f"missing required key {key}")
+
+        vals: dict[str, _Val] = {}
+        for key in _INSTANCE_KEYS:
+            if key in raw:
+                vals[key] = _Val(getattr(self, key)(raw[key], loc.key(raw, key)), loc.key(raw, key), "instance")
+            elif key in defaults:
+                vals[key] = defaults[key]
+            else:
+                vals[key] = _Val(getattr(_BUILTIN, key), loc.key(raw, key), "builtin")
+        v = {key: val.value for key, val in vals.items()}
+
+        garp = GarpConfig()
+        for source in (defaults.get("garp"), vals["garp"] if vals["garp"].origin == "instance" else None):
+            if source is not None:
+                garp = GarpConfig(**{**_fields(garp), **{k: sub.value for k, sub in source.value.items()}})
+        v["garp"] = garp
+
+        family = 4 if v["virtual_addresses"][0].version == 4 else 6
+        self._check_version(vals, family, loc)
+        self._check_owner(vals, loc)
+        if v["authentication"] is not None and v["version"] != 2:
+            if vals["authentication"].origin == "instance":
+                raise self.error(
+                    vals["authentication"].loc,
+                    "is VRRPv2 only (RFC 5798 removed authentication); set version: 2 or remove it",
+                )
+            v["authentication"] = None
+        for key in ("checksum", "checksum_receive"):
+            if vals[key].origin == "instance" and (family == 6 or v["version"] == 2):
+                what = "IPv6 always uses the pseudo-header" if family == 6 else "VRRPv2 never uses a pseudo-header"
+                self.warn(vals[key].loc, f"has no effect: {what}")
+
+        inst = InstanceConfig(**v, line=loc.line)
+        try:
+            inst.router_config()
+        except ValueError as e:  # a gap between these checks and RouterConfig's own; say where, not crash
+            raise self.error(loc, str(e)) from None
+        return inst, {key: vals[key].loc for key in _IDENTITY_KEYS}
+
+    def _check_version(self, vals: dict[str, _Val], family: int, loc: _Loc) -> None:
+        version, interval = vals["version"], vals["advert_interval"]
+        seconds = interval.value
+        if version.value == 2 and family == 6:
+            at = _pick(loc, version, vals["virtual_addresses"])
+            raise self.error(at, f"VRRPv2{version.note()} is IPv4 only (RFC 3768) but the addresses are IPv6")
+        if version.value == 2 and seconds != int(seconds):
+            problem = "is not whole seconds, as VRRPv2 needs"
+        elif version.value == 3 and seconds * 100 > MAX_INTERVAL_CS + 1e-6:
+            problem = "is over 40.95 seconds, the VRRPv3 maximum"
+        else:
+            return
+        at = _pick(loc, interval, version)
+        shown = interval.loc.raw or f"{seconds:g}"
+        subject = shown if at == interval.loc else f"advert_interval {shown}{interval.note()}"
+        context = f" (version {version.value} at {version.loc.describe()})" if version.origin != "builtin" else ""
+        raise self.error(at, f"{subject} {problem}{context if at != version.loc else ''}")
+
+    def _check_owner(self, vals: dict[str, _Val], loc: _Loc) -> None:
+        priority, preempt, delay = vals["priority"], vals["preempt"], vals["preempt_delay"]
+        if priority.value == OWNER_PRIORITY and not preempt.value:
+            # RFC 9568 §6.4.1: the owner goes straight to Master, so a non-preempting owner is a contradiction.
+            if preempt.origin == "instance":
+                raise self.error(
+                    preempt.loc,
+                    f"is false, but the address owner (priority 255{priority.note()}) always takes over at once "
+                    "(RFC 9568 §6.4.1); remove it or lower the priority",
+                )
+            self.warn(
+                _pick(loc, priority),
+                f"priority 255{priority.note()} makes this the address owner, which always takes over at once "
+                f"(RFC 9568 §6.4.1), so preempt: false{preempt.note()} is ignored",
+            )
+        elif delay.value > 0 and not preempt.value:
+            self.warn(
+                _pick(loc, delay, preempt),
+                f"preempt_delay{delay.note()} has no effect with preempt: false{preempt.note()}",
+            )
+
+    def cross_check(self, instances: list[InstanceConfig], locs: list[dict[str, _Loc]]) -> None:
+        names: dict[str, int] = {}
+        routers: dict[tuple[str, int, int], int] = {}
+        by_address: dict[Any, list[int]] = {}
+        for i, inst in enumerate(instances):
+            loc = locs[i]
+            if inst.name in names:
+                other = instances[names[inst.name]]
+                raise self.error(loc["name"], f"{inst.name!r} is already the name of the instance at line {other.line}")
+            names[inst.name] = i
+            key = (inst.interface, inst.family, inst.vrid)
+            if key in routers:
+                other = instances[routers[key]]
+                raise self.error(
+                    loc["vrid"],
+                    f"VRID {inst.vrid} is already used on {inst.interface} for IPv{inst.family} "
+                    f"by instance {other.name!r} (line {other.line})",
+                )
+            routers[key] = i
+            at = loc["virtual_addresses"]
+            for address in inst.virtual_addresses:
+                for other in (instances[j] for j in by_address.get(address.ip, ())):
+                    if other.interface == inst.interface:
+                        raise self.error(at, f"{address.ip} is already a virtual address of instance {other.name!r}")
+                    # The same link-local VIP on several links is normal (keepalived #2573); a global one is not.
+                    if not address.ip.is_link_local:
+                        self.warn(at, f"{address.ip} is also a virtual address of {other.name!r} on {other.interface}")
+                by_address.setdefault(address.ip, []).append(i)
+
+
+def _pick(instance: _Loc, *vals: _Val) -> _Loc:
+    """Where to report a clash between values: the first one the instance sets itself, else the instance.
+
+    A value inherited from `defaults` is shared by every instance, so pointing at it would not say which
+    instance clashes; the message names the inherited value's own line instead (`_Val.note`).
+    """
+    for val in vals:
+        if val.origin == "instance":
+            return val.loc
+    return instance
+
+
+def _fields(garp: GarpConfig) -> dict[str, Any]:
+    return {name: getattr(garp, name) for name in _GARP_KEYS}

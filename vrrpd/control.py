@@ -1,0 +1,241 @@
+"""The control API on a unix socket: an asyncio server inside the daemon, a blocking client for vrrpctl.
+
+Protocol: newline-delimited JSON. Each request is one object ``{"command": NAME, ...args}`` on one line;
+each response is one line, ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": "..."}``. A
+connection may carry several requests, answered in order.
+
+The server runs on the daemon's event loop, next to the VRRP timers, so it must never let a client stall
+the loop or take it down: requests are size-capped and time-limited, every failure becomes an error
+response, and a handler's exception is logged and answered, never propagated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import inspect
+import json
+import logging
+import os
+import socket
+import stat
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST = 64 * 1024
+"""Bytes in one request line, newline excluded."""
+MAX_RESPONSE = 16 * 1024 * 1024
+"""What the client accepts; a status for a thousand instances is well under 2 MiB."""
+REQUEST_TIMEOUT = 5.0
+"""Seconds a client may take to send a whole request line, or to read our response."""
+
+Handler = Callable[[dict[str, Any]], Awaitable[Any] | Any]
+
+
+class ControlError(Exception):
+    """A control-socket failure, worded for the person at the terminal."""
+
+
+class ControlServer:
+    """Serves `handlers` on the unix socket `path`.
+
+    A handler receives the request's arguments (the request object without ``command``) and returns a
+    JSON-serialisable result, or an awaitable of one. Raising `ControlError` answers with its message;
+    any other exception is logged and answered as an internal error.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        handlers: Mapping[str, Handler],
+        *,
+        mode: int = 0o660,
+        timeout: float = REQUEST_TIMEOUT,
+    ) -> None:
+        self.path = Path(path)
+        self.handlers = dict(handlers)
+        self.mode = mode
+        self.timeout = timeout
+        self._server: asyncio.Server | None = None
+        self._inode: int | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        await self._remove_stale()
+        try:
+            self._server = await asyncio.start_unix_server(self._serve, path=self.path, limit=MAX_REQUEST + 1)
+        except OSError as e:
+            raise ControlError(f"cannot listen on {self.path}: {e.strerror or e}") from None
+        # The socket is created under the process umask, which can only be stricter than `mode` for
+        # connecting (that needs write permission), so there is no window in which it is too open.
+        os.chmod(self.path, self.mode)
+        self._inode = os.stat(self.path).st_ino
+
+    async def _remove_stale(self) -> None:
+        try:
+            st = os.lstat(self.path)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(st.st_mode):
+            raise ControlError(f"cannot listen on {self.path}: it exists and is not a socket")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_unix_connection(self.path), self.timeout)
+        except (ConnectionRefusedError, FileNotFoundError):
+            # Nobody accepts on it: a daemon that died without cleaning up. Safe to take over.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            return
+        except (OSError, TimeoutError) as e:
+            raise ControlError(f"cannot check whether {self.path} is in use: {e}") from None
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        raise ControlError(f"another vrrpd is already listening on {self.path}; stop it first")
+
+    async def close(self) -> None:
+        if self._server is None:
+            return
+        self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        await self._server.wait_closed()
+        self._server = None
+        # Remove only our own socket: a successor may already have replaced it.
+        with contextlib.suppress(OSError):
+            if self._inode is not None and os.stat(self.path).st_ino == self._inode:
+                os.unlink(self.path)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            await self._converse(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+            pass  # the client went away or would not read its answer; nothing left to tell it
+        except Exception:
+            log.exception("control connection failed")
+        finally:
+            self._connections.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                line = await asyncio.wait_for(reader.readuntil(b"\n"), self.timeout)
+            except asyncio.IncompleteReadError as e:
+                if not e.partial.strip():
+                    return
+                line = e.partial  # the last request may lack its newline; answer it all the same
+            except asyncio.LimitOverrunError:
+                await self._send(writer, _error(f"request over {MAX_REQUEST // 1024} KiB"))
+                return  # the rest of the oversized line is still unread, so the stream cannot be resynced
+            except TimeoutError:
+                await self._send(writer, _error(f"no complete request within {self.timeout:g} s"))
+                return
+            if line.strip():
+                await self._send(writer, await self._answer(line))
+            if reader.at_eof():
+                return
+
+    async def _send(self, writer: asyncio.StreamWriter, response: dict[str, Any]) -> None:
+        writer.write(json.dumps(response).encode() + b"\n")
+        await asyncio.wait_for(writer.drain(), self.timeout)
+
+    async def _answer(self, line: bytes) -> dict[str, Any]:
+        if len(line.rstrip(b"\r\n")) > MAX_REQUEST:
+            return _error(f"request over {MAX_REQUEST // 1024} KiB")
+        try:
+            request = json.loads(line)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            return _error("request is not valid JSON")
+        if not isinstance(request, dict):
+            return _error('request must be a JSON object like {"command": "status"}')
+        command = request.pop("command", None)
+        if not isinstance(command, str):
+            return _error('request has no "command" string')
+        handler = self.handlers.get(command)
+        if handler is None:
+            return _error(f"unknown command {command!r} (known: {', '.join(sorted(self.handlers))})")
+        try:
+            result = handler(request)
+            if inspect.isawaitable(result):
+                result = await result
+            # Serialise here, so an unserialisable result is this request's error, not a broken stream.
+            json.dumps(result)
+        except ControlError as e:
+            return _error(str(e))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.exception("control command %r failed", command)
+            return _error(f"internal error in {command}: {type(e).__name__}: {e}")
+        return {"ok": True, "result": result}
+
+
+def _error(message: str) -> dict[str, Any]:
+    return {"ok": False, "error": message}
+
+
+def request(path: str | os.PathLike[str], command: str, timeout: float = REQUEST_TIMEOUT, **args: Any) -> Any:
+    """Send one command to the daemon listening on `path`; return its result or raise `ControlError`."""
+    where = os.fspath(path)
+    deadline = time.monotonic() + timeout
+    payload = json.dumps({"command": command, **args}).encode() + b"\n"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.settimeout(timeout)
+            sock.connect(where)
+            sock.sendall(payload)
+            data = _read_line(sock, deadline, where)
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise ControlError(f"no vrrpd listening on {where} (is it running?)") from None
+        except PermissionError:
+            raise ControlError(f"cannot open {where}: permission denied (needs root or the vrrpd group)") from None
+        except TimeoutError:
+            raise ControlError(f"no answer from vrrpd on {where} within {timeout:g} s") from None
+        except OSError as e:
+            if e.errno in (errno.ENOTDIR, errno.ENOTSOCK):
+                raise ControlError(f"no vrrpd listening on {where} (is it running?)") from None
+            raise ControlError(f"cannot talk to vrrpd on {where}: {e.strerror or e}") from None
+    try:
+        response = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ControlError(f"malformed response from {where}") from None
+    if not isinstance(response, dict) or not isinstance(response.get("ok"), bool):
+        raise ControlError(f"malformed response from {where}")
+    if not response["ok"]:
+        raise ControlError(str(response.get("error") or "the daemon reported an unspecified error"))
+    return response.get("result")
+
+
+def _read_line(sock: socket.socket, deadline: float, where: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        sock.settimeout(remaining)
+        chunk = sock.recv(65536)
+        if not chunk:
+            if not chunks:
+                raise ControlError(f"vrrpd on {where} closed the connection without answering")
+            return b"".join(chunks)
+        newline = chunk.find(b"\n")
+        if newline >= 0:
+            chunks.append(chunk[:newline])
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_RESPONSE:
+            raise ControlError(f"response over {MAX_RESPONSE // (1024 * 1024)} MiB")

@@ -1,0 +1,156 @@
+"""Logging set-up (journald under systemd, stderr otherwise) and rate limiting for the receive path."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+SYSLOG_IDENTIFIER = "vrrpd"
+_STDERR_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def under_systemd() -> bool:
+    """True when started by systemd, so that logs belong in the journal."""
+    if os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"):
+        return True
+    if not os.environ.get("NOTIFY_SOCKET"):
+        return False
+    try:
+        from systemd import daemon
+
+        return bool(daemon.booted())
+    except ImportError:
+        return False
+
+
+def _journal_handler() -> logging.Handler | None:
+    try:
+        from systemd.journal import JournalHandler
+    except ImportError:
+        return None
+    return JournalHandler(SYSLOG_IDENTIFIER=SYSLOG_IDENTIFIER)
+
+
+def setup_logging(level: int | str = logging.INFO, *, journal: bool | None = None) -> logging.Handler:
+    """Send the root logger to journald (`journal` None = when under systemd) or to stderr.
+
+    Idempotent: a second call replaces the handler the first one installed (a reload may change the level).
+    """
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_vrrpd", False)]:
+        root.removeHandler(handler)
+        handler.close()
+    use_journal = under_systemd() if journal is None else journal
+    handler = _journal_handler() if use_journal else None
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(_STDERR_FORMAT))
+    else:
+        # journald stamps time, priority and identifier itself; the logger name stays in LOGGER=.
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    handler._vrrpd = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level.upper() if isinstance(level, str) else level)
+    return handler
+
+
+@dataclass(slots=True)
+class _Window:
+    start: float
+    logged: int = 0
+    suppressed: int = 0
+    level: int = logging.NOTSET
+
+
+class RateLimitedLogger:
+    """At most `burst` messages per key per `interval` seconds; the rest are counted and summarised.
+
+    Meant for messages triggered by remote input (a peer sending bad adverts ten times a second must not
+    flood the journal or slow the loop). The summary "N similar messages suppressed" is logged when the key
+    next logs after its window, or by `flush()`, which the daemon may call from a periodic timer. At most
+    `max_keys` keys are tracked, since keys often come from the network (source addresses); beyond that,
+    new keys share one extra overflow window.
+    """
+
+    OVERFLOW = ("<overflow>",)
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        *,
+        burst: int = 5,
+        interval: float = 60.0,
+        max_keys: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.logger = logger
+        self.burst = burst
+        self.interval = interval
+        self.max_keys = max_keys
+        self.clock = clock
+        self._windows: dict[Hashable, _Window] = {}
+
+    def log(self, level: int, key: Hashable, msg: str, *args: object) -> bool:
+        """Log unless `key` is over its budget; True if the message was logged."""
+        if not self.logger.isEnabledFor(level):
+            return False
+        now = self.clock()
+        window = self._windows.get(key)
+        if window is not None and now - window.start >= self.interval:
+            self._summarise(key, window)
+            window = None
+        if window is None:
+            if len(self._windows) >= self.max_keys:
+                self.flush()
+            if len(self._windows) >= self.max_keys:
+                key = self.OVERFLOW
+                window = self._windows.get(key)
+            if window is None:
+                window = self._windows[key] = _Window(now, level=level)
+        window.level = max(window.level, level)
+        if window.logged < self.burst:
+            window.logged += 1
+            self.logger.log(level, msg, *args)
+            return True
+        window.suppressed += 1
+        return False
+
+    def debug(self, key: Hashable, msg: str, *args: object) -> bool:
+        return self.log(logging.DEBUG, key, msg, *args)
+
+    def info(self, key: Hashable, msg: str, *args: object) -> bool:
+        return self.log(logging.INFO, key, msg, *args)
+
+    def warning(self, key: Hashable, msg: str, *args: object) -> bool:
+        return self.log(logging.WARNING, key, msg, *args)
+
+    def error(self, key: Hashable, msg: str, *args: object) -> bool:
+        return self.log(logging.ERROR, key, msg, *args)
+
+    def flush(self) -> None:
+        """Summarise and forget every window that has ended."""
+        now = self.clock()
+        for key, window in list(self._windows.items()):
+            if now - window.start >= self.interval:
+                self._summarise(key, window)
+
+    def _summarise(self, key: Hashable, window: _Window) -> None:
+        del self._windows[key]
+        if window.suppressed:
+            self.logger.log(
+                window.level,
+                "%d similar messages suppressed (%s) within %gs",
+                window.suppressed,
+                _show(key),
+                self.interval,
+            )
+
+
+def _show(key: Hashable) -> str:
+    if isinstance(key, tuple):
+        return " ".join(str(k) for k in key)
+    return str(key)
