@@ -1,0 +1,109 @@
+"""Runs our own daemon in a lab host: writes its YAML, starts `vrrpd run`, reads `status` over the control socket."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+from lab import Host, wait_for
+
+from vrrpd.control import ControlError, request
+
+_counter = itertools.count()
+
+
+def instance(
+    name: str = "v",
+    vrid: int = 51,
+    priority: int = 100,
+    addresses: Sequence[str] = ("198.51.100.100/24",),
+    advert_interval: float = 0.1,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "interface": "eth0",
+        "vrid": vrid,
+        "priority": priority,
+        "advert_interval": advert_interval,
+        "virtual_addresses": list(addresses),
+        **extra,
+    }
+
+
+class Vrrpd:
+    def __init__(self, host: Host, instances: Sequence[dict[str, Any]], **top: Any) -> None:
+        self.host = host
+        self.dir = host.lab.workdir / f"vrrpd-{host.name}-{next(_counter)}"
+        self.dir.mkdir(mode=0o700)
+        self.socket = self.dir / "vrrpd.sock"
+        self.conf_path = self.dir / "vrrpd.yaml"
+        self.log_path = self.dir / "vrrpd.log"
+        self.instances = list(instances)
+        self.conf_path.write_text(
+            yaml.safe_dump({"control_socket": str(self.socket), "instances": self.instances, **top})
+        )
+        host.lab.logs[f"vrrpd {host.name}"] = self.log_path
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "vrrpd.cli.daemon", "run", "-c", str(self.conf_path), "--log-level", "debug"]
+
+    def start(self, wait: bool = True) -> Vrrpd:
+        log = self.log_path.open("ab")
+        self.proc = self.host.popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        if wait:
+            wait_for(self._ready, 15, message=f"vrrpd on {self.host.name} never answered on {self.socket}")
+        return self
+
+    def _ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"vrrpd on {self.host.name} exited {self.proc.returncode}:\n{self.log()}")
+        try:
+            self.status()
+        except ControlError:
+            return False
+        return True
+
+    def status(self) -> dict[str, Any]:
+        return request(self.socket, "status", timeout=2.0)
+
+    def instance_status(self, name: str = "v") -> dict[str, Any]:
+        for inst in self.status()["instances"]:
+            if inst["name"] == name:
+                return inst
+        raise KeyError(name)
+
+    def state(self, name: str = "v") -> str | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        try:
+            return self.instance_status(name)["state"]
+        except ControlError:
+            return None
+
+    def stop(self, timeout: float = 10) -> int | None:
+        assert self.proc is not None
+        return self.host.stop(self.proc, timeout=timeout)
+
+    def crash(self) -> None:
+        assert self.proc is not None
+        self.host.kill(self.proc)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __repr__(self) -> str:
+        return f"Vrrpd({self.host.name})"
+
+
+def vip_holders(hosts: Sequence[Host], vip: str) -> list[str]:
+    """Names of the hosts that have `vip` (ADDR/PREFIX) on eth0."""
+    return [h.name for h in hosts if vip in h.addresses()]

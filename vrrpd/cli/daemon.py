@@ -1,0 +1,86 @@
+"""`vrrpd` entry point: `vrrpd run -c FILE` (foreground until SIGTERM) and `vrrpd check -c FILE`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import click
+
+from vrrpd import __version__
+from vrrpd.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+
+DEFAULT_CONFIG = str(DEFAULT_CONFIG_PATH)
+log = logging.getLogger("vrrpd")
+
+
+def _load(path: str) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        click.echo(f"vrrpd: {exc}", err=True)
+        sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vrrpd")
+def main() -> None:
+    """A VRRPv3 (RFC 9568) daemon."""
+
+
+@main.command()
+@click.option("-c", "--config", "path", default=DEFAULT_CONFIG, show_default=True, help="YAML configuration file.")
+def check(path: str) -> None:
+    """Validate a configuration file and exit (0 = valid)."""
+    config = _load(path)
+    for warning in config.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"{path}: OK, {len(config.instances)} instance(s)")
+
+
+@main.command()
+@click.option("-c", "--config", "path", default=DEFAULT_CONFIG, show_default=True, help="YAML configuration file.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+def run(path: str, log_level: str) -> None:
+    """Run in the foreground until SIGTERM/SIGINT (graceful: masters send priority 0)."""
+    from vrrpd.logsetup import setup_logging
+
+    handler = setup_logging(log_level.upper())
+    # pyroute2 logs every netlink message at debug level: far too much even for `--log-level debug`.
+    handler.addFilter(lambda r: r.levelno >= logging.WARNING or not r.name.startswith("pyroute2"))
+    config = _load(path)
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    try:
+        asyncio.run(_serve(config))
+    except _Failed as exc:
+        click.echo(f"vrrpd: {exc}", err=True)
+        sys.exit(1)
+
+
+class _Failed(Exception):
+    pass
+
+
+async def _serve(config: Config) -> None:
+    # Imported here so `vrrpd check` and `--version` stay light (no netlink, no sockets).
+    from vrrpd.control import ControlError
+    from vrrpd.daemon import Daemon, StartupError
+
+    daemon = Daemon(config)
+    try:
+        await daemon.run()
+    except (StartupError, ControlError) as exc:
+        raise _Failed(str(exc)) from None
+    except PermissionError as exc:
+        raise _Failed(f"{exc} (vrrpd needs CAP_NET_RAW and CAP_NET_ADMIN)") from None
+
+
+if __name__ == "__main__":
+    main()
