@@ -149,3 +149,19 @@ def test_sighup_does_not_kill_the_daemon(lab):
     time.sleep(0.3)  # nothing to poll for: the assertion is that nothing happens
     assert d.proc.poll() is None and d.state() == "MASTER"
     assert "SIGHUP" in d.log()
+
+
+def test_event_loop_never_blocks_through_election_failover_and_stop(lab):
+    """A blocked loop is a late timer, and a late timer is a false failover: asyncio's debug mode reports
+    every callback that holds the loop for more than 100 ms (zeroconf's guard, on the real daemon)."""
+    hosts = hosts_for(lab, "ipv4", "ab")
+    debug = {"PYTHONASYNCIODEBUG": "1"}
+    a = Vrrpd(hosts[0], [instance(priority=200)]).start(env=debug)
+    b = Vrrpd(hosts[1], [instance(priority=100)]).start(env=debug)
+    wait_for(lambda: a.state() == "MASTER" and b.state() == "BACKUP", 5)
+    a.crash()
+    wait_for(lambda: b.state() == "MASTER", 5)
+    assert b.stop() == 0
+    log = b.log()
+    assert "asyncio debug mode is on" in log
+    assert " took " not in log, [line for line in log.splitlines() if " took " in line]

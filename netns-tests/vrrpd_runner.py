@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -54,9 +55,9 @@ class Vrrpd:
     def argv(self) -> list[str]:
         return [sys.executable, "-m", "vrrpd.cli.daemon", "run", "-c", str(self.conf_path), "--log-level", "debug"]
 
-    def start(self, wait: bool = True) -> Vrrpd:
+    def start(self, wait: bool = True, env: dict[str, str] | None = None) -> Vrrpd:
         log = self.log_path.open("ab")
-        self.proc = self.host.popen(self.argv, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = self.host.popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
         log.close()
         if wait:
             wait_for(self._ready, 15, message=f"vrrpd on {self.host.name} never answered on {self.socket}")

@@ -118,6 +118,11 @@ class Daemon:
             self._loop.add_reader(link.sock.fileno(), self._on_readable, link)
         self._install_signals()
         sdnotify.ready(self._summary())
+        if self._loop.get_debug():
+            log.warning(
+                "asyncio debug mode is on: callbacks over %.0f ms will be reported",
+                self._loop.slow_callback_duration * 1000,
+            )
         log.info(
             "vrrpd %s started: %d instance(s), control socket %s",
             __version__,

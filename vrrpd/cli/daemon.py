@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from vrrpd import __version__
 from vrrpd.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+
+if TYPE_CHECKING:
+    from vrrpd.daemon import Daemon
 
 DEFAULT_CONFIG = str(DEFAULT_CONFIG_PATH)
 log = logging.getLogger("vrrpd")
@@ -57,8 +61,12 @@ def run(path: str, log_level: str) -> None:
     config = _load(path)
     for warning in config.warnings:
         log.warning("%s", warning)
+    # Imported here, not at module top, so `vrrpd check` and `--version` stay light (no netlink, no
+    # sockets), and not inside the coroutine, so the import never runs on (and stalls) the event loop.
+    from vrrpd.daemon import Daemon
+
     try:
-        asyncio.run(_serve(config))
+        asyncio.run(_serve(Daemon, config))
     except _Failed as exc:
         click.echo(f"vrrpd: {exc}", err=True)
         sys.exit(1)
@@ -68,12 +76,11 @@ class _Failed(Exception):
     pass
 
 
-async def _serve(config: Config) -> None:
-    # Imported here so `vrrpd check` and `--version` stay light (no netlink, no sockets).
+async def _serve(daemon_class: type[Daemon], config: Config) -> None:
     from vrrpd.control import ControlError
-    from vrrpd.daemon import Daemon, StartupError
+    from vrrpd.daemon import StartupError
 
-    daemon = Daemon(config)
+    daemon = daemon_class(config)
     try:
         await daemon.run()
     except (StartupError, ControlError) as exc:
