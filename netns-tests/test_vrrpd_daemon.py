@@ -5,6 +5,8 @@ Each test builds its own lab; timing bounds are the protocol's (RFC 9568 §6) wi
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
 
 import pytest
@@ -165,3 +167,38 @@ def test_event_loop_never_blocks_through_election_failover_and_stop(lab):
     log = b.log()
     assert "asyncio debug mode is on" in log
     assert " took " not in log, [line for line in log.splitlines() if " took " in line]
+
+
+def test_systemd_notify_ready_status_watchdog_and_stopping(lab):
+    """Type=notify contract, against a stand-in for systemd's notify socket: READY=1 with a STATUS= line once
+    the sockets are open, STATUS= on every transition, WATCHDOG=1 when asked for, STOPPING=1 on SIGTERM."""
+    host = lab.add_host("a", ipv4="198.51.100.11/24")
+    notify_path = lab.workdir / "notify.sock"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(notify_path))
+    receiver.settimeout(0.1)
+    messages: list[str] = []
+
+    def count(text: str) -> int:
+        with contextlib.suppress(TimeoutError):
+            while True:
+                messages.append(receiver.recv(4096).decode())
+        return sum(text in m for m in messages)
+
+    def received(text: str) -> bool:
+        return count(text) > 0
+
+    try:
+        d = Vrrpd(host, [instance(priority=200)])
+        d.start(env={"NOTIFY_SOCKET": str(notify_path), "WATCHDOG_USEC": "400000"})
+        wait_for(lambda: received("READY=1"), 5, message=f"no READY=1: {messages}")
+        ready = next(m for m in messages if "READY=1" in m)
+        assert "STATUS=1 backup" in ready, ready
+        wait_for(lambda: d.state() == "MASTER", 5)
+        wait_for(lambda: received("STATUS=1 master"), 2, message=f"no STATUS on transition: {messages}")
+        # WATCHDOG_USEC=400000 asks for a ping at least every 0.4 s; we ping every 0.2 s.
+        wait_for(lambda: count("WATCHDOG=1") >= 3, 2, message=f"too few WATCHDOG=1: {messages}")
+        assert d.stop() == 0
+        wait_for(lambda: received("STOPPING=1"), 2, message=f"no STOPPING=1: {messages}")
+    finally:
+        receiver.close()

@@ -118,6 +118,9 @@ class Daemon:
             self._loop.add_reader(link.sock.fileno(), self._on_readable, link)
         self._install_signals()
         sdnotify.ready(self._summary())
+        if (interval := sdnotify.watchdog_interval()) is not None:
+            # Pinged from the loop itself: if the loop stalls, systemd notices and restarts us.
+            self._watchdog(interval / 2)
         if self._loop.get_debug():
             log.warning(
                 "asyncio debug mode is on: callbacks over %.0f ms will be reported",
@@ -136,6 +139,11 @@ class Daemon:
             await self._stop.wait()
         finally:
             await self.stop()
+
+    def _watchdog(self, every: float) -> None:
+        sdnotify.watchdog()
+        if not self._stop.is_set():
+            self._loop.call_later(every, self._watchdog, every)
 
     def request_stop(self) -> None:
         self._stop.set()
