@@ -103,6 +103,8 @@ class Daemon:
     # --- life cycle --------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        # Before the first await: a SIGTERM during start-up is recorded and acted on once started.
+        self._install_signals()
         try:
             await self._open_links()
             await self._remove_stale_addresses()
@@ -116,7 +118,6 @@ class Daemon:
             self._feed(inst, Started())
         for link in self.links.values():
             self._loop.add_reader(link.sock.fileno(), self._on_readable, link)
-        self._install_signals()
         sdnotify.ready(self._summary())
         if (interval := sdnotify.watchdog_interval()) is not None:
             # Pinged from the loop itself: if the loop stalls, systemd notices and restarts us.
