@@ -5,9 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Python build deps (systemd-python compiles against libsystemd), lab tools for netns tests and the demo,
-# and keepalived as the reference peer.
+# keepalived and FRR as reference peers, nftables for Accept_Mode.
 PKGS=(python3 python3-venv python3-dev gcc pkg-config libsystemd-dev iproute2 iputils-ping
-      keepalived tshark tcpdump arping ndisc6 procps systemd)
+      keepalived frr nftables tshark tcpdump arping ndisc6 procps systemd)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -18,7 +18,7 @@ if ((${#missing[@]})); then
         echo "setup: missing Debian packages (${missing[*]}); run as root" >&2
         exit 1
     fi
-    # Installing keepalived must never start it in the root namespace: invoke-rc.d honours policy-rc.d.
+    # Installing keepalived or FRR must never start them in the root namespace: invoke-rc.d honours policy-rc.d.
     made_policy=0
     if [[ ! -e /usr/sbin/policy-rc.d ]]; then
         printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
@@ -30,9 +30,9 @@ if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    # keepalived is only ever run by our tests inside namespaces; keep it from starting at boot too.
+    # keepalived and FRR are only ever run by our tests inside namespaces; keep them from starting at boot too.
     if [[ -d /run/systemd/system ]]; then
-        systemctl disable --quiet keepalived.service 2>/dev/null || true
+        systemctl disable --quiet keepalived.service frr.service 2>/dev/null || true
     fi
 fi
 
