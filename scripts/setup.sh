@@ -31,9 +31,9 @@ if ((${#missing[@]})); then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     # keepalived and FRR are only ever run by our tests inside namespaces; keep them from starting at boot too.
-    if [[ -d /run/systemd/system ]]; then
-        systemctl disable --quiet keepalived.service frr.service 2>/dev/null || true
-    fi
+    # Not only when systemd is running: in a chroot or container image build (no /run/systemd/system) the
+    # packages still enable their units, and systemctl then edits the symlinks offline.
+    systemctl disable --quiet keepalived.service frr.service 2>/dev/null || true
 fi
 
 if [[ ! -x .venv/bin/python ]]; then
