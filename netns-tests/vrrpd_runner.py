@@ -23,9 +23,11 @@ def instance(
     priority: int = 100,
     addresses: Sequence[str] = ("198.51.100.100/24",),
     advert_interval: float = 0.1,
+    accept_mode: bool | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    return {
+    """One instance's YAML; None for `accept_mode` leaves the key out (the daemon's default: true)."""
+    inst = {
         "name": name,
         "interface": "eth0",
         "vrid": vrid,
@@ -34,6 +36,9 @@ def instance(
         "virtual_addresses": list(addresses),
         **extra,
     }
+    if accept_mode is not None:
+        inst["accept_mode"] = accept_mode
+    return inst
 
 
 class Vrrpd:

@@ -10,6 +10,7 @@ import pytest
 
 from vrrpd.config import (
     DEFAULT_CONTROL_SOCKET,
+    AcceptChecksum,
     Authentication,
     ConfigError,
     GarpConfig,
@@ -80,12 +81,16 @@ def test_defaults_of_every_key():
         preempt_delay=0.0,
         version=3,
         checksum=ChecksumForm.PSEUDO_HEADER,
-        checksum_receive=ChecksumMode.ACCEPT_BOTH,
+        accept_checksum=AcceptChecksum.BOTH,
         address_check=AddressCheck.LOG,
         advert_on_lower_priority=True,
         authentication=None,
         garp=GarpConfig(count=5, interval=0, repeat_delay=5, repeat_count=5, refresh=0),
+        virtual_mac=False,
+        accept_mode=True,  # keepalived's default; RFC 9568 §6.1 says false
     )
+    assert inst.checksum_mode is ChecksumMode.ACCEPT_BOTH
+    assert inst.accepts_traffic
     assert inst.line == 2
 
 
@@ -154,6 +159,57 @@ def test_defaults_apply_and_instances_override():
     assert a.checksum is b.checksum is ChecksumForm.MESSAGE_ONLY
     assert a.garp == GarpConfig(count=2, refresh=60)
     assert b.garp == GarpConfig(count=3, refresh=60)  # garp merges key by key
+
+
+@pytest.mark.parametrize(
+    ("keys", "family", "version", "receive"),
+    [
+        ("", 4, 3, ("pseudo-header", "message-only")),
+        ("accept_checksum: strict", 4, 3, ("pseudo-header",)),
+        ("accept_checksum: strict\n    checksum: message-only", 4, 3, ("message-only",)),
+        ("accept_checksum: both\n    checksum: message-only", 4, 3, ("pseudo-header", "message-only")),
+        ("accept_checksum: strict", 6, 3, ("pseudo-header",)),  # RFC 8200 pseudo-header, no choice
+        ("", 6, 3, ("pseudo-header",)),
+        ("", 4, 2, ("message-only",)),  # RFC 3768: VRRPv2 never has a pseudo-header
+    ],
+)
+def test_accept_checksum_gives_the_effective_receive_forms(keys, family, version, receive):
+    text = BASE if family == 4 else BASE.replace("[198.51.100.1/24]", '["2001:db8::1/64"]')
+    text += f"    version: {version}\n" + (f"    {keys}\n" if keys else "")
+    (inst,) = parse(text).instances
+    assert tuple(form.value for form in inst.accepted_checksums) == receive
+
+
+def test_accept_checksum_strict_follows_checksum_as_a_default():
+    config = parse("defaults:\n  accept_checksum: strict\n  checksum: message-only\n" + BASE)
+    (inst,) = config.instances
+    assert inst.accept_checksum is AcceptChecksum.STRICT
+    assert inst.checksum_mode is ChecksumMode.MESSAGE_ONLY
+    assert config.warnings == ()
+
+
+def test_virtual_mac_and_accept_mode_from_defaults_and_overrides():
+    config = parse(
+        "defaults:\n  virtual_mac: true\n  accept_mode: true\n"
+        + BASE
+        + "  - name: b\n    interface: eth0\n    vrid: 2\n    virtual_addresses: [198.51.100.2/24]\n"
+        "    virtual_mac: false\n    accept_mode: false\n"
+    )
+    a, b = config.instances
+    assert (a.virtual_mac, a.accept_mode, a.accepts_traffic) == (True, True, True)
+    assert (b.virtual_mac, b.accept_mode, b.accepts_traffic) == (False, False, False)
+
+
+def test_owner_always_accepts_and_accept_mode_false_on_it_is_a_warning():
+    config = parse(with_key("priority: 255\n    accept_mode: false"))
+    (inst,) = config.instances
+    assert inst.accepts_traffic  # RFC 9568 §6.1: the owner always accepts
+    assert config.warnings == (
+        f"{FILE}: instances[0].accept_mode (line 7): has no effect: the address owner (priority 255) always "
+        "accepts packets to its addresses (RFC 9568 §6.1)",
+    )
+    # Inherited from defaults it is the general rule, not a mistake on this instance: no warning.
+    assert parse("defaults:\n  accept_mode: false\n" + with_key("priority: 255")).warnings == ()
 
 
 def test_same_vrid_on_both_families_and_other_interfaces_is_fine():
@@ -388,9 +444,30 @@ ERRORS = [
         "mean message-only?)",
     ),
     (
-        "checksum-receive",
-        with_key("checksum_receive: both"),
-        "instances[0].checksum_receive (line 6): 'both' is not one of pseudo-header, message-only, accept-both",
+        "accept-checksum",
+        with_key("accept_checksum: accept-both"),
+        "instances[0].accept_checksum (line 6): 'accept-both' is not one of both, strict",
+    ),
+    (
+        "checksum-receive-renamed",
+        with_key("checksum_receive: accept-both"),
+        "instances[0].checksum_receive (line 6): unknown key (renamed; use accept_checksum: both | strict "
+        "(strict accepts only the form set by checksum))",
+    ),
+    (
+        "virtual-mac",
+        with_key('virtual_mac: "yes"'),
+        "instances[0].virtual_mac (line 6): expected true or false, got the string 'yes'",
+    ),
+    (
+        "accept-mode",
+        with_key("accept_mode: 1"),
+        "instances[0].accept_mode (line 6): expected true or false, got the number 1",
+    ),
+    (
+        "use-vmac",
+        with_key("use_vmac: true"),
+        "instances[0].use_vmac (line 6): unknown key (this is keepalived's name; vrrpd uses virtual_mac: true)",
     ),
     (
         "address-check",
@@ -505,6 +582,10 @@ def test_checksum_on_ipv6_is_a_warning():
     config = parse(BASE.replace("[198.51.100.1/24]", '["2001:db8::1/64"]') + "    checksum: message-only\n")
     assert config.warnings == (
         f"{FILE}: instances[0].checksum (line 6): has no effect: IPv6 always uses the pseudo-header",
+    )
+    config = parse(BASE.replace("[198.51.100.1/24]", '["2001:db8::1/64"]') + "    accept_checksum: strict\n")
+    assert config.warnings == (
+        f"{FILE}: instances[0].accept_checksum (line 6): has no effect: IPv6 always uses the pseudo-header",
     )
 
 

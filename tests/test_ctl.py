@@ -34,7 +34,7 @@ def instance(**overrides: Any) -> dict[str, Any]:
         "master_age": 0.25,
         "master_down_interval": 1.6796875,
         "skew_time": 0.1796875,
-        "checksum": {"transmit": "pseudo-header", "receive": "accept-both"},
+        "checksum": {"transmit": "pseudo-header", "receive": ["pseudo-header", "message-only"]},
         "virtual_addresses": ["198.51.100.1/24"],
         "counters": {
             "adverts_sent": 3,
@@ -72,6 +72,8 @@ STATUS: dict[str, Any] = {
             master_age=None,
             virtual_addresses=["2001:db8:51::1/64"],
             counters={**instance()["counters"], "drops": {}},
+            conflict="another address owner fe80::2 (priority 255)",
+            conflict_age=12.25,
         ),
         instance(
             name="gw-down",
@@ -120,7 +122,8 @@ def test_status_table(daemon):
         *("1.68s", "3", "1200", "0"),
     ]
     assert rows[3][:9] == ["gw-down", "eth1", "IPv4", "51", "FAULT", "150(140)", "1s (0.5s)", "-", "1.68s"]
-    assert lines[5] == "gw-down: fault: eth1 is down"
+    assert lines[5] == "gw-v6: CONFLICT: another address owner fe80::2 (priority 255) (last seen 12.2s ago)"
+    assert lines[6] == "gw-down: fault: eth1 is down"
     # columns line up: every row's STATE starts where the header's does
     column = lines[1].index("STATE")
     assert all(line[column:].split()[0] in {"STATE", "BACKUP", "MASTER", "FAULT"} for line in lines[1:5])

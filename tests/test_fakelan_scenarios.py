@@ -221,3 +221,23 @@ def test_3768_v2_cluster_elects_and_fails_over():
     lan.crash("a")
     lan.run_for(10)
     assert lan.became_master_at("b") == pytest.approx(last + master_down_interval(100, 100, version=2))
+
+
+def test_9568_8_3_2_two_owners_settle_on_one_master_without_flapping():
+    """R25: two routers configured as owner start as masters (§6.4.1); the equal-priority tie-break leaves the
+    higher address as the only master, for good, and both report the conflict."""
+    lan = FakeLan()
+    lan.add("low", cfg(255), "198.51.100.11")
+    lan.add("high", cfg(255), "198.51.100.12")
+    lan.start()
+    lan.run_for(0.5)
+    assert_single_master(lan, "high")
+    settled = len(lan.transitions)
+    lan.run_for(60)
+    assert len(lan.transitions) == settled  # no flapping
+    assert_single_master(lan, "high")
+    assert lan.nodes["low"].router.conflict == "another address owner 198.51.100.12 (priority 255)"
+    assert lan.nodes["high"].router.conflict == "another address owner 198.51.100.11 (priority 255)"
+    lan.stop("high")
+    lan.run_for(5)
+    assert_single_master(lan, "low")

@@ -336,6 +336,76 @@ def test_9568_erratum_8298_owner_may_process_adverts_when_configured():
     assert "owner" not in router.counters.drops
 
 
+# --- §5.2.4 / §8.3.2: at most one address owner per VRID (R25) ------------------------------------------------
+
+
+def owner(me=ME, now: float = 0.0) -> VirtualRouter:
+    router = make(255, me=me)
+    router.handle(Started(), now)  # §6.4.1: the owner starts as master
+    assert router.state is State.MASTER
+    return router
+
+
+def test_9568_5_2_4_owner_with_higher_address_keeps_master_and_reports_the_other_owner():
+    router = owner(me=PEER)  # 198.51.100.3 > ME 198.51.100.2
+    actions = rx(router, 255, 1.0, src=ME)
+    assert router.state is State.MASTER
+    assert router.conflict == f"another address owner {ME} (priority 255)"
+    assert router.owner_conflict_seen_at == 1.0
+    assert router.counters.owner_conflicts == 1
+    assert "owner" not in router.counters.drops  # another owner's advert is never silently dropped
+    (log,) = of_type(actions, Log)
+    assert (log.level, log.key) == ("error", "owner_conflict")
+    assert str(ME) in log.message and "§5.2.4" in log.message and "this router" in log.message
+    # §6.4.3 (R23): it discards the equal-priority advert from the lower address and asserts itself at once,
+    # and re-announces, since the other owner started as master and announced the VIPs with its own MAC.
+    assert of_type(actions, SendAdvert)[0].advert.priority == 255
+    assert of_type(actions, Announce) == [Announce((VIP,))]
+
+
+def test_9568_8_3_2_owner_with_lower_address_yields_instead_of_a_second_master():
+    router = owner(me=ME)
+    actions = rx(router, 255, 1.0, src=PEER)
+    # §6.4.3 tie-break (R22): equal priority, higher primary address wins; no flapping, one master.
+    assert router.state is State.BACKUP
+    assert of_type(actions, RemoveAddresses) == [RemoveAddresses((VIP,))]
+    assert router.conflict == f"another address owner {PEER} (priority 255)"
+    assert router.master_address == PEER and router.master_priority == 255
+    # As Backup it keeps hearing the winner (255 >= 255, §6.4.2 R11) and stays there, reporting each time.
+    mdi = router.master_down_interval
+    for t in (2.0, 3.0, 4.0):
+        actions = rx(router, 255, t, src=PEER)
+        assert router.state is State.BACKUP
+        assert router.next_deadline() == pytest.approx(t + mdi)
+        assert of_type(actions, Log)[0].key == "owner_conflict"
+    assert router.counters.owner_conflicts == 4
+
+
+def test_9568_8_3_2_yielded_owner_takes_over_when_the_other_owner_leaves():
+    router = owner(me=ME)
+    rx(router, 255, 1.0, src=PEER)
+    rx(router, 0, 2.0, src=PEER)  # the other owner shuts down gracefully
+    router.handle(TimerExpired(), router.next_deadline())
+    assert router.state is State.MASTER
+    assert router.conflict is not None  # sticky: the configuration error is still there
+
+
+def test_owner_conflict_ends_when_that_address_advertises_below_255():
+    router = owner(me=PEER)
+    rx(router, 255, 1.0, src=ME)
+    actions = rx(router, 200, 5.0, src=ME)  # reconfigured; as owner we still drop it (RFC 5798 §7.1)
+    assert router.conflict is None and router.owner_conflict_seen_at is None
+    assert router.counters.drops == {"owner": 1}
+    assert of_type(actions, Log)[0].level == "info"
+
+
+def test_non_owner_hearing_an_owner_is_no_conflict():
+    router = backup(200)
+    actions = rx(router, 255, 1.0)
+    assert router.conflict is None and router.counters.owner_conflicts == 0
+    assert not of_type(actions, Log)
+
+
 def test_9568_7_1_wrong_vrid_or_family_is_dropped_without_state_change():
     router = backup(100)
     deadline = router.next_deadline()

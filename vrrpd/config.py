@@ -23,6 +23,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Interface, IPv6Interface, ip_interface
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,7 +42,18 @@ _IFNAME_MAX = 15  # IFNAMSIZ - 1
 _BROADCAST = IPv4Address("255.255.255.255")
 
 VirtualAddress = IPv4Interface | IPv6Interface
-_E = TypeVar("_E", ChecksumForm, ChecksumMode, AddressCheck)
+
+
+class AcceptChecksum(StrEnum):
+    """Which IPv4 VRRPv3 checksum forms a receiver accepts (IPv6 and VRRPv2 have a single form anyway)."""
+
+    BOTH = "both"
+    """Pseudo-header and message-only alike, so mixed peers (keepalived/FRR vs Cisco/Juniper) interoperate."""
+    STRICT = "strict"
+    """Only the form this instance transmits (`checksum`)."""
+
+
+_E = TypeVar("_E", ChecksumForm, AcceptChecksum, AddressCheck)
 
 
 class ConfigError(Exception):
@@ -109,11 +121,18 @@ class InstanceConfig:
     version: int = 3
     checksum: ChecksumForm = ChecksumForm.PSEUDO_HEADER
     """IPv4 VRRPv3 transmit checksum form (IPv6 always uses the pseudo-header, v2 never does)."""
-    checksum_receive: ChecksumMode = ChecksumMode.ACCEPT_BOTH
+    accept_checksum: AcceptChecksum = AcceptChecksum.BOTH
+    """IPv4 VRRPv3 receive: `both` forms, or `strict` = only the `checksum` form we transmit."""
     address_check: AddressCheck = AddressCheck.LOG
     advert_on_lower_priority: bool = True
     authentication: Authentication | None = None
     garp: GarpConfig = field(default_factory=GarpConfig)
+    virtual_mac: bool = False
+    """Put the VIPs on a bridge-mode macvlan with the RFC 9568 §7.3 MAC 00:00:5e:00:0{1,2}:VRID."""
+    accept_mode: bool = True
+    """RFC 9568 §6.1 Accept_Mode: whether a non-owner master accepts packets addressed to the VIPs. The RFC's
+    default is false; ours is keepalived's (true), because services bound to a VIP are the common case and an
+    operator moving from keepalived must not find them unreachable."""
     line: int = field(default=0, compare=False)
     """Where the instance starts in its file (for messages); not part of equality, so a reload that only
     moves an instance within the file does not count as a change."""
@@ -121,6 +140,28 @@ class InstanceConfig:
     @property
     def family(self) -> Family:
         return Family.IPV4 if self.virtual_addresses[0].version == 4 else Family.IPV6
+
+    @property
+    def checksum_mode(self) -> ChecksumMode:
+        """The codec's receive mode for IPv4 VRRPv3 (`strict` accepts only the form we transmit)."""
+        if self.accept_checksum is AcceptChecksum.BOTH:
+            return ChecksumMode.ACCEPT_BOTH
+        return ChecksumMode(self.checksum.value)
+
+    @property
+    def accepted_checksums(self) -> tuple[ChecksumForm, ...]:
+        """The checksum forms a received advert may use: IPv6 always the pseudo-header (RFC 8200), VRRPv2
+        always the message only (RFC 3768), IPv4 VRRPv3 what `accept_checksum` allows."""
+        if self.family is Family.IPV6:
+            return (ChecksumForm.PSEUDO_HEADER,)
+        if self.version == 2:
+            return (ChecksumForm.MESSAGE_ONLY,)
+        return self.checksum_mode.accepts()
+
+    @property
+    def accepts_traffic(self) -> bool:
+        """RFC 9568 §6.1/§6.4.3: a master accepts packets to the VIPs if it is the owner or Accept_Mode is on."""
+        return self.accept_mode or self.priority == OWNER_PRIORITY
 
     def router_config(self) -> RouterConfig:
         auth = self.authentication
@@ -296,7 +337,8 @@ class _Loc:
     """The scalar's source text, so messages can quote what the user wrote (``on``, not ``True``)."""
 
     def key(self, mapping: _Map, key: str) -> _Loc:
-        path = f"{self.path}.{key}" if self.path else key
+        shown = key if _NAME_RE.fullmatch(key) else repr(key)  # a key with a newline must not split the sentence
+        path = f"{self.path}.{shown}" if self.path else shown
         return _Loc(path, mapping.value_lines.get(key, mapping.line), mapping.raw.get(key))
 
     def item(self, seq: _Seq, index: int) -> _Loc:
@@ -341,6 +383,13 @@ _KEEPALIVED_NAMES = {
     "garp_master_delay": "garp.repeat_delay",
     "garp_master_refresh": "garp.refresh",
     "v3_checksum_as_v2": "checksum: message-only",
+    "use_vmac": "virtual_mac: true",
+    "accept": "accept_mode: true",
+    "no_accept": "accept_mode: false",
+}
+# Keys renamed before 1.0: an old file gets pointed at the new key instead of a generic "unknown key".
+_RENAMED = {
+    "checksum_receive": "accept_checksum: both | strict (strict accepts only the form set by checksum)",
 }
 
 
@@ -388,6 +437,8 @@ class _Checker:
 
     @staticmethod
     def _unknown(key: str, known: tuple[str, ...]) -> str:
+        if key in _RENAMED:
+            return f"unknown key (renamed; use {_RENAMED[key]})"
         if key in _KEEPALIVED_NAMES:
             return f"unknown key (this is keepalived's name; vrrpd uses {_KEEPALIVED_NAMES[key]})"
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
@@ -484,13 +535,19 @@ class _Checker:
     def checksum(self, value: Any, loc: _Loc) -> ChecksumForm:
         return self.choice(value, loc, ChecksumForm)
 
-    def checksum_receive(self, value: Any, loc: _Loc) -> ChecksumMode:
-        return self.choice(value, loc, ChecksumMode)
+    def accept_checksum(self, value: Any, loc: _Loc) -> AcceptChecksum:
+        return self.choice(value, loc, AcceptChecksum)
 
     def address_check(self, value: Any, loc: _Loc) -> AddressCheck:
         return self.choice(value, loc, AddressCheck)
 
     def advert_on_lower_priority(self, value: Any, loc: _Loc) -> bool:
+        return self.boolean(value, loc)
+
+    def virtual_mac(self, value: Any, loc: _Loc) -> bool:
+        return self.boolean(value, loc)
+
+    def accept_mode(self, value: Any, loc: _Loc) -> bool:
         return self.boolean(value, loc)
 
     def authentication(self, value: Any, loc: _Loc) -> Authentication:
@@ -622,7 +679,7 @@ class _Checker:
                     "is VRRPv2 only (RFC 5798 removed authentication); set version: 2 or remove it",
                 )
             v["authentication"] = None
-        for key in ("checksum", "checksum_receive"):
+        for key in ("checksum", "accept_checksum"):
             if vals[key].origin == "instance" and (family == 6 or v["version"] == 2):
                 what = "IPv6 always uses the pseudo-header" if family == 6 else "VRRPv2 never uses a pseudo-header"
                 self.warn(vals[key].loc, f"has no effect: {what}")
@@ -667,7 +724,14 @@ class _Checker:
                 f"priority 255{priority.note()} makes this the address owner, which always takes over at once "
                 f"(RFC 9568 §6.4.1), so preempt: false{preempt.note()} is ignored",
             )
-        elif delay.value > 0 and not preempt.value:
+        accept = vals["accept_mode"]
+        if priority.value == OWNER_PRIORITY and accept.origin == "instance" and not accept.value:
+            self.warn(
+                accept.loc,
+                f"has no effect: the address owner (priority 255{priority.note()}) always accepts packets to "
+                "its addresses (RFC 9568 §6.1)",
+            )
+        if delay.value > 0 and not preempt.value and priority.value != OWNER_PRIORITY:
             self.warn(
                 _pick(loc, delay, preempt),
                 f"preempt_delay{delay.note()} has no effect with preempt: false{preempt.note()}",

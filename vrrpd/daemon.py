@@ -3,17 +3,40 @@
 The loop never blocks: sockets are non-blocking with `add_reader`, netlink and announcements run in one
 ordered worker task per instance, and each router has exactly one `call_at` timer, re-armed from
 `next_deadline()` after every input. Router time is `loop.time()` (monotonic).
+
+Virtual MAC (`virtual_mac: true`, RFC 9568 §7.3): the VIPs live on a bridge-mode macvlan of the instance's
+interface whose MAC is the virtual router MAC, as FRR does it (reference/vrrp-facts.md §5):
+- Adverts leave through the macvlan (a send-only socket bound to it), so their Ethernet source is the
+  virtual MAC, from the parent's primary IPv4 address (§5.1.1.1) or the macvlan's own link-local (§5.1.2.1;
+  addrgenmode random, so two routers sharing the MAC do not share an EUI-64 link-local, and DAD off on it so
+  the address is usable at once). The parent's socket receives: a bridge-mode macvlan's multicast never comes
+  back to its parent, so we never hear ourselves.
+- A Backup keeps the macvlan in protodown (carrier off), as FRR does, rather than merely without VIPs: up, it
+  would still send IPv6 MLD reports and router solicitations with the shared virtual MAC (moving the switch's
+  MAC table entry away from the master) and would accept and forward frames sent to the virtual MAC, which a
+  Backup must discard (§6.4.2). Protodown keeps its link-local, so taking over only clears protodown, waits for
+  the carrier (milliseconds), adds the VIPs, then advertises and announces, in that order in the worker.
+- The parent gets arp_ignore=1 and arp_announce=2 (restored on exit) so it never answers ARP for a VIP, or
+  announces one, with its own MAC; the macvlan gets the same plus rp_filter=0, since the route back to a client
+  may point out of the parent (strict reverse-path filtering would drop what arrives on the macvlan).
+  accept_local is not needed: no packet with one of our own source addresses ever reaches our sockets.
+
+Accept_Mode (RFC 9568 §6.1): a non-owner master with `accept_mode: false` drops packets addressed to its VIPs
+via nftables (vrrpd.net.firewall); the addresses are blocked just before the VIPs are added and unblocked just
+after they are removed, in the same ordered worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
 import os
 import signal
 import time
 from dataclasses import dataclass, field
-from ipaddress import ip_interface
+from ipaddress import IPv6Address, ip_interface
 from typing import Any
 
 from vrrpd import __version__, sdnotify
@@ -21,8 +44,11 @@ from vrrpd.config import Config, InstanceConfig
 from vrrpd.control import ControlServer
 from vrrpd.logsetup import RateLimitedLogger
 from vrrpd.net.announce import Announcer
-from vrrpd.net.netlink import AddressManager, LinkInfo, Netlink
+from vrrpd.net.firewall import Firewall
+from vrrpd.net.netlink import AddressManager, LinkInfo, Netlink, NetlinkError
 from vrrpd.net.sockets import Received, VrrpSocket
+from vrrpd.net.sysctl import Sysctls, conf_key
+from vrrpd.net.vmac import macvlan_name, virtual_mac
 from vrrpd.protocol import (
     Action,
     AddAddresses,
@@ -49,6 +75,9 @@ log = logging.getLogger("vrrpd")
 VRRP_TTL = 255
 # Bounded work per wake-up, so one flooded socket cannot starve the timers of every other router.
 MAX_PACKETS_PER_WAKEUP = 64
+# How long start-up waits for a new macvlan's IPv6 link-local, and a takeover for the macvlan's carrier.
+LINK_LOCAL_TIMEOUT = 5.0
+CARRIER_TIMEOUT = 1.0
 
 
 class StartupError(Exception):
@@ -65,6 +94,8 @@ class Link:
     primary: IPAddress
     sock: VrrpSocket
     routers: dict[int, Instance] = field(default_factory=dict)
+    own: set[IPAddress] = field(default_factory=set)
+    """Every advert source of ours on this link (the primary, and macvlan link-locals): never a peer."""
     drops: dict[str, int] = field(default_factory=dict)
     """Drops that belong to no configured router (unknown VRID, unparseable header)."""
     send_errors: int = 0
@@ -74,14 +105,32 @@ class Link:
 
 
 @dataclass
+class VirtualMac:
+    """The macvlan carrying one instance's virtual MAC and VIPs."""
+
+    name: str
+    mac: str
+    index: int = 0
+    running: bool = False
+    """Protodown off and carrier up: adverts sent now leave with the virtual MAC."""
+    pending_up: int = 0
+    """Queued "up" operations: while non-zero, adverts go through the worker so they follow the carrier."""
+
+
+@dataclass
 class Instance:
     config: InstanceConfig
     router: VirtualRouter
     link: Link
     announcer: Announcer
+    source: IPAddress
+    """Advert source: the parent's primary IPv4 address or IPv6 link-local, or the macvlan's link-local."""
+    tx: VrrpSocket
+    """Where adverts leave: the link's socket, or the macvlan's send-only socket."""
+    vmac: VirtualMac | None = None
     timer: asyncio.TimerHandle | None = None
     timer_at: float | None = None
-    ops: asyncio.Queue[tuple[str, tuple[IPAddress, ...]]] = field(default_factory=asyncio.Queue)
+    ops: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
     worker: asyncio.Task[None] | None = None
     garp: asyncio.Task[None] | None = None
     send_errors: int = 0
@@ -94,10 +143,18 @@ class Daemon:
         self.netlink: AddressManager = netlink or Netlink()
         self.links: dict[tuple[str, Family], Link] = {}
         self.instances: dict[str, Instance] = {}
+        self.announcers: list[Announcer] = []
+        self.tx_sockets: list[VrrpSocket] = []
+        self.macvlans: list[VirtualMac] = []
+        restore = config.control_socket.with_name(config.control_socket.name + ".sysctl-restore.json")
+        self.sysctls = Sysctls(restore)
+        self.firewall = Firewall()
+        self._vmac_io: dict[str, tuple[VirtualMac, Announcer, IPAddress, VrrpSocket]] = {}
         self.control: ControlServer | None = None
         self.started_at = time.monotonic()
         self.ratelog = RateLimitedLogger(log)
         self._stop = asyncio.Event()
+        self._stopping = False
         self._loop = asyncio.get_running_loop()
 
     # --- life cycle --------------------------------------------------------------------------------------------
@@ -108,6 +165,13 @@ class Daemon:
         try:
             await self._open_links()
             await self._remove_stale_addresses()
+            await self._setup_virtual_macs()
+            await self._create_routers()
+            if any(not cfg.accepts_traffic for cfg in self.config.instances):
+                await self.firewall.start()
+            else:
+                await self.firewall.remove_stale()
+                self.firewall.reason = "not needed: every instance accepts (accept_mode or owner)"
             self.control = ControlServer(str(self.config.control_socket), {"status": self._status})
             await self.control.start()
         except BaseException:
@@ -150,6 +214,7 @@ class Daemon:
         self._stop.set()
 
     async def stop(self) -> None:
+        self._stopping = True
         sdnotify.stopping()
         for link in self.links.values():
             self._loop.remove_reader(link.sock.fileno())
@@ -172,13 +237,22 @@ class Daemon:
         log.info("vrrpd stopped")
 
     async def _close_io(self) -> None:
+        """Undo start-up: also after a failed start, so each step copes with what was never made."""
         if self.control:
             await self.control.close()
         for link in self.links.values():
             link.sock.close()
-        announcers = {id(i.announcer): i.announcer for i in self.instances.values()}
-        for announcer in announcers.values():
+        for sock in self.tx_sockets:
+            sock.close()
+        for announcer in self.announcers:
             announcer.close()
+        for vmac in self.macvlans:
+            try:
+                await self.netlink.delete_link(vmac.index)
+            except OSError as exc:
+                log.error("cannot delete macvlan %s: %s", vmac.name, exc)
+        self.sysctls.restore()
+        await self.firewall.close()
         await self.netlink.close()
 
     def _install_signals(self) -> None:
@@ -193,21 +267,116 @@ class Daemon:
 
     async def _open_links(self) -> None:
         vips = {a.ip for inst in self.config.instances for a in inst.virtual_addresses}
-        announcers: dict[str, Announcer] = {}
         for cfg in self.config.instances:
             key = (cfg.interface, cfg.family)
-            link = self.links.get(key)
-            if link is None:
-                link = self.links[key] = await self._open_link(cfg.interface, cfg.family, vips)
-            announcer = announcers.get(cfg.interface)
-            if announcer is None:
-                # One packet socket per interface serves GARP and NA; NAs leave from the link-local address.
-                link_local = await self.netlink.link_local(link.info.index)
-                announcer = announcers[cfg.interface] = Announcer(cfg.interface, link.info.mac, link_local)
-            router = VirtualRouter(cfg.router_config(), link.primary)
-            inst = Instance(cfg, router, link, announcer)
+            if key not in self.links:
+                self.links[key] = await self._open_link(cfg.interface, cfg.family, vips)
+                self.links[key].own.add(self.links[key].primary)
+
+    async def _create_routers(self) -> None:
+        shared: dict[str, Announcer] = {}
+        for cfg in self.config.instances:
+            link = self.links[(cfg.interface, cfg.family)]
+            vmac_io = self._vmac_io.get(cfg.name)
+            if vmac_io is not None:
+                vmac, announcer, source, tx = vmac_io
+            else:
+                vmac, source, tx = None, link.primary, link.sock
+                announcer = shared.get(cfg.interface)
+                if announcer is None:
+                    # One packet socket per interface serves GARP and NA; NAs leave from the link-local address.
+                    link_local = await self.netlink.link_local(link.info.index)
+                    announcer = shared[cfg.interface] = Announcer(cfg.interface, link.info.mac, link_local)
+                    self.announcers.append(announcer)
+            router = VirtualRouter(cfg.router_config(), source)
+            inst = Instance(cfg, router, link, announcer, source, tx, vmac)
             link.routers[cfg.vrid] = inst
+            link.own.add(source)
             self.instances[cfg.name] = inst
+
+    async def _setup_virtual_macs(self) -> None:
+        """Create each `virtual_mac` instance's macvlan (removing one a crash left), set the sysctls it needs,
+        and open its send socket and announcer. The macvlan ends in protodown: every router starts in
+        Initialize, and the worker clears protodown when the router becomes master."""
+        wanted = [cfg for cfg in self.config.instances if cfg.virtual_mac]
+        per_vrid: dict[tuple[Family, int], set[str]] = {}
+        for cfg in wanted:
+            per_vrid.setdefault((cfg.family, cfg.vrid), set()).add(cfg.interface)
+        if any(cfg.family is Family.IPV4 for cfg in wanted):
+            with contextlib.suppress(OSError, ValueError):
+                if int(self.sysctls.read("net/ipv4/conf/all/rp_filter")) == 1:
+                    log.warning(
+                        "net.ipv4.conf.all.rp_filter=1 (strict) applies to every interface: traffic to a virtual "
+                        "address arrives on the macvlan but is routed back via the parent and may be dropped; "
+                        "use 2 (loose) or 0"
+                    )
+        for cfg in wanted:
+            link = self.links[(cfg.interface, cfg.family)]
+            parent = link.info
+            shared_vrid = len(per_vrid[(cfg.family, cfg.vrid)]) > 1
+            vmac = VirtualMac(
+                name=macvlan_name(cfg.family, cfg.vrid, parent.index if shared_vrid else None),
+                mac=virtual_mac(cfg.family, cfg.vrid),
+            )
+            await self._remove_stale_macvlan(vmac.name, parent)
+            if cfg.family is Family.IPV4:
+                # The parent must not answer ARP for a VIP (now on the macvlan) with its own MAC, nor use a VIP
+                # as the sender of its own ARP requests (RFC 9568 §6.4.3, §8.1.2: only the virtual MAC).
+                try:
+                    self.sysctls.ensure_at_least(conf_key(4, parent.name, "arp_ignore"), 1)
+                    self.sysctls.ensure_at_least(conf_key(4, parent.name, "arp_announce"), 2)
+                except (OSError, ValueError) as exc:
+                    raise StartupError(f"{cfg.name}: cannot set ARP sysctls of {parent.name}: {exc}") from None
+            try:
+                info = await self.netlink.add_macvlan(parent.index, vmac.name, vmac.mac)
+            except OSError as exc:
+                raise StartupError(f"{cfg.name}: cannot create macvlan {vmac.name} on {parent.name}: {exc}") from None
+            vmac.index = info.index
+            self.macvlans.append(vmac)
+            try:
+                for key, value in (("arp_ignore", 1), ("arp_announce", 2), ("rp_filter", 0)):
+                    self.sysctls.write(conf_key(4, vmac.name, key), value)
+                # DAD would hold the random link-local (our IPv6 advert source) tentative for a second or more.
+                self.sysctls.write(conf_key(6, vmac.name, "accept_dad"), 0)
+            except OSError as exc:
+                raise StartupError(f"{cfg.name}: cannot configure {vmac.name}: {exc}") from None
+            await self.netlink.set_link(vmac.index, up=True)
+            link_local = await self._wait_link_local(vmac.index)
+            if cfg.family is Family.IPV6 and link_local is None:
+                raise StartupError(f"{cfg.name}: macvlan {vmac.name} got no usable IPv6 link-local address")
+            await self.netlink.set_link(vmac.index, protodown=True)
+            source: IPAddress = link_local if cfg.family is Family.IPV6 and link_local else link.primary
+            try:
+                tx = VrrpSocket(vmac.name, cfg.family, receive=False)
+            except OSError as exc:
+                raise StartupError(f"{cfg.name}: cannot open the send socket on {vmac.name}: {exc}") from None
+            self.tx_sockets.append(tx)
+            announcer = Announcer(vmac.name, vmac.mac, link_local)
+            self.announcers.append(announcer)
+            self._vmac_io[cfg.name] = (vmac, announcer, source, tx)
+            log.info("%s: virtual MAC %s on %s (parent %s)", cfg.name, vmac.mac, vmac.name, parent.name)
+
+    async def _remove_stale_macvlan(self, name: str, parent: LinkInfo) -> None:
+        try:
+            existing = await self.netlink.link(name)
+        except NetlinkError as exc:
+            if exc.errno == errno.ENODEV:
+                return
+            raise
+        if existing.kind != "macvlan" or existing.parent != parent.index:
+            raise StartupError(
+                f"interface {name} exists and is not a macvlan of {parent.name}; vrrpd will not touch it"
+            )
+        log.warning("removing macvlan %s left on %s (crash?)", name, parent.name)
+        await self.netlink.delete_link(existing.index)
+
+    async def _wait_link_local(self, ifindex: int) -> IPv6Address | None:
+        deadline = self._loop.time() + LINK_LOCAL_TIMEOUT
+        while True:
+            link_local = await self.netlink.link_local(ifindex)
+            if link_local is not None or self._loop.time() >= deadline:
+                return link_local
+            await asyncio.sleep(0.02)
 
     async def _open_link(self, ifname: str, family: Family, vips: set[IPAddress]) -> Link:
         try:
@@ -230,15 +399,15 @@ class Daemon:
         return Link(ifname, family, info, primary, sock)
 
     async def _remove_stale_addresses(self) -> None:
-        """A crash can leave our VIPs behind; a Backup must not hold them (RFC 9568 §6.4.2)."""
-        for inst in self.instances.values():
-            present = {a.ip: a for a in await self.netlink.addresses(inst.link.info.index)}
-            for vip in inst.config.virtual_addresses:
+        """A crash can leave our VIPs behind; a Backup must not hold them (RFC 9568 §6.4.2). VIPs left on a
+        macvlan go with it (`_remove_stale_macvlan`); these are the ones on the interface itself."""
+        for cfg in self.config.instances:
+            link = self.links[(cfg.interface, cfg.family)]
+            present = {a.ip: a for a in await self.netlink.addresses(link.info.index)}
+            for vip in cfg.virtual_addresses:
                 if vip.ip in present:
-                    log.warning(
-                        "%s: removing %s left on %s (crash?)", inst.config.name, present[vip.ip], inst.config.interface
-                    )
-                    await self.netlink.remove(inst.link.info.index, present[vip.ip])
+                    log.warning("%s: removing %s left on %s (crash?)", cfg.name, present[vip.ip], cfg.interface)
+                    await self.netlink.remove(link.info.index, present[vip.ip])
 
     # --- the core's inputs and actions --------------------------------------------------------------------------
 
@@ -266,31 +435,44 @@ class Daemon:
             if isinstance(action, SendAdvert):
                 self._send(inst, action)
             elif isinstance(action, AddAddresses):
+                if inst.vmac is not None:
+                    inst.vmac.pending_up += 1
+                    inst.ops.put_nowait(("up", None))
                 inst.ops.put_nowait(("add", action.addresses))
             elif isinstance(action, RemoveAddresses):
                 if inst.garp:
                     inst.garp.cancel()
                     inst.garp = None
                 inst.ops.put_nowait(("remove", action.addresses))
+                if inst.vmac is not None:
+                    inst.ops.put_nowait(("down", None))
             elif isinstance(action, Announce):
                 inst.ops.put_nowait(("announce", action.addresses))
             elif isinstance(action, StateChanged):
                 log.info("%s: %s -> %s (%s)", inst.config.name, action.old, action.new, action.reason)
-                sdnotify.status(self._summary())
+                if not self._stopping:  # after STOPPING=1 systemd shows our last running status, not teardown
+                    sdnotify.status(self._summary())
             elif isinstance(action, Log):
                 self.ratelog.log(
                     getattr(logging, action.level.upper(), logging.INFO),
-                    action.key,
+                    f"{inst.config.name}:{action.key}",
                     "%s: %s",
                     inst.config.name,
                     action.message,
                 )
 
     def _send(self, inst: Instance, action: SendAdvert) -> None:
-        link = inst.link
-        wire = encode(action.advert, link.primary, checksum_form=inst.config.checksum)
+        wire = encode(action.advert, inst.source, checksum_form=inst.config.checksum)
+        if inst.vmac is not None and inst.vmac.pending_up:
+            # The macvlan is still in protodown: the worker sends this once its carrier is up (after the VIPs
+            # are added), instead of the kernel silently dropping it now.
+            inst.ops.put_nowait(("send", wire))
+            return
+        self._transmit(inst, wire)
+
+    def _transmit(self, inst: Instance, wire: bytes) -> None:
         try:
-            link.sock.send(wire, link.primary)
+            inst.tx.send(wire, inst.source)
         except OSError as exc:
             inst.send_errors += 1
             self.ratelog.log(
@@ -298,29 +480,82 @@ class Daemon:
             )
 
     async def _address_worker(self, inst: Instance) -> None:
-        """Runs netlink changes and announcements of one instance in order: an announcement never precedes
-        the address it announces (RFC 9568 §8.1.2), and a removal never overtakes an add."""
-        index = inst.link.info.index
-        by_ip = {a.ip: a for a in inst.config.virtual_addresses}
+        """Runs netlink changes, firewall changes and announcements of one instance in order: an announcement
+        never precedes the address it announces (RFC 9568 §8.1.2), a removal never overtakes an add, the
+        Accept_Mode drop is in place before a VIP appears and stays until it is gone, and a virtual MAC's
+        carrier is up before anything is sent from it."""
         while True:
-            op, addresses = await inst.ops.get()
+            op, arg = await inst.ops.get()
             try:
-                if op == "announce":
-                    if inst.garp:
-                        inst.garp.cancel()
-                    inst.garp = asyncio.create_task(self._announce(inst, addresses))
-                for address in addresses if op != "announce" else ():
-                    iface = by_ip.get(address) or ip_interface(address)
-                    try:
-                        if op == "add":
-                            await self.netlink.add(index, iface)
-                        else:
-                            await self.netlink.remove(index, iface)
-                    except OSError as exc:
-                        inst.netlink_errors += 1
-                        log.error("%s: cannot %s %s on %s: %s", inst.config.name, op, iface, inst.config.interface, exc)
+                await self._run_op(inst, op, arg)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one failed step must not end the worker, or every later op would hang
+                inst.netlink_errors += 1
+                log.exception("%s: %s failed", inst.config.name, op)
             finally:
                 inst.ops.task_done()
+
+    async def _run_op(self, inst: Instance, op: str, arg: Any) -> None:
+        name, blocks = inst.config.name, not inst.config.accepts_traffic
+        if op == "announce":
+            if inst.garp:
+                inst.garp.cancel()
+            inst.garp = asyncio.create_task(self._announce(inst, arg))
+        elif op == "send":
+            self._transmit(inst, arg)
+        elif op == "up":
+            assert inst.vmac is not None
+            try:
+                await self._vmac_up(inst.vmac)
+            finally:
+                inst.vmac.pending_up -= 1
+        elif op == "down":
+            assert inst.vmac is not None
+            if not inst.vmac.pending_up:  # a takeover queued behind us will need it up again
+                inst.vmac.running = False
+                await self.netlink.set_link(inst.vmac.index, protodown=True)
+        elif op in ("add", "remove"):
+            if op == "add" and blocks:
+                await self._firewall(inst, self.firewall.block, arg)
+            index = inst.vmac.index if inst.vmac else inst.link.info.index
+            device = inst.vmac.name if inst.vmac else inst.config.interface
+            by_ip = {a.ip: a for a in inst.config.virtual_addresses}
+            for address in arg:
+                iface = by_ip.get(address) or ip_interface(address)
+                try:
+                    if op == "add":
+                        await self.netlink.add(index, iface)
+                    else:
+                        await self.netlink.remove(index, iface)
+                except OSError as exc:
+                    inst.netlink_errors += 1
+                    log.error("%s: cannot %s %s on %s: %s", name, op, iface, device, exc)
+            if op == "remove" and blocks:
+                await self._firewall(inst, self.firewall.unblock, arg)
+
+    async def _firewall(self, inst: Instance, change: Any, addresses: tuple[IPAddress, ...]) -> None:
+        try:
+            await change(addresses)
+        except Exception as exc:
+            self.ratelog.log(
+                logging.ERROR,
+                f"firewall:{inst.config.name}",
+                "%s: nftables (accept_mode: false) failed: %s",
+                inst.config.name,
+                exc,
+            )
+
+    async def _vmac_up(self, vmac: VirtualMac) -> None:
+        """Clear protodown and wait for the carrier: until linkwatch has run, the kernel drops what we send."""
+        await self.netlink.set_link(vmac.index, protodown=False)
+        deadline = self._loop.time() + CARRIER_TIMEOUT
+        while not (await self.netlink.link(vmac.name)).up:
+            if self._loop.time() >= deadline:
+                log.warning("%s: no carrier %.1f s after clearing protodown", vmac.name, CARRIER_TIMEOUT)
+                break
+            await asyncio.sleep(0.005)
+        vmac.running = True
 
     async def _announce(self, inst: Instance, addresses: tuple[IPAddress, ...]) -> None:
         garp = inst.config.garp
@@ -395,9 +630,9 @@ class Daemon:
             return drop("length", "IP length")
         if packet.ttl != VRRP_TTL:
             return drop("ttl", f"TTL/hop limit {packet.ttl}")  # RFC 9568 §7.1
-        if packet.src == link.primary:
+        if packet.src in link.own:
             return drop("own_address")
-        mode = inst.config.checksum_receive if inst else None
+        mode = inst.config.checksum_mode if inst else None
         try:
             decoded = decode(packet.payload, packet.src, packet.dst, *(() if mode is None else (mode,)))
         except InvalidAdvert as exc:
@@ -430,6 +665,8 @@ class Daemon:
                 }
                 for link in self.links.values()
             ],
+            "firewall": self.firewall.status(),
+            "sysctls": self.sysctls.status(),
         }
 
     def _instance_status(self, inst: Instance, now: float) -> dict[str, Any]:
@@ -446,15 +683,28 @@ class Daemon:
             "advert_interval": r.config.advert_interval_cs / 100,
             "master_advert_interval": r.master_adver_interval_cs / 100,
             "preempt": cfg.preempt,
-            "primary_address": str(inst.link.primary),
+            "primary_address": str(inst.source),
             "master_address": str(r.master_address) if r.master_address else None,
             "master_priority": r.master_priority,
             "master_age": round(now - r.master_seen_at, 3) if r.master_seen_at is not None else None,
             "master_down_interval": round(r.master_down_interval, 6),
             "skew_time": round(r.skew_time, 6),
-            "checksum": {"transmit": cfg.checksum.value, "receive": cfg.checksum_receive.value},
+            "checksum": {
+                "transmit": cfg.checksum.value,
+                "receive": [form.value for form in cfg.accepted_checksums],
+            },
             "virtual_addresses": [str(a) for a in cfg.virtual_addresses],
+            "virtual_mac": (
+                {"mac": inst.vmac.mac, "interface": inst.vmac.name, "running": inst.vmac.running} if inst.vmac else None
+            ),
+            # RFC 9568 §6.1: whether packets to the VIPs are accepted while master (owner or accept_mode).
+            "accept_mode": cfg.accept_mode,
+            "accepts_traffic": cfg.accepts_traffic,
             "fault_reason": r.fault_reason,
+            "conflict": r.conflict,
+            "conflict_age": (
+                round(now - r.owner_conflict_seen_at, 3) if r.owner_conflict_seen_at is not None else None
+            ),
             "counters": {
                 "adverts_sent": c.adverts_sent,
                 "adverts_received": c.adverts_received,
@@ -465,6 +715,7 @@ class Daemon:
                 "address_mismatches": c.address_mismatches,
                 "message_only_checksums": c.message_only_checksums,
                 "lower_priority_received": c.lower_priority_received,
+                "owner_conflicts": c.owner_conflicts,
                 "send_errors": inst.send_errors,
                 "netlink_errors": inst.netlink_errors,
                 "drops": dict(c.drops),

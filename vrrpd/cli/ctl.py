@@ -92,6 +92,10 @@ def render_status(result: Any) -> str:
     for inst in instances:
         if inst.get("fault_reason"):
             lines.append(f"{inst.get('name', '?')}: fault: {inst['fault_reason']}")
+        if inst.get("conflict"):
+            age = inst.get("conflict_age")
+            seen = f" (last seen {_seconds(age, digits=1)} ago)" if age is not None else ""
+            lines.append(f"{inst.get('name', '?')}: CONFLICT: {inst['conflict']}{seen}")
     return "\n".join(lines) + "\n"
 
 

@@ -33,6 +33,9 @@ IFA_F_TENTATIVE = 0x40
 # <linux/if.h>
 IFF_UP = 0x1
 IFF_RUNNING = 0x40
+# <linux/if_link.h>
+MACVLAN_MODE_BRIDGE = 4
+IN6_ADDR_GEN_MODE_RANDOM = 3
 
 RT_SCOPE_HOST = 254
 
@@ -56,6 +59,11 @@ class LinkInfo:
     up: bool
     """Administratively up and operationally running (IFF_UP and IFF_RUNNING): able to carry VRRP."""
     mtu: int
+    kind: str | None = None
+    """IFLA_INFO_KIND ('macvlan', 'veth', ...); None for a plain device."""
+    parent: int | None = None
+    """IFLA_LINK: the lower device's ifindex for a stacked device such as a macvlan."""
+    protodown: bool = False
 
 
 class AddressManager(Protocol):
@@ -84,6 +92,20 @@ class AddressManager(Protocol):
 
     async def remove(self, ifindex: int, iface: IPInterface) -> None:
         """Idempotent delete: an address (or interface) that is already gone is success."""
+        ...
+
+    async def add_macvlan(self, parent: int, name: str, mac: str) -> LinkInfo:
+        """Create a bridge-mode macvlan `name` on `parent` with `mac`, left down, with IPv6 addrgenmode random
+        (so routers sharing the virtual MAC do not share an EUI-64 link-local; set after creation, as FRR's
+        documentation notes the one-step form fails)."""
+        ...
+
+    async def set_link(self, ifindex: int, *, up: bool | None = None, protodown: bool | None = None) -> None:
+        """Administrative state and/or protodown (carrier forced off: the device neither sends nor receives)."""
+        ...
+
+    async def delete_link(self, ifindex: int) -> None:
+        """Idempotent: an interface that is already gone is success."""
         ...
 
     async def close(self) -> None: ...
@@ -122,14 +144,31 @@ class Netlink:
 
     async def link(self, ifname: str) -> LinkInfo:
         (msg,) = await self._request("link", "get", ifname=ifname)
-        flags = msg["flags"]
-        return LinkInfo(
-            index=msg["index"],
-            name=msg.get("ifname"),
-            mac=msg.get("address") or "00:00:00:00:00:00",
-            up=bool(flags & IFF_UP) and bool(flags & IFF_RUNNING),
-            mtu=msg.get("mtu"),
-        )
+        return _link_info(msg)
+
+    async def add_macvlan(self, parent: int, name: str, mac: str) -> LinkInfo:
+        await self._request("link", "add", ifname=name, kind="macvlan", link=parent, macvlan_mode="bridge", address=mac)
+        info = await self.link(name)
+        spec = {"attrs": [("AF_INET6", {"attrs": [("IFLA_INET6_ADDR_GEN_MODE", IN6_ADDR_GEN_MODE_RANDOM)]})]}
+        try:
+            await self._request("link", "set", index=info.index, IFLA_AF_SPEC=spec)
+        except BaseException:
+            await self.delete_link(info.index)
+            raise
+        return info
+
+    async def set_link(self, ifindex: int, *, up: bool | None = None, protodown: bool | None = None) -> None:
+        if protodown is not None:
+            await self._request("link", "set", index=ifindex, proto_down=int(protodown))
+        if up is not None:
+            await self._request("link", "set", index=ifindex, state="up" if up else "down")
+
+    async def delete_link(self, ifindex: int) -> None:
+        try:
+            await self._request("link", "del", index=ifindex)
+        except NetlinkError as err:
+            if err.errno not in _ALREADY_GONE:
+                raise
 
     async def primary_ipv4(self, ifindex: int, exclude: Collection[IPv4Address] = ()) -> IPv4Address | None:
         for msg in await self._dump_addresses(ifindex, AF_INET):
@@ -172,6 +211,20 @@ class Netlink:
             self._ipr = None
 
 
+def _link_info(msg: Any) -> LinkInfo:
+    flags = msg["flags"]
+    return LinkInfo(
+        index=msg["index"],
+        name=msg.get("ifname"),
+        mac=msg.get("address") or "00:00:00:00:00:00",
+        up=bool(flags & IFF_UP) and bool(flags & IFF_RUNNING),
+        mtu=msg.get("mtu"),
+        kind=msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND"),
+        parent=msg.get("link"),
+        protodown=bool(msg.get("proto_down")),
+    )
+
+
 # --- in-memory fake -------------------------------------------------------------------------------------------
 
 
@@ -186,6 +239,7 @@ class _FakeAddress:
 class _FakeLink:
     info: LinkInfo
     addresses: list[_FakeAddress] = field(default_factory=list)
+    admin_up: bool = True
 
 
 class FakeNetlink:
@@ -200,7 +254,7 @@ class FakeNetlink:
 
     def __init__(self) -> None:
         self._links: dict[int, _FakeLink] = {}
-        self.calls: list[tuple[str, int, IPInterface]] = []
+        self.calls: list[tuple[str, int, Any]] = []
         self.fail_next: OSError | None = None
 
     # --- test set-up ---
@@ -214,15 +268,19 @@ class FakeNetlink:
         mtu: int = 1500,
         addresses: Collection[str | IPInterface] = (),
     ) -> LinkInfo:
-        info = LinkInfo(index=len(self._links) + 2, name=name, mac=mac, up=up, mtu=mtu)
-        self._links[info.index] = _FakeLink(info)
+        info = LinkInfo(index=self._next_index(), name=name, mac=mac, up=up, mtu=mtu)
+        self._links[info.index] = _FakeLink(info, admin_up=up)
         for iface in addresses:
             self._insert(info.index, ip_interface(iface))
         return info
 
+    def _next_index(self) -> int:
+        return max(self._links, default=1) + 1
+
     def set_up(self, ifname: str, up: bool) -> None:
         link = self._by_name(ifname)
-        link.info = replace(link.info, up=up)
+        link.admin_up = up
+        link.info = replace(link.info, up=up and not link.info.protodown)
 
     def set_tentative(self, ifindex: int, address: str | IPv6Address, tentative: bool) -> None:
         for entry in self._links[ifindex].addresses:
@@ -262,6 +320,31 @@ class FakeNetlink:
         link = self._links.get(ifindex)
         if link is not None:
             link.addresses = [e for e in link.addresses if e.iface != iface]
+
+    async def add_macvlan(self, parent: int, name: str, mac: str) -> LinkInfo:
+        self.calls.append(("add_macvlan", parent, (name, mac)))
+        self._maybe_fail()
+        self._link(parent)
+        if any(link.info.name == name for link in self._links.values()):
+            raise NetlinkError(errno.EEXIST)
+        info = LinkInfo(index=self._next_index(), name=name, mac=mac, up=False, mtu=1500, kind="macvlan", parent=parent)
+        self._links[info.index] = _FakeLink(info, admin_up=False)
+        return info
+
+    async def set_link(self, ifindex: int, *, up: bool | None = None, protodown: bool | None = None) -> None:
+        self.calls.append(("set_link", ifindex, {"up": up, "protodown": protodown}))
+        self._maybe_fail()
+        link = self._link(ifindex)
+        if up is not None:
+            link.admin_up = up
+        down = link.info.protodown if protodown is None else protodown
+        # `up` in LinkInfo means able to carry traffic: administratively up and not protodown.
+        link.info = replace(link.info, up=link.admin_up and not down, protodown=down)
+
+    async def delete_link(self, ifindex: int) -> None:
+        self.calls.append(("delete_link", ifindex, None))
+        self._maybe_fail()
+        self._links.pop(ifindex, None)
 
     async def close(self) -> None:
         pass

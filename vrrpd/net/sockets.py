@@ -14,6 +14,7 @@ What the kernel does for us and what it does not (reference/vrrp-facts.md §1.2,
 
 from __future__ import annotations
 
+import ctypes
 import socket
 import struct
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from ipaddress import IPv4Address, IPv6Address
 from vrrpd.protocol.packet import IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6, Family, IPAddress
 
 IP_PKTINFO = 8  # <linux/in.h>; missing from Python 3.11's socket module
+SO_ATTACH_FILTER = 26  # <asm-generic/socket.h>
 
 TOS_INTERNETCONTROL = 0xC0
 VRRP_TTL = 255
@@ -55,11 +57,17 @@ class Received:
 
 
 class VrrpSocket:
-    """A non-blocking raw IP socket (protocol 112) bound to one interface and joined to the VRRP group there."""
+    """A non-blocking raw IP socket (protocol 112) bound to one interface and joined to the VRRP group there.
 
-    def __init__(self, ifname: str, family: Family) -> None:
+    With `receive=False` it only sends (a virtual-MAC macvlan's transmit socket: adverts must leave with the
+    virtual MAC, while the parent's socket receives): it joins no group and a drop-all socket filter keeps
+    anything the kernel would still deliver to a raw socket from queueing up unread.
+    """
+
+    def __init__(self, ifname: str, family: Family, *, receive: bool = True) -> None:
         self.ifname = ifname
         self.family = family
+        self.receive = receive
         self.ifindex = socket.if_nametoindex(ifname)
         if family is Family.IPV4:
             self._sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_VRRP)
@@ -73,6 +81,8 @@ class VrrpSocket:
                 self._setup_v4()
             else:
                 self._setup_v6()
+            if not receive:
+                _attach_drop_all(self._sock)
         except BaseException:
             self._sock.close()
             raise
@@ -80,7 +90,8 @@ class VrrpSocket:
     def _setup_v4(self) -> None:
         s = self._sock
         mreqn = _IP_MREQN.pack(VRRP_GROUP_V4.packed, b"\0" * 4, self.ifindex)
-        s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+        if self.receive:
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
         s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
         s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, VRRP_TTL)
         s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
@@ -93,7 +104,8 @@ class VrrpSocket:
     def _setup_v6(self) -> None:
         s = self._sock
         mreq = _IPV6_MREQ.pack(VRRP_GROUP_V6.packed, self.ifindex)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+        if self.receive:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, self.ifindex)
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, VRRP_TTL)
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, VRRP_TTL)
@@ -196,6 +208,13 @@ class VrrpSocket:
         # Link-local sources may come back as "fe80::1%eth0"; the scope is the ifindex we already have.
         src = IPv6Address(address[0].split("%", 1)[0])
         return Received(src=src, dst=dst, ttl=hoplimit, payload=bytes(data), ifindex=ifindex, length_mismatch=truncated)
+
+
+def _attach_drop_all(sock: socket.socket) -> None:
+    """Classic BPF `ret #0`: the socket accepts no packet at all (struct sock_fprog {len; *filter})."""
+    program = ctypes.create_string_buffer(struct.pack("=HBBI", 0x06, 0, 0, 0))  # BPF_RET | BPF_K, 0
+    fprog = struct.pack("@HP", 1, ctypes.addressof(program))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
 
 
 def parse_ipv4(data: bytes, ifindex: int, truncated: bool = False) -> Received | None:

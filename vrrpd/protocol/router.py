@@ -10,6 +10,12 @@ Rules this module keeps:
 - Skew_Time and Master_Down_Interval are derived from the *effective* priority and the learned
   Master_Adver_Interval whenever they are needed, so adopting an interval recomputes both (RFC 9568 §6.4.2).
 - Remote input never raises: an advert that must be ignored is counted under `counters.drops[reason]`.
+- Two address owners (priority 255) on one VRID are a configuration error (RFC 9568 §5.2.4, §8.3.2: at most
+  one router owns the addresses). An owner never drops another owner's adverts: the ordinary equal-priority
+  tie-break (§6.4.3, higher primary address wins) leaves exactly one master instead of two that never hear
+  each other, and both sides record the conflict (`owner_conflict`) for status and logs. keepalived reaches
+  the same single master by demoting the lower address to 254; we keep advertising 255, since priority is what
+  a router *is* (the owner), and the loser simply stays a silent Backup.
 """
 
 from __future__ import annotations
@@ -125,6 +131,8 @@ class Counters:
     """Adverts accepted with the RFC 9568 message-only IPv4 checksum (peers that differ from keepalived/FRR)."""
     lower_priority_received: int = 0
     """Adverts discarded for a lower priority (preempting Backup, or Master); normal during preemption."""
+    owner_conflicts: int = 0
+    """Adverts with priority 255 received while we are the address owner ourselves (RFC 9568 §8.3.2)."""
     drops: dict[str, int] = field(default_factory=dict)
     """Adverts ignored as invalid or not ours, by reason."""
 
@@ -152,6 +160,9 @@ class VirtualRouter:
         self.master_address: IPAddress | None = None
         self.master_priority: int | None = None
         self.master_seen_at: float | None = None
+        self.owner_conflict: IPAddress | None = None
+        """Another router advertising priority 255 while we own the addresses too (sticky: see `conflict`)."""
+        self.owner_conflict_seen_at: float | None = None
         self.counters = Counters()
 
     # --- public API -------------------------------------------------------------------------------------
@@ -163,6 +174,18 @@ class VirtualRouter:
     @property
     def master_down_interval(self) -> float:
         return master_down_interval(self.priority, self.master_adver_interval_cs, self.config.version)
+
+    @property
+    def conflict(self) -> str | None:
+        """One sentence for status while a configuration conflict with a peer is known, else None.
+
+        Sticky: the owner that keeps the master role never hears the other one again (it is a silent Backup),
+        so the conflict stays reported, with `owner_conflict_seen_at` as its age, until that address advertises
+        a priority below 255 (reconfigured) or this daemon restarts.
+        """
+        if self.owner_conflict is None:
+            return None
+        return f"another address owner {self.owner_conflict} (priority 255)"
 
     def next_deadline(self) -> float | None:
         if self.state is State.BACKUP:
@@ -243,7 +266,7 @@ class VirtualRouter:
         self._set_state(State.BACKUP, "started", actions)
         self.master_down_at = now + self.master_down_interval
 
-    def _precheck(self, event: AdvertReceived, actions: list[Action]) -> bool:
+    def _precheck(self, event: AdvertReceived, now: float, actions: list[Action]) -> bool:
         """Checks common to Backup and Master (RFC 9568 §7.1, RFC 3768 §7.1). False = drop (counted)."""
         advert, cfg = event.advert, self.config
         self.counters.adverts_received += 1
@@ -258,8 +281,10 @@ class VirtualRouter:
             reason = "auth"  # RFC 3768 §7.1 / §10
         elif cfg.version == 2 and advert.interval_cs != cfg.advert_interval_cs:
             reason = "interval"  # RFC 3768 §7.1: v2 MUST drop on interval mismatch; v3 adopts instead
-        elif self.priority == OWNER_PRIORITY and cfg.owner_ignores_adverts:
-            reason = "owner"  # RFC 5798 §7.1
+        elif self.priority == OWNER_PRIORITY and cfg.owner_ignores_adverts and advert.priority != OWNER_PRIORITY:
+            reason = "owner"  # RFC 5798 §7.1; another owner is a conflict, handled below
+        if reason in (None, "owner") and cfg.is_owner:
+            self._check_owner_conflict(event, now, actions)
         if reason is None and set(advert.addresses) != set(cfg.addresses):
             self.counters.address_mismatches += 1
             actions.append(
@@ -280,6 +305,34 @@ class VirtualRouter:
         if event.checksum_form is ChecksumForm.MESSAGE_ONLY and cfg.version == 3 and cfg.family is Family.IPV4:
             self.counters.message_only_checksums += 1
         return True
+
+    def _check_owner_conflict(self, event: AdvertReceived, now: float, actions: list[Action]) -> None:
+        """RFC 9568 §5.2.4/§8.3.2: at most one owner per VRID. Record and report a second one; a former
+        conflict ends when that address advertises a priority below 255 (it was reconfigured)."""
+        if event.advert.priority != OWNER_PRIORITY:
+            # Priority 0 is that owner shutting down (still misconfigured); 1..254 means it was reconfigured.
+            if event.src == self.owner_conflict and event.advert.priority > 0:
+                self.owner_conflict = self.owner_conflict_seen_at = None
+                actions.append(
+                    Log("info", "owner_conflict", f"VRID {self.config.vrid}: {event.src} is no longer an owner")
+                )
+            return
+        self.counters.owner_conflicts += 1
+        self.owner_conflict, self.owner_conflict_seen_at = event.src, now
+        winner = int(event.src) > int(self.primary_address)
+        outcome = (
+            f"{event.src} has the higher primary address and stays master; this router waits as backup"
+            if winner
+            else "this router has the higher primary address and stays master"
+        )
+        actions.append(
+            Log(
+                "error",
+                "owner_conflict",
+                f"VRID {self.config.vrid}: configuration error: {event.src} also advertises priority 255, but at "
+                f"most one router may own the virtual addresses (RFC 9568 §5.2.4, §8.3.2); {outcome}",
+            )
+        )
 
     # --- transitions ------------------------------------------------------------------------------------
 
@@ -307,7 +360,7 @@ class VirtualRouter:
             self.adver_at = now + self.config.advert_interval_cs / 100
 
     def _on_advert_backup(self, event: AdvertReceived, now: float, actions: list[Action]) -> None:
-        if not self._precheck(event, actions):
+        if not self._precheck(event, now, actions):
             return
         advert = event.advert
         if advert.priority == 0:
@@ -342,7 +395,7 @@ class VirtualRouter:
         self.counters.lower_priority_received += 1
 
     def _on_advert_master(self, event: AdvertReceived, now: float, actions: list[Action]) -> None:
-        if not self._precheck(event, actions):
+        if not self._precheck(event, now, actions):
             return
         advert = event.advert
         if advert.priority == 0:
@@ -365,6 +418,10 @@ class VirtualRouter:
         self.counters.lower_priority_received += 1
         if self.config.advert_on_lower_priority:
             self._send(actions)  # RFC 9568 §6.4.3: so the sender and learning bridges relearn the master
+        if advert.priority == OWNER_PRIORITY:
+            # A second owner became master (it starts as one, §6.4.1) and announced the VIPs with its own MAC:
+            # take the neighbour caches back, as it steps down on our advert (keepalived pain point: stale ARP).
+            actions.append(Announce(self.config.addresses))
 
     def _on_priority(self, event: PriorityChanged, now: float, actions: list[Action]) -> None:
         if not 1 <= event.priority <= OWNER_PRIORITY:
