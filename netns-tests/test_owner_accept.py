@@ -124,3 +124,18 @@ def test_9568_8_3_2_two_owners_settle_on_one_master_and_report_the_conflict(lab,
     assert winner.instance_status()["conflict"] == f"another address owner {sources[loser]} (priority 255)"
     assert loser.instance_status()["counters"]["owner_conflicts"] >= 10  # it hears the winner every interval
     assert f"configuration error: {sources[winner]} also advertises priority 255" in loser.log()
+
+
+def test_9568_1_2_owner_keeps_its_real_address_through_start_and_stop(lab):
+    """The owner's virtual address is its own interface address (RFC 9568 §1.2, §6.4.1): vrrpd must neither
+    remove it as a crash leftover at start-up nor take it away on shutdown; it is the only IPv4 address here."""
+    router = lab.add_host("r", ipv4="198.51.100.100/24")
+    client = add_host(lab, "client", 50)
+    d = Vrrpd(router, [instance(priority=255, addresses=["198.51.100.100/24"])]).start()
+    wait_for(lambda: d.state() == "MASTER", 5)
+    assert "kept as the owner's own address" in d.log()
+    assert d.instance_status()["primary_address"] == "198.51.100.100"
+    assert "198.51.100.100/24" in router.addresses()
+    assert pings(client, "198.51.100.100/24")
+    assert d.stop() == 0
+    assert "198.51.100.100/24" in router.addresses()  # still the host's address after vrrpd is gone

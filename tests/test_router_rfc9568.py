@@ -573,3 +573,13 @@ def test_router_config_rejects_invalid_values(kwargs, match):
 def test_primary_address_must_match_family():
     with pytest.raises(ValueError, match="family"):
         VirtualRouter(RouterConfig(5, (VIP,)), ip_address("fe80::1"))
+
+
+def test_3768_7_1_v2_address_list_mismatch_dropped_unless_from_the_owner():
+    router = v2_backup(100)
+    deadline = router.next_deadline()
+    rx(router, 200, 1.0, version=2, addresses=(ip_address("198.51.100.199"),))
+    assert router.counters.drops == {"address_list": 1}
+    assert router.next_deadline() == deadline
+    rx(router, 255, 2.0, version=2, addresses=(ip_address("198.51.100.199"),))
+    assert router.master_priority == 255 and router.counters.drops == {"address_list": 1}

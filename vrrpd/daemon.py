@@ -70,6 +70,7 @@ from vrrpd.protocol import (
     encode,
 )
 from vrrpd.protocol.packet import IPAddress
+from vrrpd.protocol.router import OWNER_PRIORITY
 
 log = logging.getLogger("vrrpd")
 VRRP_TTL = 255
@@ -144,6 +145,8 @@ class Daemon:
         self.links: dict[tuple[str, Family], Link] = {}
         self.instances: dict[str, Instance] = {}
         self.announcers: list[Announcer] = []
+        self._kept: dict[str, set[IPAddress]] = {}
+        """Per instance: owner addresses that were on the interface before us; never removed by us."""
         self.tx_sockets: list[VrrpSocket] = []
         self.macvlans: list[VirtualMac] = []
         restore = config.control_socket.with_name(config.control_socket.name + ".sysctl-restore.json")
@@ -266,7 +269,10 @@ class Daemon:
     # --- start-up ----------------------------------------------------------------------------------------------
 
     async def _open_links(self) -> None:
-        vips = {a.ip for inst in self.config.instances for a in inst.virtual_addresses}
+        # An owner's addresses are its own real addresses (RFC 9568 §1.2), so one may well be the primary.
+        vips = {
+            a.ip for inst in self.config.instances if inst.priority != OWNER_PRIORITY for a in inst.virtual_addresses
+        }
         for cfg in self.config.instances:
             key = (cfg.interface, cfg.family)
             if key not in self.links:
@@ -405,9 +411,16 @@ class Daemon:
             link = self.links[(cfg.interface, cfg.family)]
             present = {a.ip: a for a in await self.netlink.addresses(link.info.index)}
             for vip in cfg.virtual_addresses:
-                if vip.ip in present:
-                    log.warning("%s: removing %s left on %s (crash?)", cfg.name, present[vip.ip], cfg.interface)
-                    await self.netlink.remove(link.info.index, present[vip.ip])
+                if vip.ip not in present:
+                    continue
+                if cfg.priority == OWNER_PRIORITY and not cfg.virtual_mac:
+                    # The owner's addresses are its real interface addresses, configured by the admin: removing
+                    # one (at start, or later on shutdown) would cut the host off. Keep it, and never remove it.
+                    log.info("%s: %s is already on %s; kept as the owner's own address", cfg.name, vip, cfg.interface)
+                    self._kept.setdefault(cfg.name, set()).add(vip.ip)
+                    continue
+                log.warning("%s: removing %s left on %s (crash?)", cfg.name, present[vip.ip], cfg.interface)
+                await self.netlink.remove(link.info.index, present[vip.ip])
 
     # --- the core's inputs and actions --------------------------------------------------------------------------
 
@@ -521,7 +534,8 @@ class Daemon:
             index = inst.vmac.index if inst.vmac else inst.link.info.index
             device = inst.vmac.name if inst.vmac else inst.config.interface
             by_ip = {a.ip: a for a in inst.config.virtual_addresses}
-            for address in arg:
+            kept = self._kept.get(name, set()) if op == "remove" else set()
+            for address in (a for a in arg if a not in kept):
                 iface = by_ip.get(address) or ip_interface(address)
                 try:
                     if op == "add":
@@ -618,7 +632,7 @@ class Daemon:
             counters.drop(reason)
             self.ratelog.log(
                 logging.INFO,
-                f"drop:{link.ifname}:{reason}",
+                f"drop:{link.ifname}:{link.family.name}:{reason}",
                 "%s: dropped advert from %s: %s%s",
                 link.ifname,
                 packet.src,
@@ -632,6 +646,9 @@ class Daemon:
             return drop("ttl", f"TTL/hop limit {packet.ttl}")  # RFC 9568 §7.1
         if packet.src in link.own:
             return drop("own_address")
+        if packet.dst != link.family.group:
+            # We only speak multicast VRRP: a unicast advert is not for us (keepalived drops it too).
+            return drop("unicast", f"sent to {packet.dst}")
         mode = inst.config.checksum_mode if inst else None
         try:
             decoded = decode(packet.payload, packet.src, packet.dst, *(() if mode is None else (mode,)))
@@ -690,7 +707,9 @@ class Daemon:
             "master_down_interval": round(r.master_down_interval, 6),
             "skew_time": round(r.skew_time, 6),
             "checksum": {
-                "transmit": cfg.checksum.value,
+                "transmit": cfg.accepted_checksums[0].value
+                if cfg.version == 2 or cfg.family is Family.IPV6
+                else cfg.checksum.value,
                 "receive": [form.value for form in cfg.accepted_checksums],
             },
             "virtual_addresses": [str(a) for a in cfg.virtual_addresses],

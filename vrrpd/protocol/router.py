@@ -297,6 +297,8 @@ class VirtualRouter:
             )
             if cfg.address_check is AddressCheck.DROP:
                 reason = "address_list"
+            elif cfg.version == 2 and advert.priority != OWNER_PRIORITY:
+                reason = "address_list"  # RFC 3768 §7.1: v2 MUST drop a mismatch unless the owner sent it
         if reason is not None:
             self.counters.drop(reason)
             return False
