@@ -1,7 +1,7 @@
 """Wires config -> virtual routers -> adapters on one asyncio loop.
 
 The loop never blocks: sockets are non-blocking with `add_reader`, netlink and announcements run in one
-ordered worker task per instance, and each router has exactly one `call_at` timer, re-armed from
+ordered worker task per instance, and each router has exactly one timer (a timerfd), re-armed from
 `next_deadline()` after every input. Router time is `loop.time()` (monotonic).
 
 Virtual MAC (`virtual_mac: true`, RFC 9568 §7.3): the VIPs live on a bridge-mode macvlan of the instance's
@@ -48,6 +48,7 @@ from vrrpd.net.firewall import Firewall
 from vrrpd.net.netlink import AddressManager, LinkInfo, Netlink, NetlinkError
 from vrrpd.net.sockets import Received, VrrpSocket
 from vrrpd.net.sysctl import Sysctls, conf_key
+from vrrpd.net.timerfd import TimerFd
 from vrrpd.net.vmac import macvlan_name, virtual_mac
 from vrrpd.protocol import (
     Action,
@@ -130,6 +131,8 @@ class Instance:
     """Where adverts leave: the link's socket, or the macvlan's send-only socket."""
     vmac: VirtualMac | None = None
     timer: asyncio.TimerHandle | None = None
+    timerfd: TimerFd | None = None
+    """The router's deadline as a timerfd (precise); `timer` (asyncio) only where timerfd is unavailable."""
     timer_at: float | None = None
     ops: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
     worker: asyncio.Task[None] | None = None
@@ -182,6 +185,7 @@ class Daemon:
             raise
         for inst in self.instances.values():
             inst.worker = asyncio.create_task(self._address_worker(inst), name=f"vrrpd-addr-{inst.config.name}")
+            inst.timerfd = self._open_timerfd(inst)
             self._feed(inst, Started())
         for link in self.links.values():
             self._loop.add_reader(link.sock.fileno(), self._on_readable, link)
@@ -236,6 +240,9 @@ class Daemon:
                     task.cancel()
             if inst.timer:
                 inst.timer.cancel()
+            if inst.timerfd:
+                self._loop.remove_reader(inst.timerfd.fileno())
+                inst.timerfd.close()
         await self._close_io()
         log.info("vrrpd stopped")
 
@@ -429,14 +436,33 @@ class Daemon:
         self._apply(inst, inst.router.handle(event, now))
         self._arm(inst)
 
+    def _open_timerfd(self, inst: Instance) -> TimerFd | None:
+        try:
+            tfd = TimerFd()
+        except OSError as exc:
+            log.warning("%s: no timerfd (%s); asyncio timers may fire up to a few ms late", inst.config.name, exc)
+            return None
+        self._loop.add_reader(tfd.fileno(), self._on_timerfd, inst)
+        return tfd
+
     def _arm(self, inst: Instance) -> None:
         deadline = inst.router.next_deadline()
         if deadline == inst.timer_at:
             return
+        inst.timer_at = deadline
+        if inst.timerfd is not None:
+            inst.timerfd.set(deadline)
+            return
         if inst.timer:
             inst.timer.cancel()
-        inst.timer_at = deadline
         inst.timer = None if deadline is None else self._loop.call_at(deadline, self._on_timer, inst, deadline)
+
+    def _on_timerfd(self, inst: Instance) -> None:
+        assert inst.timerfd is not None
+        deadline = inst.timer_at
+        # Zero expiries: re-armed after it fired but before we got here; the new deadline is still ahead.
+        if inst.timerfd.clear() and deadline is not None:
+            self._on_timer(inst, deadline)
 
     def _on_timer(self, inst: Instance, deadline: float) -> None:
         inst.timer = inst.timer_at = None
