@@ -83,3 +83,18 @@ def test_injected_failure_hits_the_next_call_only(nl):
 def test_link_state_changes(nl):
     nl.set_up("eth0", False)
     assert run(nl.link("eth0")).up is False
+
+
+def test_fake_tags_only_what_add_added_as_ours():
+    import asyncio
+    from ipaddress import ip_interface
+
+    from vrrpd.net.netlink import FakeNetlink
+
+    async def main() -> None:
+        nl = FakeNetlink()
+        info = nl.add_link("eth0", addresses=["198.51.100.11/24"])
+        await nl.add(info.index, ip_interface("198.51.100.100/24"))
+        assert await nl.ours(info.index) == {ip_interface("198.51.100.100/24").ip}
+
+    asyncio.run(main())

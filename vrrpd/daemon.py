@@ -417,12 +417,14 @@ class Daemon:
         for cfg in self.config.instances:
             link = self.links[(cfg.interface, cfg.family)]
             present = {a.ip: a for a in await self.netlink.addresses(link.info.index)}
+            ours = await self.netlink.ours(link.info.index)
             for vip in cfg.virtual_addresses:
                 if vip.ip not in present:
                     continue
-                if cfg.priority == OWNER_PRIORITY and not cfg.virtual_mac:
-                    # The owner's addresses are its real interface addresses, configured by the admin: removing
-                    # one (at start, or later on shutdown) would cut the host off. Keep it, and never remove it.
+                if cfg.priority == OWNER_PRIORITY and not cfg.virtual_mac and vip.ip not in ours:
+                    # The owner's addresses are its real interface addresses, configured by the admin (not
+                    # tagged as added by us): removing one, at start or later on shutdown, would cut the host
+                    # off. Keep it, and never remove it.
                     log.info("%s: %s is already on %s; kept as the owner's own address", cfg.name, vip, cfg.interface)
                     self._kept.setdefault(cfg.name, set()).add(vip.ip)
                     continue

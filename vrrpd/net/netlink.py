@@ -28,6 +28,9 @@ IPInterface = IPv4Interface | IPv6Interface
 # <linux/if_addr.h>
 IFA_F_SECONDARY = 0x01
 IFA_F_NODAD = 0x02
+# IFA_PROTO (Linux >= 5.18) tags the addresses we add, so that after a crash we can tell our leftovers from
+# the admin's own addresses (an owner's VIP is one of those). 0x56 = "V"; the kernel uses 0..3.
+IFA_PROTO_VRRPD = 0x56
 IFA_F_DADFAILED = 0x08
 IFA_F_TENTATIVE = 0x40
 # <linux/if.h>
@@ -87,7 +90,11 @@ class AddressManager(Protocol):
         ...
 
     async def add(self, ifindex: int, iface: IPInterface) -> None:
-        """Idempotent add (replace). IPv6 addresses skip DAD so they are usable at once."""
+        """Idempotent add (replace), tagged IFA_PROTO_VRRPD. IPv6 addresses skip DAD so they are usable at once."""
+        ...
+
+    async def ours(self, ifindex: int) -> set[IPv4Address | IPv6Address]:
+        """Addresses on the interface that vrrpd added (IFA_PROTO_VRRPD), e.g. left by a crash."""
         ...
 
     async def remove(self, ifindex: int, iface: IPInterface) -> None:
@@ -191,12 +198,21 @@ class Netlink:
         return [ip_interface(f"{_address_of(m)}/{m['prefixlen']}") for m in await self._dump_addresses(ifindex)]
 
     async def add(self, ifindex: int, iface: IPInterface) -> None:
-        spec: dict[str, Any] = {"index": ifindex, "address": str(iface.ip), "prefixlen": iface.network.prefixlen}
+        spec: dict[str, Any] = {
+            "index": ifindex,
+            "address": str(iface.ip),
+            "prefixlen": iface.network.prefixlen,
+            "proto": IFA_PROTO_VRRPD,
+        }
         if iface.version == 6:
             # A VIP moves between routers; waiting ~1 s for DAD would delay every takeover, and the VRRP
             # election already guarantees a single owner.
             spec["flags"] = IFA_F_NODAD
         await self._request("addr", "replace", **spec)
+
+    async def ours(self, ifindex: int) -> set[IPv4Address | IPv6Address]:
+        msgs = await self._dump_addresses(ifindex)
+        return {_address_of(m) for m in msgs if m.get_attr("IFA_PROTO") == IFA_PROTO_VRRPD}
 
     async def remove(self, ifindex: int, iface: IPInterface) -> None:
         try:
@@ -233,6 +249,8 @@ class _FakeAddress:
     iface: IPInterface
     secondary: bool = False
     tentative: bool = False
+    ours: bool = False
+    """Added through `add()` (tagged IFA_PROTO_VRRPD), not configured with the link."""
 
 
 @dataclass
@@ -313,6 +331,12 @@ class FakeNetlink:
         self.calls.append(("add", ifindex, iface))
         self._maybe_fail()
         self._insert(ifindex, iface)
+        for entry in self._link(ifindex).addresses:
+            if entry.iface == iface:
+                entry.ours = True
+
+    async def ours(self, ifindex: int) -> set[IPv4Address | IPv6Address]:
+        return {entry.iface.ip for entry in self._link(ifindex).addresses if entry.ours}
 
     async def remove(self, ifindex: int, iface: IPInterface) -> None:
         self.calls.append(("remove", ifindex, iface))
