@@ -146,8 +146,12 @@ class Frr:
             return
         if 4 in self.families and not self.host.addresses(socket.AF_INET):
             raise RuntimeError(f"{self.host.name}: FRR sources IPv4 adverts from a primary IPv4 address on eth0")
-        # Without it eth0 answers ARP for the VIP (configured on the macvlan) even while FRR is Backup.
-        self._sysctl({f"net.ipv4.conf.{self.interface}.arp_ignore": "1"})
+        # Without arp_ignore eth0 answers ARP for the VIP (configured on the macvlan) even while FRR is Backup;
+        # without arp_announce the host's own ARP requests from eth0 (e.g. to answer a ping to the VIP) carry the
+        # VIP as sender with eth0's MAC, and every neighbour re-learns the VIP at the physical MAC.
+        self._sysctl(
+            {f"net.ipv4.conf.{self.interface}.arp_ignore": "1", f"net.ipv4.conf.{self.interface}.arp_announce": "2"}
+        )
         for fam in self.families:
             name = self.macvlan(fam)
             ip = ["ip", "link"]

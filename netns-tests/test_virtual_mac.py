@@ -167,3 +167,35 @@ def test_restart_after_kill_9_replaces_the_stale_macvlan_and_still_restores_sysc
     assert link(host, "vrrp4-51") is None
     # The crashed run's original values (0, 0), not the 1 and 2 the restart found.
     assert [sysctl(host, "eth0", k) for k in ARP_SYSCTLS] == ["0", "0"]
+
+
+@pytest.mark.parametrize("family", SETUPS)
+def test_9568_7_3_virtual_mac_interop_with_frr_the_client_never_sees_a_mac_change(lab, family):
+    """FRR always uses the virtual MAC (a bridge-mode macvlan, protodown while Backup). With `virtual_mac: true`
+    we do the same, so whichever of the two is master, the client's neighbour entry for the VIP is the
+    RFC 9568 §7.3 MAC: a failover between implementations is invisible to it."""
+    from frr import Frr
+
+    vip, vmac = SETUPS[family]["vip"], SETUPS[family]["vmac"]
+    ours = lab.add_host("ours", ipv4="198.51.100.11/24", ipv6="2001:db8::11/64")
+    theirs = lab.add_host("frr", ipv4="198.51.100.12/24", ipv6="2001:db8::12/64")
+    client = lab.add_host("client", ipv4="198.51.100.50/24", ipv6="2001:db8::50/64")
+    frr = Frr(theirs, VRID, 100, [vip], 0.1)
+    frr.start()
+    d = Vrrpd(ours, [instance(vrid=VRID, priority=200, addresses=[vip], virtual_mac=True)]).start()
+    fam = 4 if family == "ipv4" else 6
+    wait_for(lambda: (d.state(), frr.state(fam)) == ("MASTER", "BACKUP"), 5, message=f"no agreement:\n{frr.log()}")
+    address = vip.split("/")[0]
+    client.run(["ping", "-c", "1", "-W", "2", address])
+    assert neighbour(client, address) == vmac
+
+    d.crash()  # our macvlan stays behind after kill -9, but nothing sends from it any more
+    wait_for(lambda: frr.state(fam) == "MASTER", 5, message="FRR did not take over")
+    client.run(["ping", "-c", "1", "-W", "2", address])
+    assert neighbour(client, address) == vmac  # the same MAC, now answered by FRR
+
+    restarted = Vrrpd(ours, d.instances).start()  # removes the stale macvlan, then preempts FRR back
+    wait_for(lambda: (restarted.state(), frr.state(fam)) == ("MASTER", "BACKUP"), 5, message="no preemption back")
+    client.run(["ping", "-c", "1", "-W", "2", address])
+    assert neighbour(client, address) == vmac
+    assert restarted.instance_status()["counters"]["drops"] == {}
