@@ -21,6 +21,13 @@ interface whose MAC is the virtual router MAC, as FRR does it (reference/vrrp-fa
   may point out of the parent (strict reverse-path filtering would drop what arrives on the macvlan).
   accept_local is not needed: no packet with one of our own source addresses ever reaches our sockets.
 
+Tracking (keepalived's track_script / track_interface): every instance has a pure `Tracking` (its own interface
+as an implicit fault tracker, then its configured interfaces and scripts). A `LinkMonitor` (netlink, subscribed
+before its initial dump) reports link changes and one `ScriptMonitor` per script reports rise/fall changes; after
+each change the instance's effective priority goes to the router as `PriorityChanged`, then any fault as
+`Faulted(reasons)`, or `Recovered` once none is left. The initial states are fed before `Started`, so a router
+whose interface is down at start goes straight to FAULT; scripts start UNKNOWN (no effect) until they have run.
+
 Accept_Mode (RFC 9568 §6.1): a non-owner master with `accept_mode: false` drops packets addressed to its VIPs
 via nftables (vrrpd.net.firewall); the addresses are blocked just before the VIPs are added and unblocked just
 after they are removed, in the same ordered worker.
@@ -45,7 +52,7 @@ from vrrpd.control import ControlServer
 from vrrpd.logsetup import RateLimitedLogger
 from vrrpd.net.announce import Announcer
 from vrrpd.net.firewall import Firewall
-from vrrpd.net.netlink import AddressManager, LinkInfo, Netlink, NetlinkError
+from vrrpd.net.netlink import AddressManager, LinkInfo, LinkMonitor, Netlink, NetlinkError
 from vrrpd.net.sockets import Received, VrrpSocket
 from vrrpd.net.sysctl import Sysctls, conf_key
 from vrrpd.net.timerfd import TimerFd
@@ -56,9 +63,12 @@ from vrrpd.protocol import (
     AdvertReceived,
     Announce,
     Family,
+    Faulted,
     Input,
     InvalidAdvert,
     Log,
+    PriorityChanged,
+    Recovered,
     RemoveAddresses,
     SendAdvert,
     ShutdownRequested,
@@ -72,6 +82,8 @@ from vrrpd.protocol import (
 )
 from vrrpd.protocol.packet import IPAddress
 from vrrpd.protocol.router import OWNER_PRIORITY
+from vrrpd.protocol.tracking import TrackerKind, Tracking, TrackState
+from vrrpd.scripts import RunAs, ScriptMonitor, resolve_user
 
 log = logging.getLogger("vrrpd")
 VRRP_TTL = 255
@@ -129,6 +141,7 @@ class Instance:
     """Advert source: the parent's primary IPv4 address or IPv6 link-local, or the macvlan's link-local."""
     tx: VrrpSocket
     """Where adverts leave: the link's socket, or the macvlan's send-only socket."""
+    tracking: Tracking
     vmac: VirtualMac | None = None
     timer: asyncio.TimerHandle | None = None
     timerfd: TimerFd | None = None
@@ -157,6 +170,8 @@ class Daemon:
         self.firewall = Firewall()
         self._vmac_io: dict[str, tuple[VirtualMac, Announcer, IPAddress, VrrpSocket]] = {}
         self.control: ControlServer | None = None
+        self.link_monitor: LinkMonitor | None = None
+        self.scripts: dict[str, ScriptMonitor] = {}
         self.started_at = time.monotonic()
         self.ratelog = RateLimitedLogger(log)
         self._stop = asyncio.Event()
@@ -173,6 +188,7 @@ class Daemon:
             await self._remove_stale_addresses()
             await self._setup_virtual_macs()
             await self._create_routers()
+            await self._start_tracking()
             if any(not cfg.accepts_traffic for cfg in self.config.instances):
                 await self.firewall.start()
             else:
@@ -186,7 +202,10 @@ class Daemon:
         for inst in self.instances.values():
             inst.worker = asyncio.create_task(self._address_worker(inst), name=f"vrrpd-addr-{inst.config.name}")
             inst.timerfd = self._open_timerfd(inst)
+            self._update_tracking(inst)  # an interface already down: FAULT from the start
             self._feed(inst, Started())
+        for monitor in self.scripts.values():
+            monitor.start()
         for link in self.links.values():
             self._loop.add_reader(link.sock.fileno(), self._on_readable, link)
         sdnotify.ready(self._summary())
@@ -228,6 +247,8 @@ class Daemon:
         # RFC 9568 §6.4.3: each master sends priority 0 so a backup takes over after Skew_Time, not MDI.
         for inst in self.instances.values():
             self._feed(inst, ShutdownRequested())
+        # Running checks are killed (their whole process group) and reaped before we go.
+        await asyncio.gather(*(monitor.stop() for monitor in self.scripts.values()))
         pending = [inst.ops.join() for inst in self.instances.values() if inst.worker]
         if pending:
             try:
@@ -250,6 +271,8 @@ class Daemon:
         """Undo start-up: also after a failed start, so each step copes with what was never made."""
         if self.control:
             await self.control.close()
+        if self.link_monitor is not None:
+            await self.link_monitor.close()
         for link in self.links.values():
             link.sock.close()
         for sock in self.tx_sockets:
@@ -302,10 +325,71 @@ class Daemon:
                     announcer = shared[cfg.interface] = Announcer(cfg.interface, link.info.mac, link_local)
                     self.announcers.append(announcer)
             router = VirtualRouter(cfg.router_config(), source)
-            inst = Instance(cfg, router, link, announcer, source, tx, vmac)
+            tracking = Tracking(cfg.priority, cfg.trackers)
+            inst = Instance(cfg, router, link, announcer, source, tx, tracking, vmac)
             link.routers[cfg.vrid] = inst
             link.own.add(source)
             self.instances[cfg.name] = inst
+
+    async def _start_tracking(self) -> None:
+        """Subscribe to link changes and read every link's state; resolve script users; create (not yet start)
+        one monitor per script in use."""
+        self.link_monitor = self.netlink.link_monitor()
+        links = await self.link_monitor.start(self._on_link)
+        for inst in self.instances.values():
+            for tracker in inst.tracking.trackers:
+                if tracker.kind is TrackerKind.INTERFACE:
+                    info = links.get(tracker.name)
+                    if info is None:
+                        log.warning(
+                            "%s: tracked interface %s does not exist (counted as down)", inst.config.name, tracker.name
+                        )
+                    inst.tracking.set_state(tracker.kind, tracker.name, _link_state(info))
+        used = {t.name for inst in self.instances.values() for t in inst.config.track_scripts}
+        for script in self.config.track_scripts:
+            if script.name not in used:
+                continue
+            run_as: RunAs | None = None
+            if script.user is not None:
+                try:
+                    run_as = resolve_user(script.user)
+                except KeyError:
+                    raise StartupError(f"track script {script.name}: no such user {script.user!r}") from None
+            self.scripts[script.name] = ScriptMonitor(script, self._on_script, self.ratelog, run_as)
+
+    def _on_link(self, name: str, info: LinkInfo | None) -> None:
+        state = _link_state(info)
+        affected = [
+            inst for inst in self.instances.values() if inst.tracking.set_state(TrackerKind.INTERFACE, name, state)
+        ]
+        if affected:
+            log.info("interface %s is %s", name, "gone" if info is None else state.value)
+        for inst in affected:
+            self._update_tracking(inst)
+
+    def _on_script(self, name: str, state: TrackState) -> None:
+        for inst in self.instances.values():
+            if inst.tracking.set_state(TrackerKind.SCRIPT, name, state):
+                self._update_tracking(inst)
+
+    def _update_tracking(self, inst: Instance) -> None:
+        """Hand the router what tracking now says: the effective priority first (so a recovering router
+        restarts with it), then the faults or their end."""
+        if self._stopping:
+            return
+        router, tracking = inst.router, inst.tracking
+        priority = tracking.priority
+        if priority != router.priority:
+            log.info("%s: effective priority %d -> %d (tracking)", inst.config.name, router.priority, priority)
+            self._feed(inst, PriorityChanged(priority))
+        faults = tracking.faults
+        if faults:
+            reason = "; ".join(faults)
+            if router.fault_reason != reason:
+                self._feed(inst, Faulted(reason))
+        elif router.fault_reason is not None:
+            log.info("%s: fault cleared (%s)", inst.config.name, router.fault_reason)
+            self._feed(inst, Recovered())
 
     async def _setup_virtual_macs(self) -> None:
         """Create each `virtual_mac` instance's macvlan (removing one a crash left), set the sysctls it needs,
@@ -608,31 +692,20 @@ class Daemon:
             for i in range(count):
                 if inst.router.state is not State.MASTER:
                     return
-                try:
-                    inst.announcer.announce(addresses)
-                except (OSError, ValueError) as exc:
-                    self.ratelog.log(
-                        logging.WARNING,
-                        f"announce:{inst.config.name}",
-                        "%s: cannot announce: %s",
-                        inst.config.name,
-                        exc,
-                    )
+                self._announce_once(inst, addresses)
                 if garp.interval and i + 1 < count:
                     await asyncio.sleep(garp.interval)
         while garp.refresh > 0 and inst.router.state is State.MASTER:
             await asyncio.sleep(garp.refresh)
             if inst.router.state is State.MASTER:
-                try:
-                    inst.announcer.announce(addresses)
-                except (OSError, ValueError) as exc:
-                    self.ratelog.log(
-                        logging.WARNING,
-                        f"announce:{inst.config.name}",
-                        "%s: cannot announce: %s",
-                        inst.config.name,
-                        exc,
-                    )
+                self._announce_once(inst, addresses)
+
+    def _announce_once(self, inst: Instance, addresses: tuple[IPAddress, ...]) -> None:
+        try:
+            inst.announcer.announce(addresses)
+        except (OSError, ValueError) as exc:
+            name = inst.config.name
+            self.ratelog.log(logging.WARNING, f"announce:{name}", "%s: cannot announce: %s", name, exc)
 
     # --- receive path ------------------------------------------------------------------------------------------
 
@@ -710,6 +783,7 @@ class Daemon:
                 }
                 for link in self.links.values()
             ],
+            "track_scripts": [monitor.status() for monitor in self.scripts.values()],
             "firewall": self.firewall.status(),
             "sysctls": self.sysctls.status(),
         }
@@ -748,6 +822,17 @@ class Daemon:
             "accept_mode": cfg.accept_mode,
             "accepts_traffic": cfg.accepts_traffic,
             "fault_reason": r.fault_reason,
+            "trackers": [
+                {
+                    "kind": t.kind.value,
+                    "name": t.name,
+                    "state": inst.tracking.states[t.key].value,
+                    "effect": t.effect,
+                    "contribution": inst.tracking.contribution(t),
+                    "implicit": i == 0,
+                }
+                for i, t in enumerate(inst.tracking.trackers)
+            ],
             "conflict": r.conflict,
             "conflict_age": (
                 round(now - r.owner_conflict_seen_at, 3) if r.owner_conflict_seen_at is not None else None
@@ -768,6 +853,10 @@ class Daemon:
                 "drops": dict(c.drops),
             },
         }
+
+
+def _link_state(info: LinkInfo | None) -> TrackState:
+    return TrackState.UP if info is not None and info.up else TrackState.DOWN
 
 
 def _family(family: Family) -> str:
