@@ -13,7 +13,11 @@ Decisions worth knowing:
   collapse to the last one.
 - ``defaults:`` gives any per-instance key except the identity ones; ``garp`` merges key by key. A
   VRRPv2-only key (``authentication``) inherited by a v3 instance is ignored, whereas set on the instance
-  itself it is an error.
+  itself it is an error. A tracker list from ``defaults`` is replaced, not merged, by an instance's own.
+- Tracking: top-level ``track_scripts`` defines checks by name; an instance lists the ones it uses, and the
+  interfaces it watches, each with a non-zero ``weight`` or ``on_failure: fault``. ``weight: 0`` is an error:
+  keepalived reads it as "fault", which its users often did not mean (keepalived pain point 4). Commands are
+  argv lists (a string is split like a shell would, with shlex) and are never run through a shell.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -33,6 +38,7 @@ from yaml.nodes import ScalarNode
 
 from vrrpd.protocol.packet import MAX_INTERVAL_CS, MAX_V2_INTERVAL_S, AuthType, ChecksumForm, ChecksumMode, Family
 from vrrpd.protocol.router import OWNER_PRIORITY, AddressCheck, RouterConfig
+from vrrpd.protocol.tracking import MAX_PRIORITY, MAX_WEIGHT, MIN_PRIORITY, Tracker, TrackerKind, effective_priority
 
 DEFAULT_CONFIG_PATH = Path("/etc/vrrpd/vrrpd.yaml")
 DEFAULT_CONTROL_SOCKET = Path("/run/vrrpd/vrrpd.sock")
@@ -103,6 +109,27 @@ class Authentication:
 
 
 @dataclass(frozen=True, slots=True)
+class ScriptConfig:
+    """A check command (top-level `track_scripts`), run every `interval` seconds; exit status 0 = pass."""
+
+    name: str
+    command: tuple[str, ...]
+    """argv; executed directly, never through a shell."""
+    interval: float = 1.0
+    """Seconds from the start of one run to the start of the next; a run still going at its next start skips it."""
+    timeout: float = 1.0
+    """Seconds before the run's process group gets SIGTERM (then SIGKILL); a timeout counts as a failure.
+    Default: the interval."""
+    rise: int = 1
+    """Consecutive passes before the script counts as up."""
+    fall: int = 1
+    """Consecutive failures before the script counts as down."""
+    user: str | None = None
+    """Run as this user (and its primary group, no supplementary groups); None = the daemon's own user."""
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class InstanceConfig:
     """One virtual router: one (interface, address family, VRID)."""
 
@@ -133,6 +160,11 @@ class InstanceConfig:
     """RFC 9568 §6.1 Accept_Mode: whether a non-owner master accepts packets addressed to the VIPs. The RFC's
     default is false; ours is keepalived's (true), because services bound to a VIP are the common case and an
     operator moving from keepalived must not find them unreachable."""
+    track_scripts: tuple[Tracker, ...] = ()
+    """Scripts (by name, from the top-level `track_scripts`) and what their failure does."""
+    track_interfaces: tuple[Tracker, ...] = ()
+    """Other interfaces whose link state moves the priority or faults the instance. The instance's own
+    interface is always tracked: down (or without carrier) means FAULT."""
     line: int = field(default=0, compare=False)
     """Where the instance starts in its file (for messages); not part of equality, so a reload that only
     moves an instance within the file does not count as a change."""
@@ -157,6 +189,14 @@ class InstanceConfig:
         if self.version == 2:
             return (ChecksumForm.MESSAGE_ONLY,)
         return self.checksum_mode.accepts()
+
+    @property
+    def trackers(self) -> tuple[Tracker, ...]:
+        """Every tracker of this instance: its own interface first (implicit, on_failure: fault), then the
+        configured interfaces and scripts."""
+        own = Tracker(TrackerKind.INTERFACE, self.interface, None)
+        others = tuple(t for t in self.track_interfaces if t.name != self.interface)
+        return (own, *others, *self.track_scripts)
 
     @property
     def accepts_traffic(self) -> bool:
@@ -187,6 +227,13 @@ class Config:
     source: str = "<string>"
     """The file name used in messages."""
     warnings: tuple[str, ...] = ()
+    track_scripts: tuple[ScriptConfig, ...] = ()
+
+    def script(self, name: str) -> ScriptConfig:
+        for script in self.track_scripts:
+            if script.name == name:
+                return script
+        raise KeyError(name)
 
     def instance(self, name: str) -> InstanceConfig:
         for inst in self.instances:
@@ -362,7 +409,11 @@ class _Val:
 
 
 _IDENTITY_KEYS = ("name", "interface", "vrid", "virtual_addresses")
-_TOP_KEYS = ("control_socket", "defaults", "instances")
+_TOP_KEYS = ("control_socket", "defaults", "track_scripts", "instances")
+_SCRIPT_KEYS = ("command", "interval", "timeout", "rise", "fall", "user")
+_SHELL_TOKENS = frozenset({"|", "||", "&&", ";", ">", ">>", "<", "&", "2>&1"})
+_ELECTION_REFERENCE = 100
+"""The default priority (ours and keepalived's): the peer priority a weight warning assumes."""
 _GARP_KEYS = tuple(GarpConfig.__dataclass_fields__)
 _AUTH_KEYS = ("type", "password")
 _BUILTIN = InstanceConfig(name="", interface="", vrid=1, virtual_addresses=())
@@ -386,6 +437,11 @@ _KEEPALIVED_NAMES = {
     "use_vmac": "virtual_mac: true",
     "accept": "accept_mode: true",
     "no_accept": "accept_mode: false",
+    "track_script": "track_scripts",
+    "track_interface": "track_interfaces",
+    "vrrp_script": "track_scripts (at the top level)",
+    "script": "command",
+    "on_fail": "on_failure: fault",
 }
 # Keys renamed before 1.0: an old file gets pointed at the new key instead of a generic "unknown key".
 _RENAMED = {
@@ -413,6 +469,8 @@ class _Checker:
     def __init__(self, filename: str) -> None:
         self.filename = filename
         self.warnings: list[str] = []
+        self.scripts: dict[str, ScriptConfig] = {}
+        self.used_scripts: set[str] = set()
 
     def error(self, loc: _Loc, problem: str) -> ConfigError:
         return ConfigError(self.filename, loc.path, loc.line, problem)
@@ -610,6 +668,180 @@ class _Checker:
             raise self.error(loc, f"{ip} is not a unicast address")
         return address
 
+    # --- tracking ---
+
+    def track_scripts(self, value: Any, loc: _Loc) -> tuple[Tracker, ...]:
+        return self._trackers(value, loc, TrackerKind.SCRIPT)
+
+    def track_interfaces(self, value: Any, loc: _Loc) -> tuple[Tracker, ...]:
+        return self._trackers(value, loc, TrackerKind.INTERFACE)
+
+    def _trackers(self, value: Any, loc: _Loc, kind: TrackerKind) -> tuple[Tracker, ...]:
+        if isinstance(value, _Seq) and not value:
+            return ()
+        key = "name" if kind is TrackerKind.SCRIPT else "interface"
+        items = self.sequence(value, loc)
+        result: list[Tracker] = []
+        seen: dict[str, int] = {}
+        for index, item in enumerate(items):
+            at = loc.item(items, index)
+            entry = self.mapping(item, at, (key, "weight", "on_failure"))
+            if key not in entry:
+                raise self.error(at, f"missing required key {key}")
+            name_loc = at.key(entry, key)
+            if kind is TrackerKind.SCRIPT:
+                name = self.string(entry[key], name_loc)
+                if name not in self.scripts:
+                    known = sorted(self.scripts)
+                    close = difflib.get_close_matches(name, known, n=1)
+                    hint = (
+                        f" (did you mean {close[0]}?)"
+                        if close
+                        else f" (defined: {', '.join(known)})"
+                        if known
+                        else " (there is no top-level track_scripts)"
+                    )
+                    raise self.error(name_loc, f"{name!r} is not defined under the top-level track_scripts{hint}")
+                self.used_scripts.add(name)
+            else:
+                name = self.interface(entry[key], name_loc)
+            if name in seen:
+                raise self.error(name_loc, f"{name!r} is already listed at {loc.path}[{seen[name]}]")
+            seen[name] = index
+            has_weight, has_fault = "weight" in entry, "on_failure" in entry
+            if has_weight and has_fault:
+                raise self.error(at.key(entry, "on_failure"), "give either weight or on_failure: fault, not both")
+            if not has_weight and not has_fault:
+                raise self.error(
+                    at, f"needs weight (-{MAX_WEIGHT}..{MAX_WEIGHT}, not 0) or on_failure: fault (there is no default)"
+                )
+            weight: int | None = None
+            if has_weight:
+                weight_loc = at.key(entry, "weight")
+                raw = entry["weight"]
+                if isinstance(raw, bool) or not isinstance(raw, int):
+                    raise self.error(
+                        weight_loc, f"expected a whole number -{MAX_WEIGHT}..{MAX_WEIGHT}, got {_what(raw, weight_loc)}"
+                    )
+                if raw == 0:
+                    raise self.error(
+                        weight_loc,
+                        "weight 0 is not allowed: keepalived reads it as 'fault on failure', which is easy to "
+                        "miss; write on_failure: fault for that, or give a non-zero weight",
+                    )
+                if not -MAX_WEIGHT <= raw <= MAX_WEIGHT:
+                    raise self.error(
+                        weight_loc,
+                        f"{raw} is outside -{MAX_WEIGHT}..{MAX_WEIGHT} (the effective priority stays within "
+                        f"{MIN_PRIORITY}..{MAX_PRIORITY})",
+                    )
+                weight = raw
+            else:
+                fault_loc = at.key(entry, "on_failure")
+                if entry["on_failure"] != "fault":
+                    shown = (
+                        repr(entry["on_failure"])
+                        if isinstance(entry["on_failure"], str)
+                        else _what(entry["on_failure"], fault_loc)
+                    )
+                    raise self.error(
+                        fault_loc, f"{shown} is not supported (only fault; for a priority change use weight)"
+                    )
+            result.append(Tracker(kind, name, weight))
+        return tuple(result)
+
+    def script(self, name: str, value: Any, loc: _Loc) -> ScriptConfig:
+        if not _NAME_RE.fullmatch(name):
+            raise self.error(loc, f"script name {name!r} may only contain letters, digits, '_', '.' and '-'")
+        entry = self.mapping(value, loc, _SCRIPT_KEYS)
+        if "command" not in entry:
+            raise self.error(loc, "missing required key command")
+        command_loc = loc.key(entry, "command")
+        raw = entry["command"]
+        if isinstance(raw, str):
+            try:
+                argv = shlex.split(raw)
+            except ValueError as e:
+                raise self.error(command_loc, f"cannot be split into arguments like a shell would: {e}") from None
+            if not argv:
+                raise self.error(command_loc, "must not be empty")
+        elif isinstance(raw, _Seq):
+            items = self.sequence(raw, command_loc)
+            argv = [self.string(arg, command_loc.item(items, i)) for i, arg in enumerate(items)]
+        else:
+            raise self.error(command_loc, f"expected a list of arguments or a string, got {_what(raw, command_loc)}")
+        if any("\0" in arg for arg in argv):
+            raise self.error(command_loc, "must not contain NUL characters")
+        operators = sorted({arg for arg in argv if arg in _SHELL_TOKENS})
+        if operators:
+            self.warn(
+                command_loc,
+                f"is not run through a shell, so {' '.join(operators)} reach the program as plain arguments; "
+                "if you need a shell, write it out: command: [/bin/sh, -c, '...']",
+            )
+        interval = (
+            self.seconds(entry["interval"], loc.key(entry, "interval"), 0.01, 86400) if "interval" in entry else 1.0
+        )
+        timeout = (
+            self.seconds(entry["timeout"], loc.key(entry, "timeout"), 0.01, 86400) if "timeout" in entry else interval
+        )
+        rise = self.integer(entry["rise"], loc.key(entry, "rise"), 1, 100) if "rise" in entry else 1
+        fall = self.integer(entry["fall"], loc.key(entry, "fall"), 1, 100) if "fall" in entry else 1
+        user = None
+        if "user" in entry:
+            user_loc = loc.key(entry, "user")
+            user = self.string(entry["user"], user_loc)
+            if not _NAME_RE.fullmatch(user):
+                raise self.error(user_loc, f"{user!r} is not a user name")
+        return ScriptConfig(name, tuple(argv), interval, timeout, rise, fall, user, line=loc.line)
+
+    def _check_tracking(self, vals: dict[str, _Val], interface: str, loc: _Loc) -> None:
+        """Warnings for trackers that cannot do what their author probably wants."""
+        scripts, interfaces = vals["track_scripts"], vals["track_interfaces"]
+        for tracker in interfaces.value:
+            if tracker.name == interface:
+                what = "so this entry has no effect" if tracker.weight is not None else "so this entry is redundant"
+                self.warn(
+                    _pick(loc, interfaces),
+                    f"{interface}{interfaces.note()} is the instance's own interface, which always puts the "
+                    f"instance in FAULT when it goes down, {what}",
+                )
+        weights = [
+            t.weight for t in (*scripts.value, *interfaces.value) if t.weight is not None and t.name != interface
+        ]
+        if not weights:
+            return
+        at = _pick(loc, scripts, interfaces)
+        base = vals["priority"].value
+        note = scripts.note() or interfaces.note()
+        if base == OWNER_PRIORITY:
+            self.warn(
+                at,
+                f"tracker weights{note} have no effect: the address owner (priority 255) is never moved by tracking; "
+                "use on_failure: fault to make it give up the addresses",
+            )
+            return
+        # vrrpd sees only its own side of the election, so the test is against the default priority (100), which
+        # is what a peer has unless configured otherwise; the text says so, and what would make the weight work.
+        ref = _ELECTION_REFERENCE
+        lowest = effective_priority(base, [w for w in weights if w < 0])
+        highest = effective_priority(base, [w for w in weights if w > 0])
+        if base > ref and any(w < 0 for w in weights) and lowest >= ref:
+            self.warn(
+                at,
+                f"with every negative-weight tracker{note} failing, priority {base} only drops to {lowest}, which is "
+                f"not below {ref} (the default priority): a backup at priority {ref} would never take over. Each "
+                f"failure only causes a failover to a backup whose priority is above {lowest}; make the weights "
+                f"more negative than {ref - base} in total, or use on_failure: fault",
+            )
+        if base < ref and any(w > 0 for w in weights) and highest <= ref:
+            self.warn(
+                at,
+                f"with every positive-weight tracker{note} passing, priority {base} only rises to {highest}, which is "
+                f"not above {ref} (the default priority): this router would never preempt a master at priority "
+                f"{ref}; it only preempts a master whose priority is below {highest}",
+            )
+
     # --- the document ---
 
     def config(self, doc: Any) -> Config:
@@ -626,6 +858,12 @@ class _Checker:
                 raise self.error(at, f"{str(socket)!r} must be an absolute path")
             if len(bytes(socket)) > _MAX_UNIX_PATH:
                 raise self.error(at, f"is {len(bytes(socket))} bytes; unix socket paths are at most {_MAX_UNIX_PATH}")
+
+        if "track_scripts" in doc:
+            at = top.key(doc, "track_scripts")
+            section = self._script_section(doc["track_scripts"], at)
+            for name in section:
+                self.scripts[name] = self.script(name, section[name], at.key(section, name))
 
         defaults: dict[str, _Val] = {}
         if "defaults" in doc:
@@ -644,7 +882,28 @@ class _Checker:
         checked = [self.instance(item, at.item(items, i), defaults) for i, item in enumerate(items)]
         instances = [inst for inst, _ in checked]
         self.cross_check(instances, [locs for _, locs in checked])
-        return Config(tuple(instances), socket, self.filename, tuple(self.warnings))
+        if "track_scripts" in doc:
+            at = top.key(doc, "track_scripts")
+            for name in self.scripts:
+                if name not in self.used_scripts:
+                    self.warn(
+                        at.key(doc["track_scripts"], name),
+                        "is not used by any instance's track_scripts; it will not run",
+                    )
+        return Config(
+            tuple(instances), socket, self.filename, tuple(self.warnings), track_scripts=tuple(self.scripts.values())
+        )
+
+    def _script_section(self, value: Any, loc: _Loc) -> _Map:
+        if not isinstance(value, _Map):
+            raise self.error(loc, f"expected a mapping of script names, got {_what(value, loc)}")
+        if value.duplicates:
+            key, line = value.duplicates[0]
+            raise self.error(_Loc(loc.key(value, str(key)).path, line), "is given twice in the same mapping")
+        for key in value:
+            if not isinstance(key, str):
+                raise self.error(_Loc(loc.path, value.value_lines[key]), f"script name {key!r} is not a string")
+        return value
 
     def instance(self, value: Any, loc: _Loc, defaults: dict[str, _Val]) -> tuple[InstanceConfig, dict[str, _Loc]]:
         """The instance, and where its identity keys are (for the checks across instances)."""
@@ -672,6 +931,7 @@ class _Checker:
         family = 4 if v["virtual_addresses"][0].version == 4 else 6
         self._check_version(vals, family, loc)
         self._check_owner(vals, loc)
+        self._check_tracking(vals, v["interface"], loc)
         if v["authentication"] is not None and v["version"] != 2:
             if vals["authentication"].origin == "instance":
                 raise self.error(

@@ -4,16 +4,28 @@ Everything here is non-blocking; the daemon drives the sockets from its asyncio 
 """
 
 from vrrpd.net.announce import Announcer, build_garp, build_unsolicited_na
-from vrrpd.net.netlink import AddressManager, FakeNetlink, LinkInfo, Netlink, NetlinkError
+from vrrpd.net.netlink import (
+    AddressManager,
+    FakeLinkMonitor,
+    FakeNetlink,
+    LinkInfo,
+    LinkMonitor,
+    Netlink,
+    NetlinkError,
+    NetlinkLinkMonitor,
+)
 from vrrpd.net.sockets import Received, VrrpSocket
 
 __all__ = [
     "AddressManager",
     "Announcer",
+    "FakeLinkMonitor",
     "FakeNetlink",
     "LinkInfo",
+    "LinkMonitor",
     "Netlink",
     "NetlinkError",
+    "NetlinkLinkMonitor",
     "Received",
     "VrrpSocket",
     "build_garp",

@@ -6,14 +6,23 @@ socket is opened in the network namespace of the calling process, so a daemon st
 and one in flight at a time keeps pyroute2's request/response matching simple.
 
 Errors come out as `NetlinkError` (an OSError carrying the kernel errno), from the fake as well.
+
+Link monitoring (`LinkMonitor`, for interface tracking) uses its own plain netlink socket driven by
+`loop.add_reader`: it joins RTNLGRP_LINK *before* it dumps the links, so no change can fall between the dump and
+the first notification, and both arrive in order on the one socket. A receive-buffer overrun (ENOBUFS: some
+notifications were lost) triggers a fresh dump, and the differences are reported as changes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import logging
 import os
-from collections.abc import Collection
+import socket
+import struct
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, ip_address, ip_interface
 from socket import AF_INET, AF_INET6
@@ -22,6 +31,9 @@ from typing import Any, Protocol
 # Imported at module level: importing pyroute2 takes ~50 ms, which must not happen inside the running loop.
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError as PyrouteError
+from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+
+log = logging.getLogger("vrrpd.netlink")
 
 IPInterface = IPv4Interface | IPv6Interface
 
@@ -113,6 +125,23 @@ class AddressManager(Protocol):
 
     async def delete_link(self, ifindex: int) -> None:
         """Idempotent: an interface that is already gone is success."""
+        ...
+
+    def link_monitor(self) -> LinkMonitor:
+        """A new monitor of link state changes (see LinkMonitor)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+LinkCallback = Callable[[str, "LinkInfo | None"], None]
+"""Called with an interface name and its new state (None: the interface is gone) when `up` changes, or when an
+interface appears or disappears."""
+
+
+class LinkMonitor(Protocol):
+    async def start(self, on_change: LinkCallback) -> dict[str, LinkInfo]:
+        """Subscribe to link changes, then return every current link by name; from then on, report changes."""
         ...
 
     async def close(self) -> None: ...
@@ -221,10 +250,152 @@ class Netlink:
             if err.errno not in _ALREADY_GONE:
                 raise
 
+    def link_monitor(self) -> LinkMonitor:
+        return NetlinkLinkMonitor()
+
     async def close(self) -> None:
         if self._ipr is not None:
             self._ipr.close()
             self._ipr = None
+
+
+# <linux/rtnetlink.h>
+RTMGRP_LINK = 0x1
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+_RCVBUF = 1 << 20
+
+
+class NetlinkLinkMonitor:
+    """LinkMonitor over an RTNLGRP_LINK socket (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._sock: socket.socket | None = None
+        self._marshal = MarshalRtnl()
+        self._seq = 0
+        self._dumping: dict[str, LinkInfo] | None = None
+        """Links received so far by the dump in progress; None when no dump is running."""
+        self._dump_done: asyncio.Future[None] | None = None
+        self._early: list[tuple[int, LinkInfo]] = []
+        """Notifications that arrived during the dump, applied after it in order."""
+        self._on_change: LinkCallback | None = None
+        self.links: dict[str, LinkInfo] = {}
+        self.resyncs = 0
+        """Dumps after a receive-buffer overrun."""
+        self._renamed: list[str] = []
+
+    async def start(self, on_change: LinkCallback) -> dict[str, LinkInfo]:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK, socket.NETLINK_ROUTE)
+        self._sock = sock
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
+            sock.bind((0, RTMGRP_LINK))  # subscribe first: nothing can slip in before the dump
+            loop.add_reader(sock.fileno(), self._on_readable)
+            await self._dump()
+        except BaseException:
+            await self.close()
+            raise
+        self._on_change = on_change
+        return dict(self.links)
+
+    async def _dump(self) -> None:
+        assert self._sock is not None
+        self._seq += 1
+        self._dumping, self._early = {}, []
+        self._dump_done = asyncio.get_running_loop().create_future()
+        body = struct.pack("BxHiII", socket.AF_UNSPEC, 0, 0, 0, 0)  # struct ifinfomsg
+        header = struct.pack("IHHII", 16 + len(body), RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, self._seq, 0)
+        self._sock.send(header + body)
+        try:
+            await asyncio.wait_for(self._dump_done, 10)
+        finally:
+            dumped, early = self._dumping, self._early
+            self._dumping, self._early, self._dump_done = None, [], None
+        old, self.links = self.links, dict(dumped)
+        for msg_type, info in early:  # full states, in order: the last one for a link is the newest
+            self._apply(msg_type, info)
+        self._renamed.clear()  # the comparison below reports those
+        if self._on_change is not None:
+            for name in old.keys() | self.links.keys():
+                before, after = old.get(name), self.links.get(name)
+                if (before is None) != (after is None) or (before and after and before.up != after.up):
+                    self._on_change(name, after)
+
+    def _on_readable(self) -> None:
+        assert self._sock is not None
+        while True:
+            try:
+                data = self._sock.recv(1 << 16)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:
+                    log.warning("link monitor: netlink receive buffer overrun; re-reading every link")
+                    self.resyncs += 1
+                    if self._dumping is None:
+                        asyncio.get_running_loop().create_task(self._resync())
+                    continue
+                log.error("link monitor: receive error: %s", exc)
+                return
+            for msg in self._marshal.parse(data):
+                self._message(msg)
+
+    async def _resync(self) -> None:
+        try:
+            await self._dump()
+        except Exception as exc:
+            log.error("link monitor: cannot re-read the links: %s", exc)
+
+    def _message(self, msg: Any) -> None:
+        header = msg["header"]
+        msg_type, seq = header["type"], header["sequence_number"]
+        if self._dumping is not None and seq == self._seq and seq != 0:
+            if msg_type in (NLMSG_DONE, NLMSG_ERROR):
+                if self._dump_done is not None and not self._dump_done.done():
+                    error = header.get("error")
+                    if error is not None:
+                        self._dump_done.set_exception(NetlinkError(getattr(error, "code", errno.EIO) or errno.EIO))
+                    else:
+                        self._dump_done.set_result(None)
+            elif msg_type == RTM_NEWLINK:
+                info = _link_info(msg)
+                self._dumping[info.name] = info
+            return
+        if msg_type not in (RTM_NEWLINK, RTM_DELLINK):
+            return
+        info = _link_info(msg)
+        if self._dumping is not None:
+            self._early.append((msg_type, info))
+            return
+        before = self.links.get(info.name)
+        self._apply(msg_type, info)
+        after = self.links.get(info.name)
+        renamed, self._renamed = self._renamed, []
+        if self._on_change is None:
+            return
+        for name in renamed:
+            self._on_change(name, None)
+        if (before is None) != (after is None) or (before and after and before.up != after.up):
+            self._on_change(info.name, after)
+
+    def _apply(self, msg_type: int, info: LinkInfo) -> None:
+        for name, known in list(self.links.items()):
+            if known.index == info.index and name != info.name:
+                del self.links[name]  # renamed (or deleted under its old name)
+                self._renamed.append(name)
+        if msg_type == RTM_DELLINK:
+            self.links.pop(info.name, None)
+        else:
+            self.links[info.name] = info
+
+    async def close(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
 
 
 def _link_info(msg: Any) -> LinkInfo:
@@ -267,6 +438,8 @@ class FakeNetlink:
       primary (so `primary_ipv4` is stable while VIPs come and go).
     - Adding twice and removing twice succeed; removing from an unknown ifindex succeeds.
     - `fail_next` makes the next add/remove raise that error (to test the daemon's error paths).
+    - Link monitors (`link_monitor()`) hear every change of `up` made through `set_up`, `set_link`,
+      `add_link` and `remove_link`, synchronously.
     Every mutating call is appended to `calls` as (operation, ifindex, iface).
     """
 
@@ -274,6 +447,7 @@ class FakeNetlink:
         self._links: dict[int, _FakeLink] = {}
         self.calls: list[tuple[str, int, Any]] = []
         self.fail_next: OSError | None = None
+        self._monitors: list[FakeLinkMonitor] = []
 
     # --- test set-up ---
 
@@ -290,7 +464,13 @@ class FakeNetlink:
         self._links[info.index] = _FakeLink(info, admin_up=up)
         for iface in addresses:
             self._insert(info.index, ip_interface(iface))
+        self._notify(name, info)
         return info
+
+    def remove_link(self, ifname: str) -> None:
+        link = self._by_name(ifname)
+        del self._links[link.info.index]
+        self._notify(ifname, None)
 
     def _next_index(self) -> int:
         return max(self._links, default=1) + 1
@@ -298,7 +478,10 @@ class FakeNetlink:
     def set_up(self, ifname: str, up: bool) -> None:
         link = self._by_name(ifname)
         link.admin_up = up
+        before = link.info.up
         link.info = replace(link.info, up=up and not link.info.protodown)
+        if link.info.up != before:
+            self._notify(ifname, link.info)
 
     def set_tentative(self, ifindex: int, address: str | IPv6Address, tentative: bool) -> None:
         for entry in self._links[ifindex].addresses:
@@ -362,8 +545,21 @@ class FakeNetlink:
         if up is not None:
             link.admin_up = up
         down = link.info.protodown if protodown is None else protodown
+        before = link.info.up
         # `up` in LinkInfo means able to carry traffic: administratively up and not protodown.
         link.info = replace(link.info, up=link.admin_up and not down, protodown=down)
+        if link.info.up != before:
+            self._notify(link.info.name, link.info)
+
+    def link_monitor(self) -> LinkMonitor:
+        monitor = FakeLinkMonitor(self)
+        self._monitors.append(monitor)
+        return monitor
+
+    def _notify(self, name: str, info: LinkInfo | None) -> None:
+        for monitor in self._monitors:
+            if monitor.on_change is not None:
+                monitor.on_change(name, info)
 
     async def delete_link(self, ifindex: int) -> None:
         self.calls.append(("delete_link", ifindex, None))
@@ -401,3 +597,18 @@ class FakeNetlink:
             for e in link.addresses
         )
         link.addresses.append(_FakeAddress(iface, secondary=secondary))
+
+
+class FakeLinkMonitor:
+    """A LinkMonitor over a FakeNetlink's links."""
+
+    def __init__(self, fake: FakeNetlink) -> None:
+        self.fake = fake
+        self.on_change: LinkCallback | None = None
+
+    async def start(self, on_change: LinkCallback) -> dict[str, LinkInfo]:
+        self.on_change = on_change
+        return {link.info.name: link.info for link in self.fake._links.values()}
+
+    async def close(self) -> None:
+        self.on_change = None

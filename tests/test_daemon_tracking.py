@@ -1,0 +1,180 @@
+"""Daemon wiring of tracking, without sockets: link and script changes reach the router as PriorityChanged,
+Faulted and Recovered, and status shows every tracker."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from ipaddress import ip_address
+from typing import Any
+
+import pytest
+
+from vrrpd.config import parse_config
+from vrrpd.daemon import Daemon, Instance, StartupError
+from vrrpd.net.netlink import FakeLinkMonitor, FakeNetlink, NetlinkLinkMonitor
+from vrrpd.protocol import Started, State, TimerExpired, VirtualRouter, decode
+from vrrpd.protocol.tracking import Tracking, TrackState
+
+CONFIG = """\
+control_socket: /tmp/vrrpd-test-unused.sock
+track_scripts:
+  chk_web: {command: [/bin/true]}
+  chk_db: {command: [/bin/true]}
+instances:
+  - name: gw
+    interface: eth0
+    vrid: 51
+    priority: 200
+    virtual_addresses: [198.51.100.100/24]
+    track_scripts:
+      - {name: chk_web, weight: -150}
+      - {name: chk_db, on_failure: fault}
+    track_interfaces:
+      - {interface: eth1, weight: 20}
+"""
+
+
+class Tx:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def send(self, wire: bytes, source: Any) -> None:
+        self.sent.append(wire)
+
+
+async def make(text: str = CONFIG) -> tuple[Daemon, Instance, FakeNetlink, Tx]:
+    config = parse_config(textwrap.dedent(text))
+    fake = FakeNetlink()
+    fake.add_link("eth0", addresses=["198.51.100.11/24"])
+    fake.add_link("eth1", up=False)
+    daemon = Daemon(config, fake)
+    cfg = config.instances[0]
+    source = ip_address("198.51.100.11")
+    tx = Tx()
+    inst = Instance(
+        cfg,
+        VirtualRouter(cfg.router_config(), source),
+        link=None,  # type: ignore[arg-type]
+        announcer=None,  # type: ignore[arg-type]
+        source=source,
+        tx=tx,  # type: ignore[arg-type]
+        tracking=Tracking(cfg.priority, cfg.trackers),
+    )
+    daemon.instances[cfg.name] = inst
+    await daemon._start_tracking()
+    return daemon, inst, fake, tx
+
+
+def priorities(tx: Tx) -> list[int]:
+    return [decode(w, ip_address("198.51.100.11"), ip_address("224.0.0.18")).advert.priority for w in tx.sent]
+
+
+def test_tracking_drives_the_router_and_status():
+    async def body() -> None:
+        daemon, inst, fake, tx = await make()
+        assert isinstance(daemon.link_monitor, FakeLinkMonitor)
+        assert set(daemon.scripts) == {"chk_web", "chk_db"}
+        assert inst.tracking.states[("interface", "eth1")] is TrackState.DOWN  # from the initial dump
+        daemon._update_tracking(inst)
+        daemon._feed(inst, Started())
+        assert inst.router.state is State.BACKUP and inst.router.priority == 200
+        # Become master by the timer, then let the weighted script fail: priority 200 - 150.
+        daemon._feed(inst, TimerExpired(), now=1e9)
+        assert inst.router.state is State.MASTER
+        daemon._on_script("chk_web", TrackState.DOWN)
+        assert inst.router.priority == 50 and priorities(tx)[-1] == 50  # advertised at once
+        fake.set_up("eth1", True)
+        assert inst.router.priority == 70
+        status = daemon._instance_status(inst, 0.0)
+        assert status["effective_priority"] == 70
+        assert status["trackers"] == [
+            {
+                "kind": "interface",
+                "name": "eth0",
+                "state": "up",
+                "effect": "fault",
+                "contribution": 0,
+                "implicit": True,
+            },
+            {
+                "kind": "interface",
+                "name": "eth1",
+                "state": "up",
+                "effect": "weight +20",
+                "contribution": 20,
+                "implicit": False,
+            },
+            {
+                "kind": "script",
+                "name": "chk_web",
+                "state": "down",
+                "effect": "weight -150",
+                "contribution": -150,
+                "implicit": False,
+            },
+            {
+                "kind": "script",
+                "name": "chk_db",
+                "state": "unknown",
+                "effect": "fault",
+                "contribution": 0,
+                "implicit": False,
+            },
+        ]
+        # A fault script: master -> FAULT with a priority-0 advert; both faults are named.
+        daemon._on_script("chk_db", TrackState.DOWN)
+        assert inst.router.state is State.FAULT and priorities(tx)[-1] == 0
+        assert inst.router.fault_reason == "track script chk_db failed"
+        fake.set_up("eth0", False)
+        assert inst.router.fault_reason == "interface eth0 down; track script chk_db failed"
+        daemon._on_script("chk_db", TrackState.UP)
+        assert inst.router.state is State.FAULT and inst.router.fault_reason == "interface eth0 down"
+        fake.set_up("eth0", True)
+        assert inst.router.state is State.BACKUP and inst.router.fault_reason is None
+        assert inst.router.priority == 70
+        await daemon.link_monitor.close()
+        for task in asyncio.all_tasks() - {asyncio.current_task()}:
+            task.cancel()
+
+    asyncio.run(body())
+
+
+def test_own_interface_down_at_start_is_fault_from_the_start():
+    async def body() -> None:
+        daemon, inst, fake, _ = await make()
+        fake.set_up("eth0", False)
+        daemon._update_tracking(inst)
+        daemon._feed(inst, Started())
+        assert inst.router.state is State.FAULT and inst.router.fault_reason == "interface eth0 down"
+        for task in asyncio.all_tasks() - {asyncio.current_task()}:
+            task.cancel()
+
+    asyncio.run(body())
+
+
+def test_unknown_user_is_a_startup_error():
+
+    text = CONFIG.replace("[/bin/true]}\n  chk_db", "[/bin/true], user: nosuchuser-x}\n  chk_db")
+
+    async def body() -> None:
+        with pytest.raises(StartupError, match="no such user 'nosuchuser-x'"):
+            await make(text)
+
+    asyncio.run(body())
+
+
+def test_real_link_monitor_dumps_this_namespace():
+    """Read-only: subscribe and dump the links of the namespace the tests run in (lo is always there)."""
+
+    async def body() -> None:
+        changes: list[Any] = []
+        monitor = NetlinkLinkMonitor()
+        links = await monitor.start(lambda name, info: changes.append((name, info)))
+        try:
+            assert links["lo"].index == 1
+            assert all(name == info.name for name, info in links.items())
+        finally:
+            await monitor.close()
+
+    asyncio.run(body())
