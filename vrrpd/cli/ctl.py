@@ -1,4 +1,4 @@
-"""`vrrpctl`: ask a running vrrpd what it is doing.
+"""`vrrpctl`: ask a running vrrpd what it is doing (and convert a keepalived.conf: `import-keepalived`).
 
 Exit status: 0 success, 1 the daemon could not be reached or reported an error, 2 usage error.
 """
@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from vrrpd.cli.status_trackers import render_trackers
 from vrrpd.config import DEFAULT_CONTROL_SOCKET
 from vrrpd.control import REQUEST_TIMEOUT, ControlError, request
 
@@ -70,6 +71,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
     MASTER     the current master's address, priority and the age of its last advert
     MDI        Master_Down_Interval: how long a backup waits before taking over
     DROPS      adverts discarded, in total and by reason
+
+    \b
+    Then every tracker: its state (up, down, unknown until a script has run), its effect
+    (weight +N / weight -N / fault) and what it adds to the priority now (CONTRIB). "(own)" marks
+    the instance's own interface, always tracked: down means FAULT.
     """
     result = _call(ctx, "status")
     if as_json:
@@ -96,6 +102,7 @@ def render_status(result: Any) -> str:
             age = inst.get("conflict_age")
             seen = f" (last seen {_seconds(age, digits=1)} ago)" if age is not None else ""
             lines.append(f"{inst.get('name', '?')}: CONFLICT: {inst['conflict']}{seen}")
+    lines.extend(render_trackers(instances))
     return "\n".join(lines) + "\n"
 
 
@@ -172,6 +179,42 @@ def _duration(value: Any) -> str:
     if minutes:
         return f"{minutes}m{seconds:02d}s"
     return f"{seconds}s"
+
+
+@main.command("import-keepalived")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option(
+    "--config-id",
+    default=None,
+    help="keepalived's -i for @ID conditional lines. Default: the short hostname, as keepalived.",
+)
+def import_keepalived(path: str, config_id: str | None) -> None:
+    """Print PATH (a keepalived.conf) as vrrpd YAML; warnings go to stderr.
+
+    \b
+    Exit status: 0 everything mapped, 1 something could not be mapped (the YAML is still printed
+    when there is any), 2 the file cannot be read or parsed.
+    """
+    from vrrpd.importer import SyntaxProblem
+    from vrrpd.importer import import_keepalived as convert
+    from vrrpd.importer.convert import GeneratedInvalid
+
+    try:
+        result = convert(path, config_id=config_id)
+    except SyntaxProblem as e:
+        click.echo(f"vrrpctl: {e}", err=True)
+        sys.exit(2)
+    except GeneratedInvalid as e:
+        for message in e.messages:
+            click.echo(str(message), err=True)
+        click.echo(f"vrrpctl: {e}", err=True)
+        sys.exit(1)
+    click.echo(result.yaml, nl=False)
+    for message in result.messages:
+        click.echo(str(message), err=True)
+    if not result.complete:
+        click.echo(f"vrrpctl: {len(result.warnings)} warning(s): the YAML does not do everything {path} did", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

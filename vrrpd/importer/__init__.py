@@ -1,0 +1,10 @@
+"""Convert a keepalived.conf into vrrpd YAML (`vrrpctl import-keepalived`).
+
+`syntax` reads keepalived's file format into statements with file and line; `convert` maps them onto the
+vrrpd schema, collecting a `Message` for everything it cannot map (a warning) or maps with a caveat (a note).
+"""
+
+from vrrpd.importer.convert import ImportResult, Message, import_keepalived
+from vrrpd.importer.syntax import SyntaxProblem
+
+__all__ = ["ImportResult", "Message", "SyntaxProblem", "import_keepalived"]
