@@ -199,3 +199,28 @@ def test_missing_interface_fails_start_cleanly(lab):
     assert d.proc.wait(15) == 1
     assert "eth9" in d.log() and "not found" in d.log()
     assert not d.socket.exists()
+
+
+def test_lower_priority_advert_makes_the_master_reannounce_so_clients_recover(lab):
+    """A router that sends a lower-priority advert thought it was master and may have taught clients its own
+    MAC for the VIP; the real master answers with an advert and a GARP burst, so they recover at once."""
+    vip = SETUPS["ipv4"]["vip"]
+    a = lab.add_host("a", ipv4="198.51.100.11/24")
+    rogue = lab.add_host("rogue", ipv4="198.51.100.66/24")
+    client = lab.add_host("client", ipv4="198.51.100.50/24")
+    # No second GARP burst after the takeover: the only GARP the client can see later is the re-announcement.
+    garp = {"repeat_count": 0}
+    d = Vrrpd(a, [instance(priority=200, addresses=[vip], advert_interval=0.1, garp=garp)]).start()
+    wait_for(lambda: d.state() == "MASTER", 5)
+    src, address = "198.51.100.66", vip.split("/")[0]
+    client.run(["ping", "-c", "1", "-W", "2", address])
+    # What a brief second master would have left behind: the VIP at a MAC that is not the master's. A STALE
+    # entry is not refreshed by time alone; only a GARP (or the client's next use) corrects it.
+    client.run(["ip", "neigh", "replace", address, "lladdr", rogue.mac, "dev", "eth0", "nud", "stale"])
+    rogue.run([sys.executable, INJECT, "eth0", src, "51", address, "valid", "--count", "1", "--priority", "100"])
+    wait_for(lambda: neighbour(client, address) == a.mac, 3, message="client still points at the rogue's MAC")
+
+
+def neighbour(host: Host, address: str) -> str | None:
+    out = host.run(["ip", "neigh", "show", "to", address, "dev", "eth0"], check=False).stdout.split()
+    return out[out.index("lladdr") + 1] if "lladdr" in out else None

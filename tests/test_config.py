@@ -631,3 +631,10 @@ def test_not_utf8(tmp_path):
     path.write_bytes(b"instances: [\xe9]\n")
     with pytest.raises(ConfigError, match=r"latin1\.yaml: not UTF-8 text \(invalid continuation byte at byte 12\)"):
         load_config(path)
+
+
+def test_startup_delay_reaches_the_router_and_is_range_checked():
+    config = parse(with_key("startup_delay: 30"))
+    assert config.instances[0].router_config().startup_delay == 30
+    with pytest.raises(ConfigError, match=r"instances\[0\]\.startup_delay \(line 6\)"):
+        parse(with_key("startup_delay: -1"))

@@ -273,7 +273,7 @@ def test_9568_6_4_3_equal_priority_lower_address_is_discarded_and_readvertised()
     router = master(100, me=ip_address("198.51.100.3"))
     actions = rx(router, 100, 7.0, src=ip_address("198.51.100.2"))
     assert router.state is State.MASTER
-    assert [type(a) for a in actions] == [SendAdvert]
+    assert [type(a) for a in actions] == [SendAdvert, Announce]
 
 
 def test_9568_6_4_3_tie_break_is_unsigned_in_network_byte_order():
@@ -292,7 +292,7 @@ def test_9568_6_4_3_lower_priority_is_discarded_and_answered_with_an_advert():
     router = master(200)
     at = router.next_deadline()
     actions = rx(router, 100, 1.0)
-    assert [type(a) for a in actions] == [SendAdvert]
+    assert [type(a) for a in actions] == [SendAdvert, Announce]
     assert actions[0].advert.priority == 200
     assert router.state is State.MASTER and router.next_deadline() == at
     assert router.counters.lower_priority_received == 1 and router.counters.drops == {}
@@ -583,3 +583,36 @@ def test_3768_7_1_v2_address_list_mismatch_dropped_unless_from_the_owner():
     assert router.next_deadline() == deadline
     rx(router, 255, 2.0, version=2, addresses=(ip_address("198.51.100.199"),))
     assert router.master_priority == 255 and router.counters.drops == {"address_list": 1}
+
+
+def test_lower_priority_readvert_reannounces_at_most_once_per_holdoff():
+    """A router that sent a lower-priority advert believed it was master and may have announced the VIPs
+    with its own MAC; the master re-announces (advert + GARP/NA) so clients recover at once, but a stream of
+    such adverts (e.g. every 10 ms) must not make it flood GARP/NA."""
+    router = master(200)
+    kinds = [[type(a) for a in rx(router, 100, t)] for t in (1.0, 1.01, 5.99, 6.0)]
+    assert kinds == [[SendAdvert, Announce], [SendAdvert], [SendAdvert], [SendAdvert, Announce]]
+    assert of_type(rx(router, 100, 6.5), Announce) == []
+
+
+def test_startup_delay_holds_mastership_then_elects_normally():
+    router = make(200, startup_delay=10.0)
+    router.handle(Started(), 0.0)
+    assert router.state is State.BACKUP
+    assert router.next_deadline() == pytest.approx(10.0)  # later than its Master_Down_Interval (3.2 s)
+    rx(router, 0, 2.0)  # even a goodbye (Skew_Time) does not bring mastership forward
+    assert router.handle(TimerExpired(), router.next_deadline()) == []
+    assert router.next_deadline() == pytest.approx(10.0)
+    actions = router.handle(TimerExpired(), 10.0)
+    assert router.state is State.MASTER and of_type(actions, SendAdvert)
+
+
+def test_startup_delay_also_holds_the_owner_and_only_once():
+    router = make(255, startup_delay=5.0)
+    router.handle(Started(), 0.0)
+    assert router.state is State.BACKUP and router.next_deadline() == pytest.approx(5.0)
+    router.handle(TimerExpired(), 5.0)
+    assert router.state is State.MASTER
+    router.handle(Faulted("link down"), 6.0)
+    router.handle(Recovered(), 7.0)
+    assert router.state is State.MASTER  # recovery is not a start-up: the owner takes over at once

@@ -145,6 +145,8 @@ class InstanceConfig:
     preempt: bool = True
     preempt_delay: float = 0.0
     """Seconds to hold off preempting after start-up or after first seeing a lower-priority master."""
+    startup_delay: float = 0.0
+    """Seconds after start-up before the instance may become master at all (slow links or bonds at boot)."""
     version: int = 3
     checksum: ChecksumForm = ChecksumForm.PSEUDO_HEADER
     """IPv4 VRRPv3 transmit checksum form (IPv6 always uses the pseudo-header, v2 never does)."""
@@ -212,6 +214,7 @@ class InstanceConfig:
             advert_interval_cs=round(self.advert_interval * 100),
             preempt=self.preempt,
             preempt_delay=self.preempt_delay,
+            startup_delay=self.startup_delay,
             version=self.version,
             address_check=self.address_check,
             advert_on_lower_priority=self.advert_on_lower_priority,
@@ -584,6 +587,9 @@ class _Checker:
 
     def preempt_delay(self, value: Any, loc: _Loc) -> float:
         return self.seconds(value, loc, 0, 1000)
+
+    def startup_delay(self, value: Any, loc: _Loc) -> float:
+        return self.seconds(value, loc, 0, 3600)
 
     def version(self, value: Any, loc: _Loc) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value not in (2, 3):

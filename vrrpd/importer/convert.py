@@ -130,17 +130,18 @@ _GLOBAL_IGNORED = {
 _GLOBAL_UNMAPPED = {
     "vrrp_mcast_group4": "vrrpd always uses 224.0.0.18 (RFC 9568); keep keepalived's default group on the peers",
     "vrrp_mcast_group6": "vrrpd always uses ff02::12 (RFC 9568); keep keepalived's default group on the peers",
-    "vrrp_garp_lower_prio_repeat": "vrrpd answers a lower-priority advert with an advert (advert_on_lower_priority), "
-    "not with GARPs",
-    "vrrp_garp_lower_prio_delay": "vrrpd answers a lower-priority advert with an advert (advert_on_lower_priority), "
-    "not with GARPs",
+    "vrrp_garp_lower_prio_repeat": "vrrpd answers a lower-priority advert with an advert and one GARP/NA burst "
+    "(the garp settings), at most once per 5 s; not tunable apart",
+    "vrrp_garp_lower_prio_delay": "vrrpd answers a lower-priority advert with an advert and one GARP/NA burst "
+    "(the garp settings), at most once per 5 s; not tunable apart",
     "vrrp_garp_extra_if": "vrrpd announces only on the instance interface; use garp.refresh for periodic GARPs",
     "vrrp_vmac_garp_intvl": "use garp.refresh for periodic GARPs from the virtual MAC",
     "vrrp_higher_prio_send_advert": "vrrpd does not send an extra advert before yielding",
     "vrrp_owner_ignore_adverts": "vrrpd's address owner does not ignore adverts (it handles duplicate owners)",
     "vrrp_check_unicast_src": _UNICAST,
-    "vrrp_startup_delay": "vrrpd has no start-up hold-down; order vrrpd after network-online.target instead",
-    "vrrp_delay_after_boot": "vrrpd has no start-up hold-down; order vrrpd after network-online.target instead",
+    "vrrp_startup_delay": "set startup_delay (seconds) on each instance, or under defaults: vrrpd's equivalent",
+    "vrrp_delay_after_boot": "closest: startup_delay (seconds) on each instance, applied at every start, not only "
+    "after a boot",
     "notify_fifo": _NOTIFY,
     "notify_fifo_script": _NOTIFY,
     "vrrp_notify_fifo": _NOTIFY,

@@ -53,6 +53,8 @@ from vrrpd.protocol.packet import (
 from vrrpd.protocol.timers import master_down_interval, skew_time
 
 OWNER_PRIORITY = 255
+LOWER_PRIORITY_ANNOUNCE_HOLDOFF = 5.0
+"""Seconds between two re-announcements triggered by lower-priority adverts (keepalived's garp_master_delay)."""
 
 
 class AddressCheck(StrEnum):
@@ -75,6 +77,9 @@ class RouterConfig:
     preempt: bool = True
     preempt_delay: float = 0.0
     """Seconds after start-up, or after first seeing a lower-priority master, before preempting (keepalived)."""
+    startup_delay: float = 0.0
+    """Seconds after start-up before this router may become Master at all (slow links and bonds at boot);
+    the owner waits too. Adverts heard meanwhile are processed as usual."""
     version: int = 3
     address_check: AddressCheck = AddressCheck.LOG
     advert_on_lower_priority: bool = True
@@ -105,6 +110,8 @@ class RouterConfig:
                 raise ValueError("VRRPv2 simple password is at most 8 bytes")
         elif not 1 <= self.advert_interval_cs <= MAX_INTERVAL_CS:
             raise ValueError(f"advert interval {self.advert_interval_cs} cs outside 1..{MAX_INTERVAL_CS}")
+        if self.startup_delay < 0:
+            raise ValueError("startup_delay must not be negative")
         if self.preempt_delay < 0:
             raise ValueError("preempt_delay must not be negative")
 
@@ -156,6 +163,9 @@ class VirtualRouter:
         self.master_down_at: float | None = None
         self.adver_at: float | None = None
         self.preempt_hold_until: float | None = None
+        self.master_hold_until: float | None = None
+        """startup_delay: no transition to Master before this time."""
+        self.lower_priority_announced_at: float | None = None
         self.fault_reason: str | None = None
         self.master_address: IPAddress | None = None
         self.master_priority: int | None = None
@@ -258,6 +268,15 @@ class VirtualRouter:
             return
         if self.config.preempt_delay > 0:
             self.preempt_hold_until = now + self.config.preempt_delay
+        if self.master_hold_until is None and self.config.startup_delay > 0:
+            self.master_hold_until = now + self.config.startup_delay  # once per process, not per recovery
+        if self.master_hold_until is not None and now < self.master_hold_until:
+            self.master_adver_interval_cs = self.config.advert_interval_cs
+            self._set_state(
+                State.BACKUP, f"started; startup_delay holds mastership for {self.config.startup_delay:g} s", actions
+            )
+            self.master_down_at = max(now + self.master_down_interval, self.master_hold_until)
+            return
         if self.config.is_owner and self.priority == OWNER_PRIORITY:
             self._become_master(now, "address owner (priority 255) starts as master", actions)  # §6.4.1
             return
@@ -353,8 +372,12 @@ class VirtualRouter:
         self._set_state(State.INITIALIZE, "shutdown", actions)
 
     def _on_timer_backup(self, event: TimerExpired, now: float, actions: list[Action]) -> None:
-        if self.master_down_at is not None and now >= self.master_down_at:
-            self._become_master(now, "master down timer expired", actions)  # §6.4.2
+        if self.master_down_at is None or now < self.master_down_at:
+            return
+        if self.master_hold_until is not None and now < self.master_hold_until:
+            self.master_down_at = self.master_hold_until  # startup_delay: not yet
+            return
+        self._become_master(now, "master down timer expired", actions)  # §6.4.2
 
     def _on_timer_master(self, event: TimerExpired, now: float, actions: list[Action]) -> None:
         if self.adver_at is not None and now >= self.adver_at:
@@ -420,9 +443,14 @@ class VirtualRouter:
         self.counters.lower_priority_received += 1
         if self.config.advert_on_lower_priority:
             self._send(actions)  # RFC 9568 §6.4.3: so the sender and learning bridges relearn the master
-        if advert.priority == OWNER_PRIORITY:
-            # A second owner became master (it starts as one, §6.4.1) and announced the VIPs with its own MAC:
-            # take the neighbour caches back, as it steps down on our advert (keepalived pain point: stale ARP).
+        # A router that sent this thought it was master (a partition, a second owner starting as one, §6.4.1)
+        # and may have announced the VIPs with its own MAC: take the neighbour caches back as it steps down
+        # (keepalived's garp_lower_prio_*). At most once per hold-off, so a sender of frequent lower-priority
+        # adverts cannot make us flood the LAN with GARP/NA.
+        last = self.lower_priority_announced_at
+        wanted = self.config.advert_on_lower_priority or advert.priority == OWNER_PRIORITY
+        if wanted and (last is None or now - last >= LOWER_PRIORITY_ANNOUNCE_HOLDOFF):
+            self.lower_priority_announced_at = now
             actions.append(Announce(self.config.addresses))
 
     def _on_priority(self, event: PriorityChanged, now: float, actions: list[Action]) -> None:
