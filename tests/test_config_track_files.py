@@ -160,3 +160,15 @@ def test_same_path_twice_warns() -> None:
     assert config.warnings == (
         f"{FILE}: track_files.b (line 3): reads /x like track_files.a; one entry with several users is enough",
     )
+
+
+def test_example_file_track_files_examples_parse_when_uncommented() -> None:
+    import re
+
+    text = (Path(__file__).resolve().parent.parent / "etc" / "vrrpd.yaml").read_text()
+    text = re.sub(r"^# (track_files:|  drain:)", r"\1", text, flags=re.M)
+    text = re.sub(r"^    # (track_files:|  - name: drain|    weight: -60)", r"    \1", text, flags=re.M)
+    config = parse_config(text, FILE)
+    assert config.track_files == (FileConfig("drain", Path("/run/vrrpd/drain"), 1.0, 0, init_value=0),)
+    assert config.instances[0].track_files == (Tracker(F, "drain", -60),)
+    assert config.warnings == ()
