@@ -102,3 +102,35 @@ def test_deleted_file_with_on_missing_fault_faults_and_recovers(lab):
     write(drain, "0\n")
     wait_for(lambda: a.state() == "MASTER" and b.state() == "BACKUP", 10, message="a did not come back")
     wait_for(lambda: vip_holders(hosts, VIP) == ["a"], 3)
+
+
+def test_frequent_file_reads_never_block_the_event_loop(lab):
+    """asyncio debug mode reports any callback holding the loop over 100 ms: reading three files ten times a
+    second (one of them missing, one garbage) in threads must never do that, nor disturb the adverts."""
+    good, garbage = lab.workdir / "good", lab.workdir / "garbage"
+    write(good, "1\n")
+    write(garbage, "not a number\n")
+    files = {
+        name: {"path": str(lab.workdir / name), "interval": 0.1, "on_missing": {"value": 0}}
+        for name in ("good", "garbage", "missing")
+    }
+    trackers = [{"name": name, "weight": -10} for name in files]
+    ha, hb = two_hosts(lab)
+    a = Vrrpd(ha, [instance(priority=200, track_files=trackers)], track_files=files)
+    a.start(env={"PYTHONASYNCIODEBUG": "1"})
+    b = Vrrpd(hb, [instance(priority=100)]).start()
+    wait_for(lambda: a.state() == "MASTER" and b.state() == "BACKUP", 10)
+    wait_for(lambda: min(f["reads"] for f in a.status()["track_files"]) >= 30, 10, message="too few reads")
+    assert a.instance_status()["effective_priority"] == 190  # 1 x -10; garbage and missing: on_missing 0
+    assert {f["name"]: f["problem"] for f in a.status()["track_files"]} == {
+        "good": None,
+        "garbage": "'not a number' is not a whole number",
+        "missing": "missing",
+    }
+    assert b.instance_status()["counters"]["became_master"] == 0
+    assert a.stop() == 0
+    log = a.log()
+    assert "asyncio debug mode is on" in log
+    assert " took " not in log, [line for line in log.splitlines() if " took " in line]
+    # Each problem is logged once (at WARNING), not at every read.
+    assert log.count("track file missing (") == 1 and log.count("track file garbage (") == 1
