@@ -99,7 +99,7 @@ def test_monitor_polls_and_applies_on_missing(tmp_path: Path, caplog: pytest.Log
         await wait_for([("v", 4), ("v", -5), ("v", 0)])
         await monitor.stop()
 
-    with caplog.at_level(logging.INFO, logger="vrrpd.filetrack"):
+    with caplog.at_level(logging.INFO):
         asyncio.run(body())
     problems = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert problems == [
@@ -289,3 +289,16 @@ def test_vrrpctl_status_table_shows_the_file_value() -> None:
         ["gw", "file", "offset", "up", "(value", "5)", "value", "x", "-30", "-150"],
         ["gw", "file", "drain", "down", "fault", "if", "non-zero", "0"],
     ]
+
+
+def test_a_file_flapping_between_problems_is_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
+    """A new problem is logged when it starts, but a file alternating between two problems every read does not
+    flood the journal: at most the rate limiter's burst per window (fake clock: the window never ends)."""
+    ratelog = RateLimitedLogger(log, burst=5, interval=60, clock=lambda: 0.0)
+    monitor = FileMonitor(FileConfig("v", Path("/x"), on_missing=0), lambda _n, _v: None, ratelog)
+    with caplog.at_level(logging.INFO):
+        for i in range(40):
+            monitor.apply(Reading(None, "missing" if i % 2 else "empty"))
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 5
+    assert monitor.problems == 40 and monitor.effective == 0

@@ -212,9 +212,16 @@ class FileMonitor:
         if reading.problem is not None:
             self.problems += 1
             if previous is None or previous.problem != reading.problem:
-                # A new problem is always logged once; repeats of the same one are not logged at all.
-                log.warning(
-                    "track file %s (%s): %s; on_missing: %s", cfg.name, cfg.path, reading.problem, cfg.on_missing_text
+                # Logged when a problem starts (rate-limited, for a file flapping between two problems); repeats
+                # of the same problem only at debug level.
+                self.ratelog.log(
+                    logging.WARNING,
+                    f"file-problem-start:{cfg.name}",
+                    "track file %s (%s): %s; on_missing: %s",
+                    cfg.name,
+                    cfg.path,
+                    reading.problem,
+                    cfg.on_missing_text,
                 )
             else:
                 self.ratelog.log(
