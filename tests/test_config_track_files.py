@@ -158,7 +158,8 @@ def test_same_path_twice_warns() -> None:
     )
     config = parse("track_files: [{name: a, weight: 1}, {name: b, weight: 2}]\n", base)
     assert config.warnings == (
-        f"{FILE}: track_files.b (line 3): reads /x like track_files.a; one entry with several users is enough",
+        f"{FILE}: track_files.b (line 3): reads the same file as track_files.a; define it once and list that "
+        "name in every instance that tracks it",
     )
 
 

@@ -32,15 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vrrpd.protocol.tracking import FILE_VALUE_MAX_BYTES
-
 if TYPE_CHECKING:
     from vrrpd.config import _Checker, _Loc, _Val
 
 FILE_KEYS = ("path", "interval", "on_missing", "init")
 DEFAULT_INTERVAL = 1.0
 VALUE_LIMIT = 10**15
-"""|value| accepted in `on_missing` / `init` (a file may hold more; the contribution is clamped anyway)."""
+"""|value| accepted in `on_missing` / `init`: short enough to write within the reader's size cap (a file may
+hold more; the contribution is clamped anyway)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +88,11 @@ def section(checker: _Checker, value: Any, loc: _Loc) -> dict[str, FileConfig]:
         files[name] = one_file(checker, name, value[name], at)
         path = files[name].path
         if path in paths:
-            checker.warn(at, f"reads {path} like track_files.{paths[path]}; one entry with several users is enough")
+            checker.warn(
+                at,
+                f"reads the same file as track_files.{paths[path]}; define it once and list that name in "
+                "every instance that tracks it",
+            )
         paths.setdefault(path, name)
     return files
 
@@ -136,8 +139,6 @@ def one_file(checker: _Checker, name: str, value: Any, loc: _Loc) -> FileConfig:
             if "value" in init
             else 0
         )
-        if len(str(init_value)) + 1 > FILE_VALUE_MAX_BYTES:  # pragma: no cover - VALUE_LIMIT keeps it short
-            raise checker.error(init_loc, "is too long to write")
         if "overwrite" in init:
             overwrite = checker.boolean(init["overwrite"], init_loc.key(init, "overwrite"))
     return FileConfig(name, path, interval, on_missing, init_value, overwrite, line=loc.line)
