@@ -18,6 +18,8 @@ Decisions worth knowing:
   interfaces it watches, each with a non-zero ``weight`` or ``on_failure: fault``. ``weight: 0`` is an error:
   keepalived reads it as "fault", which its users often did not mean (keepalived pain point 4). Commands are
   argv lists (a string is split like a shell would, with shlex) and are never run through a shell.
+- Track files: top-level ``track_files`` (vrrpd.config_track_files) names files holding an integer; an instance
+  lists them like scripts (value x weight, or ``on_failure: fault`` while non-zero).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from typing import Any, TypeVar
 import yaml
 from yaml.nodes import ScalarNode
 
+from vrrpd import config_track_files
+from vrrpd.config_track_files import FileConfig
 from vrrpd.protocol.packet import MAX_INTERVAL_CS, MAX_V2_INTERVAL_S, AuthType, ChecksumForm, ChecksumMode, Family
 from vrrpd.protocol.router import OWNER_PRIORITY, AddressCheck, RouterConfig
 from vrrpd.protocol.tracking import MAX_PRIORITY, MAX_WEIGHT, MIN_PRIORITY, Tracker, TrackerKind, effective_priority
@@ -167,6 +171,8 @@ class InstanceConfig:
     track_interfaces: tuple[Tracker, ...] = ()
     """Other interfaces whose link state moves the priority or faults the instance. The instance's own
     interface is always tracked: down (or without carrier) means FAULT."""
+    track_files: tuple[Tracker, ...] = ()
+    """Files (by name, from the top-level `track_files`): value x weight, or fault while non-zero."""
     line: int = field(default=0, compare=False)
     """Where the instance starts in its file (for messages); not part of equality, so a reload that only
     moves an instance within the file does not count as a change."""
@@ -198,7 +204,7 @@ class InstanceConfig:
         configured interfaces and scripts."""
         own = Tracker(TrackerKind.INTERFACE, self.interface, None)
         others = tuple(t for t in self.track_interfaces if t.name != self.interface)
-        return (own, *others, *self.track_scripts)
+        return (own, *others, *self.track_scripts, *self.track_files)
 
     @property
     def accepts_traffic(self) -> bool:
@@ -231,6 +237,7 @@ class Config:
     """The file name used in messages."""
     warnings: tuple[str, ...] = ()
     track_scripts: tuple[ScriptConfig, ...] = ()
+    track_files: tuple[FileConfig, ...] = ()
 
     def script(self, name: str) -> ScriptConfig:
         for script in self.track_scripts:
@@ -412,7 +419,7 @@ class _Val:
 
 
 _IDENTITY_KEYS = ("name", "interface", "vrid", "virtual_addresses")
-_TOP_KEYS = ("control_socket", "defaults", "track_scripts", "instances")
+_TOP_KEYS = ("control_socket", "defaults", "track_scripts", "instances", "track_files")
 _SCRIPT_KEYS = ("command", "interval", "timeout", "rise", "fall", "user")
 _SHELL_TOKENS = frozenset({"|", "||", "&&", ";", ">", ">>", "<", "&", "2>&1"})
 _ELECTION_REFERENCE = 100
@@ -445,6 +452,10 @@ _KEEPALIVED_NAMES = {
     "vrrp_script": "track_scripts (at the top level)",
     "script": "command",
     "on_fail": "on_failure: fault",
+    "track_file": "track_files",
+    "vrrp_track_file": "track_files (at the top level)",
+    "file": "path",
+    "init_file": "init",
 }
 # Keys renamed before 1.0: an old file gets pointed at the new key instead of a generic "unknown key".
 _RENAMED = {
@@ -474,6 +485,8 @@ class _Checker:
         self.warnings: list[str] = []
         self.scripts: dict[str, ScriptConfig] = {}
         self.used_scripts: set[str] = set()
+        self.files: dict[str, FileConfig] = {}
+        self.used_files: set[str] = set()
 
     def error(self, loc: _Loc, problem: str) -> ConfigError:
         return ConfigError(self.filename, loc.path, loc.line, problem)
@@ -682,10 +695,13 @@ class _Checker:
     def track_interfaces(self, value: Any, loc: _Loc) -> tuple[Tracker, ...]:
         return self._trackers(value, loc, TrackerKind.INTERFACE)
 
+    def track_files(self, value: Any, loc: _Loc) -> tuple[Tracker, ...]:
+        return self._trackers(value, loc, TrackerKind.FILE)
+
     def _trackers(self, value: Any, loc: _Loc, kind: TrackerKind) -> tuple[Tracker, ...]:
         if isinstance(value, _Seq) and not value:
             return ()
-        key = "name" if kind is TrackerKind.SCRIPT else "interface"
+        key = "interface" if kind is TrackerKind.INTERFACE else "name"
         items = self.sequence(value, loc)
         result: list[Tracker] = []
         seen: dict[str, int] = {}
@@ -709,6 +725,9 @@ class _Checker:
                     )
                     raise self.error(name_loc, f"{name!r} is not defined under the top-level track_scripts{hint}")
                 self.used_scripts.add(name)
+            elif kind is TrackerKind.FILE:
+                name = config_track_files.check_name(self, self.files, entry[key], name_loc)
+                self.used_files.add(name)
             else:
                 name = self.interface(entry[key], name_loc)
             if name in seen:
@@ -733,7 +752,8 @@ class _Checker:
                     raise self.error(
                         weight_loc,
                         "weight 0 is not allowed: keepalived reads it as 'fault on failure', which is easy to "
-                        "miss; write on_failure: fault for that, or give a non-zero weight",
+                        "miss; write on_failure: fault for that, or give a non-zero weight"
+                        + (" (for a file: fault while its value is non-zero)" if kind is TrackerKind.FILE else ""),
                     )
                 if not -MAX_WEIGHT <= raw <= MAX_WEIGHT:
                     raise self.error(
@@ -870,6 +890,8 @@ class _Checker:
             section = self._script_section(doc["track_scripts"], at)
             for name in section:
                 self.scripts[name] = self.script(name, section[name], at.key(section, name))
+        if "track_files" in doc:
+            self.files = config_track_files.section(self, doc["track_files"], top.key(doc, "track_files"))
 
         defaults: dict[str, _Val] = {}
         if "defaults" in doc:
@@ -896,8 +918,16 @@ class _Checker:
                         at.key(doc["track_scripts"], name),
                         "is not used by any instance's track_scripts; it will not run",
                     )
+        for name in [n for n in self.files if n not in self.used_files]:
+            at = top.key(doc, "track_files")
+            self.warn(at.key(doc["track_files"], name), "is not used by any instance's track_files; it is not read")
         return Config(
-            tuple(instances), socket, self.filename, tuple(self.warnings), track_scripts=tuple(self.scripts.values())
+            tuple(instances),
+            socket,
+            self.filename,
+            tuple(self.warnings),
+            track_scripts=tuple(self.scripts.values()),
+            track_files=tuple(self.files.values()),
         )
 
     def _script_section(self, value: Any, loc: _Loc) -> _Map:
@@ -938,6 +968,7 @@ class _Checker:
         self._check_version(vals, family, loc)
         self._check_owner(vals, loc)
         self._check_tracking(vals, v["interface"], loc)
+        config_track_files.check_instance(self, vals, loc)
         if v["authentication"] is not None and v["version"] != 2:
             if vals["authentication"].origin == "instance":
                 raise self.error(

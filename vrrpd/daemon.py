@@ -27,6 +27,8 @@ before its initial dump) reports link changes and one `ScriptMonitor` per script
 each change the instance's effective priority goes to the router as `PriorityChanged`, then any fault as
 `Faulted(reasons)`, or `Recovered` once none is left. The initial states are fed before `Started`, so a router
 whose interface is down at start goes straight to FAULT; scripts start UNKNOWN (no effect) until they have run.
+Track files (vrrpd.filetrack) are read once before the routers start, then polled; each value change arrives
+through `_on_file` like a script's.
 
 Accept_Mode (RFC 9568 §6.1): a non-owner master with `accept_mode: false` drops packets addressed to its VIPs
 via nftables (vrrpd.net.firewall); the addresses are blocked just before the VIPs are added and unblocked just
@@ -49,6 +51,7 @@ from typing import Any
 from vrrpd import __version__, sdnotify
 from vrrpd.config import Config, InstanceConfig
 from vrrpd.control import ControlServer
+from vrrpd.filetrack import FileMonitor, create_monitors
 from vrrpd.logsetup import RateLimitedLogger
 from vrrpd.net.announce import Announcer
 from vrrpd.net.firewall import Firewall
@@ -172,6 +175,7 @@ class Daemon:
         self.control: ControlServer | None = None
         self.link_monitor: LinkMonitor | None = None
         self.scripts: dict[str, ScriptMonitor] = {}
+        self.files: dict[str, FileMonitor] = {}
         self.started_at = time.monotonic()
         self.ratelog = RateLimitedLogger(log)
         self._stop = asyncio.Event()
@@ -204,7 +208,7 @@ class Daemon:
             inst.timerfd = self._open_timerfd(inst)
             self._update_tracking(inst)  # an interface already down: FAULT from the start
             self._feed(inst, Started())
-        for monitor in self.scripts.values():
+        for monitor in (*self.scripts.values(), *self.files.values()):
             monitor.start()
         for link in self.links.values():
             self._loop.add_reader(link.sock.fileno(), self._on_readable, link)
@@ -248,7 +252,7 @@ class Daemon:
         for inst in self.instances.values():
             self._feed(inst, ShutdownRequested())
         # Running checks are killed (their whole process group) and reaped before we go.
-        await asyncio.gather(*(monitor.stop() for monitor in self.scripts.values()))
+        await asyncio.gather(*(monitor.stop() for monitor in (*self.scripts.values(), *self.files.values())))
         pending = [inst.ops.join() for inst in self.instances.values() if inst.worker]
         if pending:
             try:
@@ -356,6 +360,9 @@ class Daemon:
                 except KeyError:
                     raise StartupError(f"track script {script.name}: no such user {script.user!r}") from None
             self.scripts[script.name] = ScriptMonitor(script, self._on_script, self.ratelog, run_as)
+        used_files = {t.name for inst in self.instances.values() for t in inst.config.track_files}
+        trackings = [inst.tracking for inst in self.instances.values()]
+        self.files = await create_monitors(self.config.track_files, used_files, trackings, self._on_file, self.ratelog)
 
     def _on_link(self, name: str, info: LinkInfo | None) -> None:
         state = _link_state(info)
@@ -370,6 +377,11 @@ class Daemon:
     def _on_script(self, name: str, state: TrackState) -> None:
         for inst in self.instances.values():
             if inst.tracking.set_state(TrackerKind.SCRIPT, name, state):
+                self._update_tracking(inst)
+
+    def _on_file(self, name: str, value: int | None) -> None:
+        for inst in self.instances.values():
+            if inst.tracking.set_value(name, value):
                 self._update_tracking(inst)
 
     def _update_tracking(self, inst: Instance) -> None:
@@ -784,6 +796,7 @@ class Daemon:
                 for link in self.links.values()
             ],
             "track_scripts": [monitor.status() for monitor in self.scripts.values()],
+            "track_files": [monitor.status() for monitor in self.files.values()],
             "firewall": self.firewall.status(),
             "sysctls": self.sysctls.status(),
         }
@@ -829,6 +842,7 @@ class Daemon:
                     "state": inst.tracking.states[t.key].value,
                     "effect": t.effect,
                     "contribution": inst.tracking.contribution(t),
+                    **({"value": inst.tracking.value(t)} if t.kind is TrackerKind.FILE else {}),
                     "implicit": i == 0,
                 }
                 for i, t in enumerate(inst.tracking.trackers)

@@ -25,12 +25,15 @@ def render_trackers(instances: list[dict[str, Any]]) -> list[str]:
             if tracker.get("implicit"):
                 name += " (own)"
             contribution = tracker.get("contribution")
+            state = str(tracker.get("state", "?"))
+            if tracker.get("kind") == "file" and isinstance(tracker.get("value"), int):
+                state += f" (value {tracker['value']})"  # the integer the file holds, or the assumed one
             rows.append(
                 (
                     str(inst.get("name", "?")),
                     str(tracker.get("kind", "?")),
                     name,
-                    str(tracker.get("state", "?")),
+                    state,
                     str(tracker.get("effect", "?")),
                     f"{contribution:+d}" if isinstance(contribution, int) and contribution else "0",
                 )

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from vrrpd.config import ConfigError, parse_config
+from vrrpd.importer import track_files
 from vrrpd.importer.syntax import Statement, parse_file
 
 VirtualAddress = IPv4Interface | IPv6Interface
@@ -181,7 +182,6 @@ _INSTANCE_UNMAPPED = {
     "no_virtual_ipaddress": "vrrpd needs at least one virtual address per instance",
     "virtual_routes": "vrrpd does not add routes; configure them statically or with a hook once hooks exist",
     "virtual_rules": "vrrpd does not add policy rules; configure them statically",
-    "track_file": "vrrpd cannot track files; use a track script that reads the file",
     "track_process": "vrrpd cannot track processes; use a track script (e.g. pidof NAME)",
     "track_bfd": "vrrpd has no BFD",
     "track_src_ip": "vrrpd does not track its source address",
@@ -232,7 +232,6 @@ _TOP_UNMAPPED = {
     "configuration (ignored)",
     "static_routes": "vrrpd does not manage static routes; configure them with the system's network configuration",
     "static_rules": "vrrpd does not manage static rules; configure them with the system's network configuration",
-    "track_file": "vrrpd cannot track files; use a track script that reads the file",
     "vrrp_track_process": "vrrpd cannot track processes; use a track script (e.g. pidof NAME)",
     "bfd_instance": "vrrpd has no BFD",
     "garp_group": "use garp.interval per instance",
@@ -313,6 +312,7 @@ class _Instance:
     track_scripts: list[tuple[str, int | None, bool, Statement]] = field(default_factory=list)
     track_interfaces: list[tuple[str, int, bool, Statement]] = field(default_factory=list)
     sync_group: str | None = None
+    track_files: list[tuple[str, int | None, bool, Statement]] = field(default_factory=list)
 
 
 class _Converter:
@@ -329,6 +329,7 @@ class _Converter:
         """Per output instance: where it came from, for a comment above it."""
         self.sync_groups: dict[str, str] = {}
         """instance name -> sync group name."""
+        self.track_files: dict[str, track_files.TrackFile] = {}
 
     # --- messages ---
 
@@ -415,6 +416,8 @@ class _Converter:
                 self.vrrp_script(stmt)
             elif stmt.keyword == "vrrp_sync_group" and self.block(stmt) is not None:
                 self.sync_group(stmt)
+            elif stmt.keyword in ("track_file", "vrrp_track_file") and self.block(stmt) is not None:
+                track_files.definition(self, stmt)
         instances: list[_Instance] = []
         for stmt in statements:
             if stmt.keyword == "vrrp_instance":
@@ -422,7 +425,7 @@ class _Converter:
                     inst = self.instance(stmt)
                     if inst is not None:
                         instances.append(inst)
-            elif stmt.keyword in ("global_defs", "vrrp_script", "vrrp_sync_group"):
+            elif stmt.keyword in ("global_defs", "vrrp_script", "vrrp_sync_group", "track_file", "vrrp_track_file"):
                 pass
             elif stmt.keyword in _TOP_UNMAPPED:
                 self.warn(stmt, f"{stmt.keyword}: {_TOP_UNMAPPED[stmt.keyword]}")
@@ -436,6 +439,9 @@ class _Converter:
         for s in self.scripts.values():
             if not s.used:
                 self.note(s.at, f"vrrp_script {s.name}: no instance tracks it; not imported (keepalived skips it too)")
+        files = track_files.top_level(self)
+        if self.tracking and files:
+            doc["track_files"] = files
         doc["instances"] = outputs
         return doc
 
@@ -876,6 +882,7 @@ class _Converter:
             entry = self.tracker("track_interface", "interface", name, weight, reverse, inst, at)
             if entry is not None:
                 interfaces.append(entry)
+        files = track_files.output(self, inst)
         if not self.tracking:
             for name, _weight, _reverse, _at in inst.track_scripts:
                 script = self.scripts.get(name)
@@ -891,6 +898,8 @@ class _Converter:
             out["track_scripts"] = scripts
         if interfaces:
             out["track_interfaces"] = interfaces
+        if files:
+            out["track_files"] = files
 
     def tracker(
         self, keyword: str, key: str, name: str, weight: int, reverse: bool, inst: _Instance, at: Statement
@@ -1165,7 +1174,7 @@ def _h_track_interface(c: _Converter, inst: _Instance, stmt: Statement) -> None:
         inst.track_interfaces.append((entry.keyword, weight or 0, reverse, entry))
 
 
-def _weight(c: _Converter, entry: Statement) -> tuple[int | None, bool]:
+def _weight(c: _Converter, entry: Statement, limit: int = 253) -> tuple[int | None, bool]:
     weight: int | None = None
     reverse = False
     args = list(entry.args)
@@ -1178,8 +1187,8 @@ def _weight(c: _Converter, entry: Statement) -> tuple[int | None, bool]:
             except ValueError:
                 c.warn(entry, f"{entry.keyword}: weight {text!r} is not a whole number; ignored")
             else:
-                if not -253 <= weight <= 253:
-                    c.warn(entry, f"{entry.keyword}: weight {weight} is outside -253..253; ignored")
+                if not -limit <= weight <= limit:
+                    c.warn(entry, f"{entry.keyword}: weight {weight} is outside -{limit}..{limit}; ignored")
                     weight = None
         elif word == "reverse":
             reverse = True
@@ -1215,6 +1224,7 @@ _INSTANCE_HANDLERS: dict[str, Callable[[_Converter, _Instance, Statement], None]
     "down_timer_adverts": _h_down_timer,
     "track_script": _h_track_script,
     "track_interface": _h_track_interface,
+    "track_file": track_files.instance_list,
 }
 
 
@@ -1263,6 +1273,8 @@ def render(doc: dict[str, Any], source: str, origins: list[str] | None = None) -
     parts = [header]
     if "track_scripts" in doc:
         parts.append("\n" + _dump({"track_scripts": doc["track_scripts"]}))
+    if "track_files" in doc:
+        parts.append("\n" + _dump({"track_files": doc["track_files"]}))
     parts.append("\ninstances:\n")
     for index, inst in enumerate(doc["instances"]):
         if origins:

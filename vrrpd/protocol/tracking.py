@@ -11,6 +11,13 @@ Rules this module keeps (keepalived's `vrrp_set_effective_priority`, with the we
   to FAULT whatever its priority). UNKNOWN is not a fault.
 - Rise/fall: `rise` consecutive successes make a tracker UP, `fall` consecutive failures make it DOWN; any
   result of the other kind restarts the count.
+- Track files (issue #5 point 2; keepalived's `track_file`): the file holds an integer. UP means a value is
+  known (read, or assumed by `on_missing: {value: N}`), DOWN means the file is missing or unreadable and its
+  `on_missing` is `fault`, which faults every instance tracking it whatever its weight. A weighted file
+  tracker contributes value x weight, clamped to -253..253 (keepalived's documented rule: "the value will be
+  multiplied by the weight"); keepalived additionally goes to FAULT when the product is below -253, a hidden
+  rule vrrpd does not copy: the product is clamped and the priority bottoms out at 1 (use `on_failure: fault`
+  to fault). `on_failure: fault` (keepalived's weight 0) faults while the value is non-zero.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ MAX_WEIGHT = 253
 class TrackerKind(StrEnum):
     SCRIPT = "script"
     INTERFACE = "interface"
+    FILE = "file"
 
 
 class TrackState(StrEnum):
@@ -44,7 +52,8 @@ class Tracker:
 
     kind: TrackerKind
     name: str
-    """The script's name (top-level `track_scripts`), or the interface name."""
+    """The script's name (top-level `track_scripts`), the interface name, or the file's name (top-level
+    `track_files`)."""
     weight: int | None
     """-253..253 except 0; None = `on_failure: fault`."""
 
@@ -62,20 +71,34 @@ class Tracker:
 
     @property
     def effect(self) -> str:
-        """For status: ``weight +20``, ``weight -150`` or ``fault``."""
+        """For status: ``weight +20``, ``weight -150`` or ``fault``; for a file ``value x -10`` or
+        ``fault if non-zero``."""
+        if self.kind is TrackerKind.FILE:
+            return "fault if non-zero" if self.weight is None else f"value x {self.weight:+d}"
         return "fault" if self.weight is None else f"weight {self.weight:+d}"
 
-    def contribution(self, state: TrackState) -> int:
-        """What this tracker adds to the base priority in `state` (0 for fault trackers)."""
+    def contribution(self, state: TrackState, value: int = 0) -> int:
+        """What this tracker adds to the base priority in `state` (0 for fault trackers); `value` is a track
+        file's integer (ignored for other kinds)."""
         if self.weight is None:
             return 0
+        if self.kind is TrackerKind.FILE:
+            if state is not TrackState.UP:
+                return 0
+            return max(-MAX_WEIGHT, min(MAX_WEIGHT, value * self.weight))
         if self.weight > 0 and state is TrackState.UP:
             return self.weight
         if self.weight < 0 and state is TrackState.DOWN:
             return self.weight
         return 0
 
-    def fault_reason(self, state: TrackState) -> str | None:
+    def fault_reason(self, state: TrackState, value: int = 0) -> str | None:
+        if self.kind is TrackerKind.FILE:
+            if state is TrackState.DOWN:
+                return f"track file {self.name} missing or unreadable"
+            if self.weight is None and state is TrackState.UP and value != 0:
+                return f"track file {self.name} holds {value}"
+            return None
         if self.weight is not None or state is not TrackState.DOWN:
             return None
         if self.kind is TrackerKind.INTERFACE:
@@ -100,6 +123,8 @@ class Tracking:
         if len(set(keys)) != len(keys):
             raise ValueError("a tracker is listed twice")
         self.states: dict[tuple[TrackerKind, str], TrackState] = dict.fromkeys(keys, TrackState.UNKNOWN)
+        self.values: dict[tuple[TrackerKind, str], int] = {k: 0 for k in keys if k[0] is TrackerKind.FILE}
+        """Track files' last known integer (meaningful while the state is UP)."""
 
     def set_state(self, kind: TrackerKind, name: str, state: TrackState) -> bool:
         """Record a tracker's state; True if this router has such a tracker and its state changed."""
@@ -109,8 +134,27 @@ class Tracking:
         self.states[key] = state
         return True
 
+    def set_value(self, name: str, value: int | None) -> bool:
+        """Record a track file's reading: an integer (UP), or None when it is missing or unreadable and its
+        `on_missing` is `fault` (DOWN). True if this router tracks the file and its state or value changed."""
+        key = (TrackerKind.FILE, name)
+        if key not in self.states:
+            return False
+        state = TrackState.DOWN if value is None else TrackState.UP
+        new_value = self.values[key] if value is None else value
+        if self.states[key] is state and self.values[key] == new_value:
+            return False
+        self.states[key], self.values[key] = state, new_value
+        return True
+
+    def value(self, tracker: Tracker) -> int | None:
+        """A track file's current integer (None for other kinds, or while not UP)."""
+        if tracker.kind is not TrackerKind.FILE or self.states[tracker.key] is not TrackState.UP:
+            return None
+        return self.values[tracker.key]
+
     def contribution(self, tracker: Tracker) -> int:
-        return tracker.contribution(self.states[tracker.key])
+        return tracker.contribution(self.states[tracker.key], self.values.get(tracker.key, 0))
 
     @property
     def priority(self) -> int:
@@ -119,7 +163,7 @@ class Tracking:
     @property
     def faults(self) -> tuple[str, ...]:
         """Active fault reasons, in tracker order (empty: no fault)."""
-        reasons = (t.fault_reason(self.states[t.key]) for t in self.trackers)
+        reasons = (t.fault_reason(self.states[t.key], self.values.get(t.key, 0)) for t in self.trackers)
         return tuple(r for r in reasons if r is not None)
 
 
@@ -144,3 +188,27 @@ class RiseFall:
             new = TrackState.DOWN if -self._streak >= self.fall else self.state
         changed, self.state = new is not self.state, new
         return changed
+
+
+FILE_VALUE_MAX_BYTES = 64
+"""A track file holds one integer; anything longer is not one (and a size cap keeps every read small)."""
+_MAX_FILE_DIGITS = 18
+
+
+def parse_file_value(data: bytes) -> int | str:
+    """A track file's content -> its integer, or a short description of why it is not one.
+
+    Accepted: optional surrounding whitespace (a trailing newline from `echo`), an optional sign, decimal
+    digits. Anything else (empty, `5 extra`, `0x10`, binary) is not silently read as 0 or as a prefix: the
+    caller applies the file's `on_missing` rule, as for a missing file.
+    """
+    if len(data) > FILE_VALUE_MAX_BYTES:
+        return f"longer than {FILE_VALUE_MAX_BYTES} bytes"
+    text = data.strip(b" \t\r\n")
+    if not text:
+        return "empty"
+    digits = text[1:] if text[:1] in (b"+", b"-") else text
+    if not digits.isdigit() or not digits.isascii() or len(digits) > _MAX_FILE_DIGITS:
+        shown = text[:20].decode("ascii", errors="replace")
+        return f"{shown!r} is not a whole number"
+    return int(text)

@@ -1,0 +1,81 @@
+"""Records every VRRP packet seen on an interface, as JSON lines, for tests that compare implementations on the wire.
+
+Run inside an observer namespace: `python advert_sniffer.py IFNAME OUTFILE`. An AF_PACKET socket sees the frames as
+they are on the wire (no kernel receive-side checks), so an advert with a bad checksum is recorded too. The fields are
+decoded here, independently of vrrpd's codec, so the observer is not the implementation under test:
+- `checksum_ok`: the RFC 9568 §5.2.8 checksum (IPv4 pseudo-header) verifies; `checksum_message_only`: the RFC 3768
+  form (VRRP message only) verifies instead.
+Writes {"ready": true} first, once the socket is bound.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import sys
+import time
+from ipaddress import IPv4Address
+
+ETH_P_IP = 0x0800
+IPPROTO_VRRP = 112
+
+
+def internet_checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def describe(frame: bytes) -> dict[str, object] | None:
+    if len(frame) < 14 + 20 or struct.unpack("!H", frame[12:14])[0] != ETH_P_IP:
+        return None
+    ip = frame[14:]
+    ihl = (ip[0] & 0x0F) * 4
+    if ip[9] != IPPROTO_VRRP:
+        return None
+    total_length = struct.unpack("!H", ip[2:4])[0]
+    vrrp = ip[ihl:total_length]
+    src, dst = IPv4Address(ip[12:16]), IPv4Address(ip[16:20])
+    if len(vrrp) < 8:
+        return {"src": str(src), "short": True}
+    version, kind = vrrp[0] >> 4, vrrp[0] & 0x0F
+    count = vrrp[3]
+    # v3: 12-bit centiseconds after 4 reserved bits; v2: whole seconds in byte 5 (after the auth type).
+    interval_cs = struct.unpack("!H", vrrp[4:6])[0] & 0x0FFF if version == 3 else vrrp[5] * 100
+    addresses = [str(IPv4Address(vrrp[8 + 4 * i : 12 + 4 * i])) for i in range(count) if 12 + 4 * i <= len(vrrp)]
+    pseudo = ip[12:20] + struct.pack("!BBH", 0, IPPROTO_VRRP, len(vrrp))
+    return {
+        "time": time.monotonic(),
+        "src": str(src),
+        "dst": str(dst),
+        "ttl": ip[8],
+        "version": version,
+        "type": kind,
+        "vrid": vrrp[1],
+        "priority": vrrp[2],
+        "count": count,
+        "interval_cs": interval_cs,
+        "addresses": addresses,
+        "checksum_ok": internet_checksum(pseudo + vrrp) == 0,
+        "checksum_message_only": internet_checksum(vrrp) == 0,
+    }
+
+
+def main(ifname: str, outfile: str) -> None:
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
+    sock.bind((ifname, 0))
+    with open(outfile, "a", buffering=1) as out:
+        out.write(json.dumps({"ready": True}) + "\n")
+        while True:
+            frame = sock.recv(65535)
+            record = describe(frame)
+            if record is not None:
+                out.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

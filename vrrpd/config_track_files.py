@@ -1,0 +1,173 @@
+"""YAML for track files (issue #5 point 2; keepalived's `track_file` / `vrrp_track_file`).
+
+Top level::
+
+    track_files:
+      maintenance:
+        path: /run/vrrpd/maintenance     # absolute; holds one integer
+        interval: 1                      # poll period in seconds (default 1)
+        on_missing: fault                # or {value: N}; required, see below
+        init: {value: 0, overwrite: false}   # optional: write the file at start-up (keepalived's init_file)
+
+Per instance: ``track_files: [{name: maintenance, weight: -10}]`` (priority += value x weight, clamped) or
+``[{name: maintenance, on_failure: fault}]`` (FAULT while the value is non-zero).
+
+`on_missing` has no default: any default would turn "someone deleted the drain file" into a silent decision
+(keepalived's man page does not even say what it does then). The same rule covers content that is not a
+whole number, so a half-written or corrupted file is never guessed at. `fault` faults every instance tracking the file,
+whatever its weight; `{value: N}` carries on as if the file held N.
+
+The "this weight can never change the election" warning that scripts and interfaces get is not given for
+files: the value is any integer the writer chooses, so no weight can be judged too small at config time.
+Only the owner case is certain (tracking never moves priority 255) and is warned about.
+
+The checks are functions on config.py's `_Checker` (passed in) so config.py only needs thin hooks; config.py
+is imported lazily because it imports this module.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vrrpd.config import _Checker, _Loc, _Val
+
+FILE_KEYS = ("path", "interval", "on_missing", "init")
+DEFAULT_INTERVAL = 1.0
+VALUE_LIMIT = 10**15
+"""|value| accepted in `on_missing` / `init`: short enough to write within the reader's size cap (a file may
+hold more; the contribution is clamped anyway)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileConfig:
+    """A file holding an integer (top-level `track_files`), read every `interval` seconds."""
+
+    name: str
+    path: Path
+    interval: float = DEFAULT_INTERVAL
+    on_missing: int | None = None
+    """The value assumed while the file is missing or does not hold a whole number; None = FAULT."""
+    init_value: int | None = None
+    """Written to the file at start-up if it does not exist (keepalived's `init_file`); None = never written."""
+    init_overwrite: bool = False
+    """Write `init_value` even over an existing file (keepalived's `init_file ... overwrite`)."""
+    line: int = field(default=0, compare=False)
+
+    @property
+    def on_missing_text(self) -> str:
+        return "fault" if self.on_missing is None else f"value {self.on_missing}"
+
+
+def _config_module() -> Any:
+    import vrrpd.config as config  # config.py imports this module
+
+    return config
+
+
+def section(checker: _Checker, value: Any, loc: _Loc) -> dict[str, FileConfig]:
+    """The top-level `track_files` mapping -> name -> FileConfig."""
+    cfg = _config_module()
+    if not isinstance(value, cfg._Map):
+        raise checker.error(loc, f"expected a mapping of track file names, got {cfg._what(value, loc)}")
+    if value.duplicates:
+        key, line = value.duplicates[0]
+        raise checker.error(cfg._Loc(loc.key(value, str(key)).path, line), "is given twice in the same mapping")
+    files: dict[str, FileConfig] = {}
+    paths: dict[Path, str] = {}
+    for name in value:
+        if not isinstance(name, str):
+            at = cfg._Loc(loc.path, value.value_lines[name])
+            raise checker.error(at, f"track file name {name!r} is not a string")
+        at = loc.key(value, name)
+        if not cfg._NAME_RE.fullmatch(name):
+            raise checker.error(at, f"track file name {name!r} may only contain letters, digits, '_', '.' and '-'")
+        files[name] = one_file(checker, name, value[name], at)
+        path = files[name].path
+        if path in paths:
+            checker.warn(
+                at,
+                f"reads the same file as track_files.{paths[path]}; define it once and list that name in "
+                "every instance that tracks it",
+            )
+        paths.setdefault(path, name)
+    return files
+
+
+def one_file(checker: _Checker, name: str, value: Any, loc: _Loc) -> FileConfig:
+    cfg = _config_module()
+    entry = checker.mapping(value, loc, FILE_KEYS)
+    if "path" not in entry:
+        raise checker.error(loc, "missing required key path")
+    path_loc = loc.key(entry, "path")
+    text = checker.string(entry["path"], path_loc)
+    path = Path(text)
+    if "\0" in text or not path.is_absolute():
+        raise checker.error(path_loc, f"{text!r} must be an absolute path")
+    interval = DEFAULT_INTERVAL
+    if "interval" in entry:
+        interval = checker.seconds(entry["interval"], loc.key(entry, "interval"), 0.1, 3600)
+    if "on_missing" not in entry:
+        raise checker.error(
+            loc,
+            "needs on_missing: fault or on_missing: {value: N} (what a missing or unreadable file means; "
+            "there is no default: a deleted file must never pass unnoticed)",
+        )
+    missing_loc = loc.key(entry, "on_missing")
+    raw = entry["on_missing"]
+    on_missing: int | None
+    if raw == "fault":
+        on_missing = None
+    elif isinstance(raw, cfg._Map):
+        sub = checker.mapping(raw, missing_loc, ("value",))
+        if "value" not in sub:
+            raise checker.error(missing_loc, "missing required key value")
+        on_missing = checker.integer(sub["value"], missing_loc.key(sub, "value"), -VALUE_LIMIT, VALUE_LIMIT)
+    else:
+        shown = repr(raw) if isinstance(raw, str) else cfg._what(raw, missing_loc)
+        raise checker.error(missing_loc, f"{shown} is not fault or {{value: N}}")
+    init_value: int | None = None
+    overwrite = False
+    if "init" in entry:
+        init_loc = loc.key(entry, "init")
+        init = checker.mapping(entry["init"], init_loc, ("value", "overwrite"))
+        init_value = (
+            checker.integer(init["value"], init_loc.key(init, "value"), -VALUE_LIMIT, VALUE_LIMIT)
+            if "value" in init
+            else 0
+        )
+        if "overwrite" in init:
+            overwrite = checker.boolean(init["overwrite"], init_loc.key(init, "overwrite"))
+    return FileConfig(name, path, interval, on_missing, init_value, overwrite, line=loc.line)
+
+
+def check_name(checker: _Checker, files: dict[str, FileConfig], value: Any, loc: _Loc) -> str:
+    """A per-instance `track_files[].name`: must be defined at the top level."""
+    name: str = checker.string(value, loc)
+    if name not in files:
+        known = sorted(files)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = (
+            f" (did you mean {close[0]}?)"
+            if close
+            else f" (defined: {', '.join(known)})"
+            if known
+            else " (there is no top-level track_files)"
+        )
+        raise checker.error(loc, f"{name!r} is not defined under the top-level track_files{hint}")
+    return name
+
+
+def check_instance(checker: _Checker, vals: dict[str, _Val], loc: _Loc) -> None:
+    """The one weight warning that holds whatever the file's value: the owner is never moved."""
+    cfg = _config_module()
+    files = vals["track_files"]
+    if vals["priority"].value == cfg.OWNER_PRIORITY and any(t.weight is not None for t in files.value):
+        checker.warn(
+            cfg._pick(loc, files),
+            f"track file weights{files.note()} have no effect: the address owner (priority 255) is never moved by "
+            "tracking; use on_failure: fault to make it give up the addresses",
+        )
