@@ -1,8 +1,9 @@
 """Wires config -> virtual routers -> adapters on one asyncio loop.
 
-The loop never blocks: sockets are non-blocking with `add_reader`, netlink and announcements run in one
-ordered worker task per instance, and each router has exactly one timer (a timerfd), re-armed from
-`next_deadline()` after every input. Router time is `loop.time()` (monotonic).
+The loop never blocks: sockets are non-blocking with `add_reader` (or drained from a tick when a link carries
+many adverts), netlink and announcements run in one ordered worker task per instance, and each router's one
+deadline, re-read from `next_deadline()` after every input, is kept by the scheduler (vrrpd.scheduler: all
+deadlines on one timerfd). Router time is `loop.time()` (monotonic).
 
 Virtual MAC (`virtual_mac: true`, RFC 9568 §7.3): the VIPs live on a bridge-mode macvlan of the instance's
 interface whose MAC is the virtual router MAC, as FRR does it (reference/vrrp-facts.md §5):
@@ -58,7 +59,6 @@ from vrrpd.net.firewall import Firewall
 from vrrpd.net.netlink import AddressManager, LinkInfo, LinkMonitor, Netlink, NetlinkError
 from vrrpd.net.sockets import Received, VrrpSocket
 from vrrpd.net.sysctl import Sysctls, conf_key
-from vrrpd.net.timerfd import TimerFd
 from vrrpd.net.vmac import macvlan_name, virtual_mac
 from vrrpd.protocol import (
     Action,
@@ -83,15 +83,17 @@ from vrrpd.protocol import (
     decode,
     encode,
 )
-from vrrpd.protocol.packet import IPAddress
+from vrrpd.protocol.packet import Decoded, IPAddress
 from vrrpd.protocol.router import OWNER_PRIORITY
 from vrrpd.protocol.tracking import TrackerKind, Tracking, TrackState
+from vrrpd.scheduler import MAX_SLACK, POLL_ABOVE_RATE, Scheduler
 from vrrpd.scripts import RunAs, ScriptMonitor, resolve_user
 
 log = logging.getLogger("vrrpd")
 VRRP_TTL = 255
 # Bounded work per wake-up, so one flooded socket cannot starve the timers of every other router.
 MAX_PACKETS_PER_WAKEUP = 64
+MAX_PACKETS_PER_POLL = 4096
 # How long start-up waits for a new macvlan's IPv6 link-local, and a takeover for the macvlan's carrier.
 LINK_LOCAL_TIMEOUT = 5.0
 CARRIER_TIMEOUT = 1.0
@@ -116,6 +118,8 @@ class Link:
     drops: dict[str, int] = field(default_factory=dict)
     """Drops that belong to no configured router (unknown VRID, unparseable header)."""
     send_errors: int = 0
+    polled: bool = False
+    """Drained by the scheduler's tick rather than watched (vrrpd.scheduler)."""
 
     def drop(self, reason: str) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + 1
@@ -146,10 +150,12 @@ class Instance:
     """Where adverts leave: the link's socket, or the macvlan's send-only socket."""
     tracking: Tracking
     vmac: VirtualMac | None = None
-    timer: asyncio.TimerHandle | None = None
-    timerfd: TimerFd | None = None
-    """The router's deadline as a timerfd (precise); `timer` (asyncio) only where timerfd is unavailable."""
     timer_at: float | None = None
+    """The deadline last handed to the scheduler."""
+    wire: tuple[object, bytes] | None = None
+    """The last advert sent and its encoding: an unchanged advert is not encoded again."""
+    rx: tuple[bytes, IPAddress, Decoded] | None = None
+    """The last advert decoded for this router (bytes, source, result): a repeat is not decoded again."""
     ops: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
     worker: asyncio.Task[None] | None = None
     garp: asyncio.Task[None] | None = None
@@ -176,6 +182,7 @@ class Daemon:
         self.link_monitor: LinkMonitor | None = None
         self.scripts: dict[str, ScriptMonitor] = {}
         self.files: dict[str, FileMonitor] = {}
+        self.scheduler: Scheduler | None = None
         self.started_at = time.monotonic()
         self.ratelog = RateLimitedLogger(log)
         self._stop = asyncio.Event()
@@ -203,15 +210,20 @@ class Daemon:
         except BaseException:
             await self._close_io()
             raise
+        self.scheduler = Scheduler(self._loop, self._on_deadline, self._slack)
         for inst in self.instances.values():
             inst.worker = asyncio.create_task(self._address_worker(inst), name=f"vrrpd-addr-{inst.config.name}")
-            inst.timerfd = self._open_timerfd(inst)
             self._update_tracking(inst)  # an interface already down: FAULT from the start
             self._feed(inst, Started())
         for monitor in (*self.scripts.values(), *self.files.values()):
             monitor.start()
         for link in self.links.values():
-            self._loop.add_reader(link.sock.fileno(), self._on_readable, link)
+            # Many adverts a second: drained from the scheduler's tick instead of a wake-up per packet.
+            if sum(1 / inst.config.advert_interval for inst in link.routers.values()) > POLL_ABOVE_RATE:
+                link.polled = True
+                self.scheduler.poll(lambda link=link: self._on_readable(link, MAX_PACKETS_PER_POLL))
+            else:
+                self._loop.add_reader(link.sock.fileno(), self._on_readable, link)
         sdnotify.ready(self._summary())
         if (interval := sdnotify.watchdog_interval()) is not None:
             # Pinged from the loop itself: if the loop stalls, systemd notices and restarts us.
@@ -247,7 +259,10 @@ class Daemon:
         self._stopping = True
         sdnotify.stopping()
         for link in self.links.values():
-            self._loop.remove_reader(link.sock.fileno())
+            if not link.polled:
+                self._loop.remove_reader(link.sock.fileno())
+        if self.scheduler is not None:
+            self.scheduler.stop_polling()
         # RFC 9568 §6.4.3: each master sends priority 0 so a backup takes over after Skew_Time, not MDI.
         for inst in self.instances.values():
             self._feed(inst, ShutdownRequested())
@@ -263,11 +278,8 @@ class Daemon:
             for task in (inst.worker, inst.garp):
                 if task:
                     task.cancel()
-            if inst.timer:
-                inst.timer.cancel()
-            if inst.timerfd:
-                self._loop.remove_reader(inst.timerfd.fileno())
-                inst.timerfd.close()
+        if self.scheduler is not None:
+            self.scheduler.close()
         await self._close_io()
         log.info("vrrpd stopped")
 
@@ -534,38 +546,25 @@ class Daemon:
         self._apply(inst, inst.router.handle(event, now))
         self._arm(inst)
 
-    def _open_timerfd(self, inst: Instance) -> TimerFd | None:
-        try:
-            tfd = TimerFd()
-        except OSError as exc:
-            log.warning("%s: no timerfd (%s); asyncio timers may fire up to a few ms late", inst.config.name, exc)
-            return None
-        self._loop.add_reader(tfd.fileno(), self._on_timerfd, inst)
-        return tfd
-
     def _arm(self, inst: Instance) -> None:
         deadline = inst.router.next_deadline()
-        if deadline == inst.timer_at:
+        if deadline == inst.timer_at or self.scheduler is None:
             return
         inst.timer_at = deadline
-        if inst.timerfd is not None:
-            inst.timerfd.set(deadline)
-            return
-        if inst.timer:
-            inst.timer.cancel()
-        inst.timer = None if deadline is None else self._loop.call_at(deadline, self._on_timer, inst, deadline)
+        self.scheduler.set(inst.config.name, deadline)
 
-    def _on_timerfd(self, inst: Instance) -> None:
-        assert inst.timerfd is not None
-        deadline = inst.timer_at
-        # Zero expiries: re-armed after it fired but before we got here; the new deadline is still ahead.
-        if inst.timerfd.clear() and deadline is not None:
-            self._on_timer(inst, deadline)
+    def _on_deadline(self, name: str, now: float) -> None:
+        inst = self.instances[name]
+        inst.timer_at = None
+        self._feed(inst, TimerExpired(), now)
 
-    def _on_timer(self, inst: Instance, deadline: float) -> None:
-        inst.timer = inst.timer_at = None
-        # A timer may fire a hair early; the router then sees exactly its deadline (aioquic's rule).
-        self._feed(inst, TimerExpired(), max(deadline, self._loop.time()))
+    def _slack(self, name: str) -> float:
+        """How early a router's timer may be served to share a wake-up: only a master's Adver_Timer, by at most
+        5% of its interval (an advert 0.5 ms early at 10 ms is harmless); a Master_Down_Timer never early."""
+        inst = self.instances[name]
+        if inst.router.state is not State.MASTER:
+            return 0.0
+        return min(MAX_SLACK, inst.config.advert_interval * 0.05)
 
     def _apply(self, inst: Instance, actions: list[Action]) -> None:
         for action in actions:
@@ -599,7 +598,12 @@ class Daemon:
                 )
 
     def _send(self, inst: Instance, action: SendAdvert) -> None:
-        wire = encode(action.advert, inst.source, checksum_form=inst.config.checksum)
+        # The router hands out the same Advert object while nothing in it changes.
+        if inst.wire is not None and inst.wire[0] is action.advert:
+            wire = inst.wire[1]
+        else:
+            wire = encode(action.advert, inst.source, checksum_form=inst.config.checksum)
+            inst.wire = (action.advert, wire)
         if inst.vmac is not None and inst.vmac.pending_up:
             # The macvlan is still in protodown: the worker sends this once its carrier is up (after the VIPs
             # are added), instead of the kernel silently dropping it now.
@@ -721,8 +725,8 @@ class Daemon:
 
     # --- receive path ------------------------------------------------------------------------------------------
 
-    def _on_readable(self, link: Link) -> None:
-        for _ in range(MAX_PACKETS_PER_WAKEUP):
+    def _on_readable(self, link: Link, limit: int = MAX_PACKETS_PER_WAKEUP) -> None:
+        for _ in range(limit):
             try:
                 packet = link.sock.recv()
             except OSError as exc:
@@ -736,22 +740,24 @@ class Daemon:
                 link.drop("internal_error")
                 log.exception("%s: unexpected error handling a packet from %s", link.ifname, packet.src)
 
+    def _drop(self, link: Link, inst: Instance | None, packet: Received, reason: str, detail: str = "") -> None:
+        (inst.router.counters if inst else link).drop(reason)
+        self.ratelog.log(
+            logging.INFO,
+            f"drop:{link.ifname}:{link.family.name}:{reason}",
+            "%s: dropped advert from %s: %s%s",
+            link.ifname,
+            packet.src,
+            reason,
+            f" ({detail})" if detail else "",
+        )
+
     def _receive(self, link: Link, packet: Received) -> None:
         vrid = packet.payload[1] if len(packet.payload) >= 2 else None
         inst = link.routers.get(vrid) if vrid is not None else None
-        counters = inst.router.counters if inst else link
 
         def drop(reason: str, detail: str = "") -> None:
-            counters.drop(reason)
-            self.ratelog.log(
-                logging.INFO,
-                f"drop:{link.ifname}:{link.family.name}:{reason}",
-                "%s: dropped advert from %s: %s%s",
-                link.ifname,
-                packet.src,
-                reason,
-                f" ({detail})" if detail else "",
-            )
+            self._drop(link, inst, packet, reason, detail)
 
         if packet.length_mismatch:
             return drop("length", "IP length")
@@ -762,11 +768,18 @@ class Daemon:
         if packet.dst != link.family.group:
             # We only speak multicast VRRP: a unicast advert is not for us (keepalived drops it too).
             return drop("unicast", f"sent to {packet.dst}")
-        mode = inst.config.checksum_mode if inst else None
-        try:
-            decoded = decode(packet.payload, packet.src, packet.dst, *(() if mode is None else (mode,)))
-        except InvalidAdvert as exc:
-            return drop(exc.reason, exc.detail)
+        if inst is not None and inst.rx is not None and inst.rx[0] == packet.payload and inst.rx[1] == packet.src:
+            # The master's unchanged advert again (same bytes, source and group): its decoding and checksum
+            # verdict cannot differ from last time.
+            decoded = inst.rx[2]
+        else:
+            mode = inst.config.checksum_mode if inst else None
+            try:
+                decoded = decode(packet.payload, packet.src, packet.dst, *(() if mode is None else (mode,)))
+            except InvalidAdvert as exc:
+                return drop(exc.reason, exc.detail)
+            if inst is not None:
+                inst.rx = (packet.payload, packet.src, decoded)
         if inst is None:
             return drop("vrid", f"VRID {decoded.advert.vrid} not configured on {link.ifname}")  # RFC 9568 §7.1
         self._feed(inst, AdvertReceived(packet.src, decoded.advert, decoded.checksum_form))

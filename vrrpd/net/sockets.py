@@ -39,10 +39,17 @@ _IP_MREQN = struct.Struct("=4s4si")  # struct ip_mreqn: multiaddr, address, ifin
 _IPV6_MREQ = struct.Struct("=16sI")  # struct ipv6_mreq: multiaddr, ifindex
 _INT = struct.Struct("=i")
 
+_MSG_TRUNC = int(socket.MSG_TRUNC)
+"""A plain int: `&` on the IntFlag member runs Python code on every packet."""
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class Received:
-    """One packet read from a VrrpSocket, with the IP-level facts the receive checks need."""
+    """One packet read from a VrrpSocket, with the IP-level facts the receive checks need.
+
+    Not frozen: a frozen dataclass sets each field through object.__setattr__, which costs more than the rest
+    of parsing a packet; nothing keeps or hashes these.
+    """
 
     src: IPAddress
     dst: IPAddress
@@ -138,7 +145,7 @@ class VrrpSocket:
                 data, ancdata, flags, address = self._sock.recvmsg(_RECV_BUFSIZE, _CMSG_SPACE)
             except (BlockingIOError, InterruptedError):
                 return None
-            truncated = bool(flags & socket.MSG_TRUNC)
+            truncated = bool(flags & _MSG_TRUNC)
             if self.family is Family.IPV6:
                 return self._parse_v6(data, ancdata, address, truncated)
             received = self._parse_v4(data, ancdata, truncated)
@@ -223,18 +230,28 @@ def parse_ipv4(data: bytes, ifindex: int, truncated: bool = False) -> Received |
     None for data that is not an IPv4 header at all. A total length that disagrees with the bytes read is
     reported in `length_mismatch`, not silently trusted or trimmed away.
     """
-    if len(data) < 20 or data[0] >> 4 != 4:
+    size = len(data)
+    if size < 20 or data[0] >> 4 != 4:
         return None
     ihl = (data[0] & 0x0F) * 4
-    total_length = struct.unpack_from("!H", data, 2)[0]
-    mismatch = truncated or ihl < 20 or ihl > len(data) or total_length != len(data)
+    total_length = data[2] << 8 | data[3]
+    mismatch = truncated or ihl < 20 or ihl > size or total_length != size
     start = max(ihl, 20)
-    end = total_length if start <= total_length <= len(data) else len(data)
-    return Received(
-        src=IPv4Address(data[12:16]),
-        dst=IPv4Address(data[16:20]),
-        ttl=data[8],
-        payload=bytes(data[start:end]),
-        ifindex=ifindex,
-        length_mismatch=mismatch,
-    )
+    end = total_length if start <= total_length <= size else size
+    # Positional: this runs for every packet.
+    return Received(_ipv4(data[12:16]), _ipv4(data[16:20]), data[8], data[start:end], ifindex, mismatch)
+
+
+_IPV4_CACHE: dict[bytes, IPv4Address] = {}
+_IPV4_CACHE_MAX = 4096
+
+
+def _ipv4(raw: bytes) -> IPv4Address:
+    """IPv4Address(raw), remembered: building one costs more than the rest of a packet's parsing, and a LAN has
+    few VRRP sources. Bounded, since sources are remote input (a flood of spoofed ones just empties it)."""
+    addr = _IPV4_CACHE.get(raw)
+    if addr is None:
+        if len(_IPV4_CACHE) >= _IPV4_CACHE_MAX:
+            _IPV4_CACHE.clear()
+        addr = _IPV4_CACHE[raw] = IPv4Address(raw)
+    return addr

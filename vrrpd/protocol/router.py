@@ -174,6 +174,8 @@ class VirtualRouter:
         """Another router advertising priority 255 while we own the addresses too (sticky: see `conflict`)."""
         self.owner_conflict_seen_at: float | None = None
         self.counters = Counters()
+        self._last_advert: Advert | None = None
+        self._last_advert_config: RouterConfig | None = None
 
     # --- public API -------------------------------------------------------------------------------------
 
@@ -213,8 +215,13 @@ class VirtualRouter:
     # --- helpers ----------------------------------------------------------------------------------------
 
     def _advert(self, priority: int) -> Advert:
+        # The same object while nothing changes: the daemon reuses its encoding when it sees the same advert.
+        cached = self._last_advert
+        if cached is not None and cached.priority == priority and self._last_advert_config is self.config:
+            return cached
+        self._last_advert_config = self.config
         # RFC 9568 §7.2 / R26: always our *configured* interval, also after taking over from a master.
-        return Advert(
+        self._last_advert = Advert(
             vrid=self.config.vrid,
             priority=priority,
             interval_cs=self.config.advert_interval_cs,
@@ -223,6 +230,7 @@ class VirtualRouter:
             auth_type=self.config.auth_type,
             auth_data=self.config.auth_data,
         )
+        return self._last_advert
 
     def _send(self, actions: list[Action], priority: int | None = None) -> None:
         priority = self.priority if priority is None else priority
@@ -292,7 +300,7 @@ class VirtualRouter:
         reason = None
         if advert.vrid != cfg.vrid:
             reason = "vrid"
-        elif event.src.version != cfg.family or advert.addresses[0].version != cfg.family:
+        elif event.src.version != (family := cfg.family) or advert.addresses[0].version != family:
             reason = "family"
         elif advert.version != cfg.version:
             reason = "version"
@@ -304,7 +312,7 @@ class VirtualRouter:
             reason = "owner"  # RFC 5798 §7.1; another owner is a conflict, handled below
         if reason in (None, "owner") and cfg.is_owner:
             self._check_owner_conflict(event, now, actions)
-        if reason is None and set(advert.addresses) != set(cfg.addresses):
+        if reason is None and advert.addresses != cfg.addresses and set(advert.addresses) != set(cfg.addresses):
             self.counters.address_mismatches += 1
             actions.append(
                 Log(
@@ -323,7 +331,7 @@ class VirtualRouter:
             return False
         if advert.priority == 0:
             self.counters.priority_zero_received += 1
-        if event.checksum_form is ChecksumForm.MESSAGE_ONLY and cfg.version == 3 and cfg.family is Family.IPV4:
+        if event.checksum_form is ChecksumForm.MESSAGE_ONLY and cfg.version == 3 and family is Family.IPV4:
             self.counters.message_only_checksums += 1
         return True
 

@@ -1,0 +1,137 @@
+"""vrrpd.scheduler on a real event loop (timerfd, no root): deadlines fire on time, polled sockets are drained
+first, and a daemon's backups see an advert waiting in a polled socket before their Master_Down timer runs out."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import textwrap
+from ipaddress import ip_address
+
+from vrrpd.config import parse_config
+from vrrpd.daemon import Daemon, Instance, Link
+from vrrpd.net.netlink import FakeNetlink
+from vrrpd.net.sockets import Received, parse_ipv4
+from vrrpd.protocol import Family, Started, State, VirtualRouter
+from vrrpd.protocol.packet import Advert, encode
+from vrrpd.protocol.tracking import Tracking
+from vrrpd.scheduler import POLL_PERIOD, Scheduler
+
+
+def test_deadlines_fire_in_order_never_early_and_once() -> None:
+    async def body() -> list[tuple[str, float, float]]:
+        loop = asyncio.get_running_loop()
+        fired: list[tuple[str, float, float]] = []
+        done = asyncio.Event()
+
+        def fire(key: str, now: float) -> None:
+            fired.append((key, now, loop.time()))
+            if len(fired) == 3:
+                done.set()
+
+        sched = Scheduler(loop, fire, lambda key: 0.0)
+        t0 = loop.time()
+        sched.set("c", t0 + 0.03)
+        sched.set("a", t0 + 0.01)
+        sched.set("b", t0 + 0.02)
+        sched.set("gone", t0 + 0.015)
+        sched.set("gone", None)
+        await asyncio.wait_for(done.wait(), 2)
+        await asyncio.sleep(0.03)  # anything else would have fired by now
+        sched.close()
+        return [(k, now - t0, real - t0) for k, now, real in fired]
+
+    fired = asyncio.run(body())
+    assert [k for k, _, _ in fired] == ["a", "b", "c"]
+    for (_, now, real), due in zip(fired, (0.01, 0.02, 0.03), strict=True):
+        assert now >= due - 1e-9  # the router never sees a time before its deadline
+        assert real >= due - 0.001  # and the timer did not go off early (beyond the clock's rounding)
+
+
+def test_polled_sockets_are_drained_before_a_deadline_fires_and_on_every_tick() -> None:
+    """RFC 9568 §6.4.2: an advert already received must reset Master_Down_Timer; a polled socket is therefore
+    drained before any deadline is allowed to expire (the drain may push the deadline away)."""
+
+    async def body() -> tuple[list[str], int]:
+        loop = asyncio.get_running_loop()
+        events: list[str] = []
+        sched: Scheduler
+
+        def fire(key: str, now: float) -> None:
+            events.append(f"fire {key}")
+
+        def drain() -> None:
+            events.append("drain")
+            if "moved" not in events:
+                events.append("moved")
+                sched.set("backup", loop.time() + 10)  # the advert found in the socket reset the timer
+
+        sched = Scheduler(loop, fire, lambda key: 0.0)
+        sched.set("backup", loop.time() + 0.001)
+        sched.set("other", loop.time() + 0.001)
+        sched.poll(drain)
+        await asyncio.sleep(POLL_PERIOD * 10)
+        ticks = events.count("drain")
+        sched.close()
+        return events, ticks
+
+    events, ticks = asyncio.run(body())
+    assert events.index("drain") < events.index("fire other")
+    assert "fire backup" not in events
+    assert ticks >= 4  # the periodic tick drains too, not only deadlines
+
+
+CONFIG = """\
+control_socket: /tmp/vrrpd-test-unused.sock
+instances:
+  - {name: v1, interface: eth0, vrid: 1, priority: 100, advert_interval: 0.01, virtual_addresses: [203.0.113.1/24]}
+"""
+
+
+class QueueSocket:
+    """Stands in for a VrrpSocket: hands out queued raw IPv4 packets."""
+
+    def __init__(self) -> None:
+        self.queue: list[bytes] = []
+
+    def recv(self) -> Received | None:
+        return parse_ipv4(self.queue.pop(0), 2) if self.queue else None
+
+
+def _advert_packet(vrid: int, priority: int, src: str, vip: str) -> bytes:
+    payload = encode(Advert(vrid=vrid, priority=priority, interval_cs=1, addresses=(ip_address(vip),)), ip_address(src))
+    header = bytearray(20)
+    header[0], header[8], header[9] = 0x45, 255, 112
+    struct.pack_into("!H", header, 2, 20 + len(payload))
+    header[12:16], header[16:20] = ip_address(src).packed, ip_address("224.0.0.18").packed
+    return bytes(header) + payload
+
+
+def test_a_backup_on_a_polled_link_keeps_following_a_live_master() -> None:
+    """With the socket only drained from the tick, a master advertising every 10 ms is still heard in time:
+    the backup never takes over while adverts keep arriving (RFC 9568 §6.4.2)."""
+
+    async def body() -> tuple[State, int]:
+        loop = asyncio.get_running_loop()
+        config = parse_config(textwrap.dedent(CONFIG))
+        daemon = Daemon(config, FakeNetlink())
+        daemon.scheduler = Scheduler(loop, daemon._on_deadline, daemon._slack)
+        sock = QueueSocket()
+        own = ip_address("198.51.100.1")
+        link = Link("eth0", Family.IPV4, None, own, sock, polled=True)  # type: ignore[arg-type]
+        cfg = config.instances[0]
+        inst = Instance(cfg, VirtualRouter(cfg.router_config(), own), link, None, own, None, Tracking(100, ()))  # type: ignore[arg-type]
+        link.routers[1], daemon.instances[cfg.name] = inst, inst
+        daemon.scheduler.poll(lambda: daemon._on_readable(link, 4096))
+        daemon._feed(inst, Started())
+        packet = _advert_packet(1, 200, "198.51.100.2", "203.0.113.1")
+        for _ in range(30):  # 300 ms of a live master: ~8 Master_Down_Intervals
+            sock.queue.append(packet)
+            await asyncio.sleep(0.01)
+        state, received = inst.router.state, inst.router.counters.adverts_received
+        daemon.scheduler.close()
+        return state, received
+
+    state, received = asyncio.run(body())
+    assert state is State.BACKUP
+    assert received == 30
