@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 import yaml
 from yaml.nodes import ScalarNode
 
+from vrrpd.config_unicast import DEFAULT_TTL, IPAddress, UnicastChecks
 from vrrpd.protocol.packet import MAX_INTERVAL_CS, MAX_V2_INTERVAL_S, AuthType, ChecksumForm, ChecksumMode, Family
 from vrrpd.protocol.router import OWNER_PRIORITY, AddressCheck, RouterConfig
 from vrrpd.protocol.tracking import MAX_PRIORITY, MAX_WEIGHT, MIN_PRIORITY, Tracker, TrackerKind, effective_priority
@@ -167,6 +168,15 @@ class InstanceConfig:
     track_interfaces: tuple[Tracker, ...] = ()
     """Other interfaces whose link state moves the priority or faults the instance. The instance's own
     interface is always tracked: down (or without carrier) means FAULT."""
+    unicast_peers: tuple[IPAddress, ...] = ()
+    """Adverts go to each of these (one copy each) instead of the multicast group, and are accepted only from
+    them; empty = multicast. vrrpd.config_unicast has the rules."""
+    unicast_source: IPAddress | None = None
+    """Unicast advert source; None = the interface's primary IPv4 address / IPv6 link-local."""
+    unicast_ttl: int = DEFAULT_TTL
+    """TTL / hop limit of the unicast adverts we send."""
+    unicast_min_ttl: int = DEFAULT_TTL
+    """Lowest TTL / hop limit accepted from a unicast peer (255: on-link only, RFC 9568 §7.1)."""
     line: int = field(default=0, compare=False)
     """Where the instance starts in its file (for messages); not part of equality, so a reload that only
     moves an instance within the file does not count as a change."""
@@ -468,7 +478,7 @@ def _what(value: Any, loc: _Loc) -> str:
     return f"a YAML {type(value).__name__}"
 
 
-class _Checker:
+class _Checker(UnicastChecks):
     def __init__(self, filename: str) -> None:
         self.filename = filename
         self.warnings: list[str] = []
@@ -938,6 +948,7 @@ class _Checker:
         self._check_version(vals, family, loc)
         self._check_owner(vals, loc)
         self._check_tracking(vals, v["interface"], loc)
+        self._check_unicast(vals, family, loc)
         if v["authentication"] is not None and v["version"] != 2:
             if vals["authentication"].origin == "instance":
                 raise self.error(
