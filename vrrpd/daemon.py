@@ -56,6 +56,7 @@ from vrrpd.net.netlink import AddressManager, LinkInfo, LinkMonitor, Netlink, Ne
 from vrrpd.net.sockets import Received, VrrpSocket
 from vrrpd.net.sysctl import Sysctls, conf_key
 from vrrpd.net.timerfd import TimerFd
+from vrrpd.net.unicast import UnicastError, UnicastPeers
 from vrrpd.net.vmac import macvlan_name, virtual_mac
 from vrrpd.protocol import (
     Action,
@@ -152,6 +153,8 @@ class Instance:
     garp: asyncio.Task[None] | None = None
     send_errors: int = 0
     netlink_errors: int = 0
+    unicast: UnicastPeers | None = None
+    """Unicast peers (vrrpd.net.unicast); None for a multicast instance."""
 
 
 class Daemon:
@@ -324,9 +327,15 @@ class Daemon:
                     link_local = await self.netlink.link_local(link.info.index)
                     announcer = shared[cfg.interface] = Announcer(cfg.interface, link.info.mac, link_local)
                     self.announcers.append(announcer)
+            try:
+                unicast = UnicastPeers.for_instance(cfg, link.primary, link.info.index)
+            except UnicastError as exc:
+                raise StartupError(f"{cfg.name}: {exc}") from None
+            if unicast is not None:  # adverts go from the interface itself to each peer (vrrpd.net.unicast)
+                source, tx = unicast.source, link.sock
             router = VirtualRouter(cfg.router_config(), source)
             tracking = Tracking(cfg.priority, cfg.trackers)
-            inst = Instance(cfg, router, link, announcer, source, tx, tracking, vmac)
+            inst = Instance(cfg, router, link, announcer, source, tx, tracking, vmac, unicast=unicast)
             link.routers[cfg.vrid] = inst
             link.own.add(source)
             self.instances[cfg.name] = inst
@@ -587,6 +596,8 @@ class Daemon:
                 )
 
     def _send(self, inst: Instance, action: SendAdvert) -> None:
+        if inst.unicast is not None:
+            return self._send_unicast(inst, action)
         wire = encode(action.advert, inst.source, checksum_form=inst.config.checksum)
         if inst.vmac is not None and inst.vmac.pending_up:
             # The macvlan is still in protodown: the worker sends this once its carrier is up (after the VIPs
@@ -602,6 +613,15 @@ class Daemon:
             inst.send_errors += 1
             self.ratelog.log(
                 logging.WARNING, f"send:{inst.config.name}", "%s: cannot send advert: %s", inst.config.name, exc
+            )
+
+    def _send_unicast(self, inst: Instance, action: SendAdvert) -> None:
+        assert inst.unicast is not None
+        for peer, exc in inst.unicast.transmit(inst.tx, action.advert, inst.config.checksum):
+            inst.send_errors += 1
+            name = inst.config.name
+            self.ratelog.log(
+                logging.WARNING, f"send:{name}:{peer}", "%s: cannot send advert to peer %s: %s", name, peer, exc
             )
 
     async def _address_worker(self, inst: Instance) -> None:
@@ -728,6 +748,7 @@ class Daemon:
         vrid = packet.payload[1] if len(packet.payload) >= 2 else None
         inst = link.routers.get(vrid) if vrid is not None else None
         counters = inst.router.counters if inst else link
+        unicast = inst.unicast if inst else None
 
         def drop(reason: str, detail: str = "") -> None:
             counters.drop(reason)
@@ -743,12 +764,14 @@ class Daemon:
 
         if packet.length_mismatch:
             return drop("length", "IP length")
-        if packet.ttl != VRRP_TTL:
+        if packet.ttl != VRRP_TTL and unicast is None:  # unicast: unicast_min_ttl, below
             return drop("ttl", f"TTL/hop limit {packet.ttl}")  # RFC 9568 §7.1
         if packet.src in link.own:
             return drop("own_address")
-        if packet.dst != link.family.group:
-            # We only speak multicast VRRP: a unicast advert is not for us (keepalived drops it too).
+        if unicast is not None and (rejected := unicast.reject(packet.src, packet.dst, packet.ttl)):
+            return drop(*rejected)
+        if packet.dst != link.family.group and unicast is None:
+            # V15: a multicast instance takes no unicast advert (keepalived drops it too).
             return drop("unicast", f"sent to {packet.dst}")
         mode = inst.config.checksum_mode if inst else None
         try:
@@ -837,6 +860,7 @@ class Daemon:
             "conflict_age": (
                 round(now - r.owner_conflict_seen_at, 3) if r.owner_conflict_seen_at is not None else None
             ),
+            "unicast": inst.unicast.status() if inst.unicast else None,
             "counters": {
                 "adverts_sent": c.adverts_sent,
                 "adverts_received": c.adverts_received,
