@@ -20,6 +20,7 @@ The adverts leave through the socket of the instance's interface (with `virtual_
 
 from __future__ import annotations
 
+import logging
 import socket
 from dataclasses import dataclass
 from ipaddress import IPv6Address
@@ -28,6 +29,8 @@ from typing import Any
 from vrrpd.config import InstanceConfig
 from vrrpd.net.sockets import VrrpSocket
 from vrrpd.protocol.packet import Advert, ChecksumForm, IPAddress, encode
+
+log = logging.getLogger("vrrpd")
 
 
 @dataclass
@@ -54,17 +57,27 @@ class UnicastPeers:
 
     @classmethod
     def for_instance(cls, cfg: InstanceConfig, primary: IPAddress, ifindex: int) -> UnicastPeers | None:
-        """None for a multicast instance. Raises UnicastError when the source is not an address of this host or a
-        peer is (adverts to ourselves would be dropped as our own, and the real peer would never hear us)."""
+        """None for a multicast instance.
+
+        A listed peer that is an address of this host is left out (and logged), so that one file listing every
+        router serves them all, each leaving itself out. Raises UnicastError when the source is not an address of
+        this host, or when no peer is left.
+        """
         if not cfg.unicast_peers:
             return None
         source = cfg.unicast_source or primary
         if not is_local(source, ifindex):
             raise UnicastError(f"unicast_source {source} is not an address of this host (on {cfg.interface})")
+        peers = []
         for peer in cfg.unicast_peers:
             if peer == source or is_local(peer, ifindex):
-                raise UnicastError(f"unicast peer {peer} is an address of this host, not a peer")
-        return cls(cfg.unicast_peers, source, cfg.unicast_ttl, cfg.unicast_min_ttl)
+                log.info("%s: unicast peer %s is an address of this host; left out", cfg.name, peer)
+            else:
+                peers.append(peer)
+        if not peers:
+            listed = ", ".join(map(str, cfg.unicast_peers))
+            raise UnicastError(f"every unicast peer ({listed}) is an address of this host; list the other routers")
+        return cls(tuple(peers), source, cfg.unicast_ttl, cfg.unicast_min_ttl)
 
     def transmit(
         self, sock: VrrpSocket, advert: Advert, checksum_form: ChecksumForm
