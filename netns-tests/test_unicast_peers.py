@@ -135,6 +135,10 @@ def test_issue5_7_vrrpd_pair_fails_over_by_unicast_and_sends_nothing_to_the_grou
     ]
     assert status["unicast"]["source"] == peers[0]
     assert status["primary_address"] == peers[0]
+    # `vrrpctl status`, as an operator runs it, lists the peer with its counters.
+    ctl = [sys.executable, "-m", "vrrpd.cli.ctl", "--socket", str(da.socket), "status"]
+    rows = [line.split() for line in a.run(ctl, timeout=20).stdout.splitlines()]
+    assert ["v", peers[0], peers[1], "255", "255"] in [row[:5] for row in rows], rows
 
     # Crash: b takes over on its Master_Down_Timer, which only our unicast adverts kept from running out.
     mdi = master_down_interval(LOW, INTERVAL)
