@@ -6,8 +6,10 @@ silent fallback to multicast), and so is any unicast key without peers on the in
 
 from __future__ import annotations
 
+import re
 import textwrap
 from ipaddress import ip_address
+from pathlib import Path
 
 import pytest
 
@@ -223,3 +225,20 @@ def test_issue5_7_same_vrid_on_one_interface_is_still_one_router():
       - {name: m, interface: eth0, vrid: 1, virtual_addresses: [198.51.100.2/24]}
     """
     assert "VRID 1 is already used on eth0 for IPv4 by instance 'u'" in error(text)
+
+
+def test_issue5_7_the_commented_unicast_keys_of_etc_vrrpd_yaml_load_when_uncommented():
+    example = Path(__file__).resolve().parent.parent / "etc" / "vrrpd.yaml"
+    text = example.read_text()
+    block = re.search(r"^    # (unicast_peers:)\n    #   (- .+)\n", text, re.MULTILINE)
+    assert block
+    text = text.replace(block.group(0), f"    {block.group(1)}\n      {block.group(2)}\n", 1)
+    for key in ("unicast_source", "unicast_ttl", "unicast_min_ttl"):
+        line = re.search(rf"^    # ({key}: .+)$", text, re.MULTILINE)
+        assert line, key
+        text = text.replace(line.group(0), f"    {line.group(1)}", 1)
+    config = parse_config(text, str(example))
+    inst = config.instances[0]
+    assert inst.unicast_peers and inst.unicast_source is not None
+    assert (inst.unicast_ttl, inst.unicast_min_ttl) == (255, 255)
+    assert config.warnings == ()

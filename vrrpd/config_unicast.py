@@ -10,6 +10,10 @@
   A number rather than an on/off switch: a peer N routers away arrives with 255 - N, so ``255 - N`` accepts it while
   still refusing a forged advert from further away (the GTSM idea, RFC 5082), which "no TTL check" would let in.
 
+A listed peer that turns out to be an address of this host is left out when the daemon starts (and logged), so
+one file listing every node of a cluster serves them all; the unicast source and the virtual addresses, which the
+config does know, are errors as peers.
+
 There is no key to accept adverts from unlisted sources: every peer must be listed anyway for it to hear us, so an
 advert from anyone else is a misconfiguration (e.g. the peer sends from another address) or a forgery, and
 silently accepting it would hide exactly that. Such adverts are dropped, counted and logged as

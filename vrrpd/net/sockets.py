@@ -1,4 +1,5 @@
-"""The raw VRRP socket for one (interface, address family): IP protocol 112 to and from the VRRP group.
+"""The raw VRRP socket for one (interface, address family): IP protocol 112 to and from the VRRP group, and to
+and from unicast peers (`send_to`; vrrpd.net.unicast).
 
 One socket serves every virtual router of that family on the interface; the caller demultiplexes on the VRID.
 The socket is non-blocking: register `fileno()` with `loop.add_reader` and call `recv()` until it returns None.
