@@ -24,6 +24,8 @@ from lab import Host, Lab, wait_for
 from peers import Keepalived
 from vrrpd_runner import Vrrpd, instance, vip_holders
 
+from vrrpd.importer import import_keepalived
+
 INJECT = str(Path(__file__).parent / "helpers" / "inject.py")
 FAMILIES = ("ipv4", "ipv6")
 VIPS = {"ipv4": "198.51.100.100/24", "ipv6": "2001:db8::100/64"}
@@ -336,3 +338,55 @@ def test_issue5_7_unicast_ttl_is_what_goes_on_the_wire(lab):
     ttls = {(f.dst, f.ttl) for f in frames}
     assert ttls == {(ADDRESSES["ipv4"][1], 64), (ADDRESSES["ipv6"][1], 7), ("224.0.0.18", 255)}, ttls
     assert {f.checksum for f in frames} == {"1"}
+
+
+# --- the importer's output runs against keepalived -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_issue5_7_imported_keepalived_unicast_config_interoperates_with_keepalived(lab, family):
+    """Issue #5 points 7 and 8: node a's keepalived.conf (unicast_src_ip, unicast_peer), converted with
+    `import-keepalived`, runs as vrrpd against node b still on keepalived, and they elect and fail over. Over IPv6
+    this needs the importer's unicast_min_ttl: 64 (keepalived's IPv6 unicast hop limit)."""
+    a, b = pair(lab)
+    ours_addr, ka_addr = ADDRESSES[family]
+    conf = lab.workdir / "node-a-keepalived.conf"
+    conf.write_text(keepalived(a, family, HIGH, ours_addr, ka_addr).config())
+    result = import_keepalived(str(conf))
+    instances = result.document["instances"]
+    assert [i.get("unicast_min_ttl") for i in instances] == [None if family == "ipv4" else 64]
+    # The notify script is the lab's oracle for keepalived, not part of what is being moved over.
+    assert all("notify" in str(w) for w in result.warnings), result.warnings
+    ka = keepalived(b, family, LOW, ka_addr, ours_addr).start()
+    ours = Vrrpd(a, [{**instances[0], "name": "v"}]).start()
+    wait_for(
+        lambda: (ours.state(), ka.state()) == ("MASTER", "BACKUP"),
+        SETTLE,
+        message="the converted node and keepalived disagree" + tail("keepalived", ka.log()),
+    )
+    took = takeover(ours.crash, lambda: ka.state() == "MASTER", "keepalived did not take over" + tail("ka", ka.log()))
+    assert took <= master_down_interval(LOW, INTERVAL) + MARGIN
+    ours = Vrrpd(a, [{**instances[0], "name": "v"}]).start()
+    wait_for(lambda: (ours.state(), ka.state()) == ("MASTER", "BACKUP"), SETTLE, message="no preemption back")
+    assert ours.instance_status()["counters"]["drops"] == {}
+
+
+# --- unicast with a virtual MAC -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_issue5_7_unicast_with_virtual_mac_sends_from_the_interface_and_fails_over(lab, family):
+    """With `virtual_mac: true` the VIPs live on the macvlan, but unicast adverts leave from the interface itself
+    (as keepalived needs vmac_xmit_base for): a backup's macvlan is in protodown and has no route to the peer."""
+    a, b = pair(lab)
+    ours_addr, peer_addr = ADDRESSES[family]
+    da = Vrrpd(a, [ours_config(family, HIGH, ours_addr, peer_addr, virtual_mac=True)]).start()
+    db = Vrrpd(b, [ours_config(family, LOW, peer_addr, ours_addr, virtual_mac=True)]).start()
+    wait_for(lambda: (da.state(), db.state()) == ("MASTER", "BACKUP"), SETTLE, message="no election")
+    status = da.instance_status()
+    assert status["virtual_mac"]["running"] is True
+    assert status["unicast"]["source"] == ours_addr
+    assert [p["send_errors"] for p in status["unicast"]["peers"]] == [0]
+    took = takeover(da.crash, lambda: db.state() == "MASTER", "b did not take over" + tail("b", db.log()))
+    assert took <= master_down_interval(LOW, INTERVAL) + MARGIN
+    assert db.instance_status()["counters"]["drops"] == {}
