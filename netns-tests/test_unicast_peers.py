@@ -12,6 +12,7 @@ whose adverts arrive with a TTL below 255.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -91,7 +92,9 @@ class BridgeCapture:
         return wait_for(lambda: (lambda fs: fs if predicate(fs) else None)(self.frames()), timeout, 0.2, message)
 
     def stop(self) -> None:
-        self.host.stop(self.proc)
+        # SIGINT, as Ctrl-C: tshark then has dumpcap write out what it still holds (SIGTERM can lose the last
+        # second or so of packets).
+        self.host.stop(self.proc, signal.SIGINT)
 
 
 def pair(lab: Lab) -> tuple[Host, Host]:
@@ -243,6 +246,14 @@ def test_issue5_7_keepalived_unicast_peer_interop(lab, family, role):
     for complaint in ("Invalid VRRPv3 checksum", "not a unicast peer", "Expected", "invalid TTL"):
         assert complaint not in log, tail("keepalived", log)
 
+    # dumpcap writes with a lag and may lose its last moments on stop: wait until the final master's adverts
+    # are in the file, then stop.
+    final = ours_addr if role == "we_master" else ka_addr
+    cap.wait(
+        lambda fs: sum(f.src == final for f in fs) >= 20 and any(f.src != final for f in fs),
+        10,
+        "the capture never showed both routers' adverts",
+    )
     cap.stop()
     frames = cap.frames()
     assert not {f.dst for f in frames} & GROUPS, "something went to the multicast group"
