@@ -242,3 +242,17 @@ def test_issue5_7_the_commented_unicast_keys_of_etc_vrrpd_yaml_load_when_uncomme
     assert inst.unicast_peers and inst.unicast_source is not None
     assert (inst.unicast_ttl, inst.unicast_min_ttl) == (255, 255)
     assert config.warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [
+        ("unicast_peer", "vrrpd uses unicast_peers"),
+        ("unicast_src_ip", "vrrpd uses unicast_source"),
+        ("check_unicast_src", "vrrpd uses nothing: vrrpd always accepts unicast adverts only from unicast_peers"),
+    ],
+)
+def test_issue5_7_keepalived_spellings_point_at_ours(key, hint):
+    assert error(doc(f"{key}: [198.51.100.12]")) == (
+        f"{FILE}: instances[0].{key} (line 6): unknown key (this is keepalived's name; {hint})"
+    )

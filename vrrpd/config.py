@@ -455,6 +455,9 @@ _KEEPALIVED_NAMES = {
     "vrrp_script": "track_scripts (at the top level)",
     "script": "command",
     "on_fail": "on_failure: fault",
+    "unicast_peer": "unicast_peers",
+    "unicast_src_ip": "unicast_source",
+    "check_unicast_src": "nothing: vrrpd always accepts unicast adverts only from unicast_peers",
 }
 # Keys renamed before 1.0: an old file gets pointed at the new key instead of a generic "unknown key".
 _RENAMED = {
