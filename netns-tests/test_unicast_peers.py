@@ -401,3 +401,98 @@ def test_issue5_7_unicast_with_virtual_mac_sends_from_the_interface_and_fails_ov
     took = takeover(da.crash, lambda: db.state() == "MASTER", "b did not take over" + tail("b", db.log()))
     assert took <= master_down_interval(LOW, INTERVAL) + MARGIN
     assert db.instance_status()["counters"]["drops"] == {}
+
+
+# --- a real router between the peers -------------------------------------------------------------------------------
+
+ROUTED = {
+    "ipv4": ("198.51.100.11", "203.0.113.12", "198.51.100.1", "203.0.113.1", 24),
+    "ipv6": ("2001:db8:1::11", "2001:db8:2::12", "2001:db8:1::1", "2001:db8:2::1", 64),
+}
+
+
+def routed_pair(lab: Lab, lab2: Lab, family: str) -> tuple[Host, Host]:
+    """a on lab's bridge, b on lab2's, and a router namespace r with a leg on each: r's second leg is a lab2 host's
+    eth0 moved into r (each lab still deletes what it made: the veth goes with either namespace)."""
+    a_addr, b_addr, gw_a, gw_b, plen = ROUTED[family]
+    v4 = family == "ipv4"
+    a = lab.add_host("a", **({"ipv4": f"{a_addr}/{plen}"} if v4 else {"ipv6": f"{a_addr}/{plen}"}))
+    r = lab.add_host("r", **({"ipv4": f"{gw_a}/{plen}"} if v4 else {"ipv6": f"{gw_a}/{plen}"}))
+    b = lab2.add_host("b", **({"ipv4": f"{b_addr}/{plen}"} if v4 else {"ipv6": f"{b_addr}/{plen}"}))
+    leg = lab2.add_host("r2")
+    leg.run(["ip", "link", "set", "eth0", "netns", r.ns, "name", "eth1"])
+    r.run(["sysctl", "-qw", "net.ipv6.conf.eth1.accept_dad=0"])
+    r.run(["ip", "addr", "add", f"{gw_b}/{plen}", "dev", "eth1", *([] if v4 else ["nodad"])])
+    r.run(["ip", "link", "set", "eth1", "up"])
+    r.run(["sysctl", "-qw", "net.ipv4.ip_forward=1" if v4 else "net.ipv6.conf.all.forwarding=1"])
+    a.run(["ip", "-4" if v4 else "-6", "route", "add", "default", "via", gw_a])
+    b.run(["ip", "-4" if v4 else "-6", "route", "add", "default", "via", gw_b])
+    wait_for(lambda: a.run(["ping", "-c1", "-W1", b_addr], check=False).returncode == 0, 10, message="no route a-b")
+    return a, b
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_issue5_7_peers_one_router_apart_elect_only_with_unicast_min_ttl(lab, family):
+    """A real router decrements the TTL / hop limit to 254. With the default unicast_min_ttl (255, RFC 9568 §7.1)
+    each side drops the other's adverts as `ttl` and both are master; with 254 they elect one master, and the
+    backup takes over when it is killed."""
+    with Lab() as lab2:
+        a, b = routed_pair(lab, lab2, family)
+        a_addr, b_addr = ROUTED[family][:2]
+        # A host route: with a prefix, the VIP on b would make a's subnet look on-link from b, and b's adverts
+        # would no longer go through the router.
+        vip = "198.51.100.100/32" if family == "ipv4" else "2001:db8:1::100/128"
+
+        def start(min_ttl: int | None) -> tuple[Vrrpd, Vrrpd]:
+            extra = {} if min_ttl is None else {"unicast_min_ttl": min_ttl}
+            da = Vrrpd(
+                a,
+                [
+                    instance(
+                        priority=HIGH,
+                        addresses=[vip],
+                        advert_interval=INTERVAL,
+                        unicast_peers=[b_addr],
+                        unicast_source=a_addr,
+                        **extra,
+                    )
+                ],
+            ).start()
+            db = Vrrpd(
+                b,
+                [
+                    instance(
+                        priority=LOW,
+                        addresses=[vip],
+                        advert_interval=INTERVAL,
+                        unicast_peers=[a_addr],
+                        unicast_source=b_addr,
+                        **extra,
+                    )
+                ],
+            ).start()
+            return da, db
+
+        try:
+            da, db = start(None)
+            wait_for(
+                lambda: (
+                    (da.state(), db.state()) == ("MASTER", "MASTER")
+                    and all(d.instance_status()["counters"]["drops"].get("ttl", 0) >= 3 for d in (da, db))
+                ),
+                SETTLE,
+                message="without unicast_min_ttl the routed adverts were not dropped as ttl",
+            )
+            assert da.instance_status()["counters"]["adverts_received"] == 0
+            da.stop()
+            db.stop()
+
+            da, db = start(254)
+            wait_for(lambda: (da.state(), db.state()) == ("MASTER", "BACKUP"), SETTLE, message="no election")
+            assert db.instance_status()["master_address"] == a_addr
+            assert [d.instance_status()["counters"]["drops"] for d in (da, db)] == [{}, {}]
+            took = takeover(da.crash, lambda: db.state() == "MASTER", "b did not take over across the router")
+            assert took <= master_down_interval(LOW, INTERVAL) + MARGIN
+        except BaseException:
+            print(lab2.dump_logs())  # b's log lives in lab2, which is gone by the time the fixture dumps lab's
+            raise
