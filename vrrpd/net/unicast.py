@@ -77,6 +77,14 @@ class UnicastPeers:
         if not peers:
             listed = ", ".join(map(str, cfg.unicast_peers))
             raise UnicastError(f"every unicast peer ({listed}) is an address of this host; list the other routers")
+        log.info(
+            "%s: unicast to %s from %s (TTL %d; accepting TTL >= %d, from these peers only)",
+            cfg.name,
+            ", ".join(map(str, peers)),
+            source,
+            cfg.unicast_ttl,
+            cfg.unicast_min_ttl,
+        )
         return cls(tuple(peers), source, cfg.unicast_ttl, cfg.unicast_min_ttl)
 
     def transmit(
