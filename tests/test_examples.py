@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from vrrpd.config import Config, ConfigError, load_config, parse_config
+from vrrpd.config import Config, load_config, parse_config
 from vrrpd.protocol.packet import Family
 from vrrpd.protocol.tracking import effective_priority
 
@@ -90,9 +90,11 @@ def test_every_node_listed_in_the_header_loads_without_warnings(path):
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
 def test_addresses_are_documentation_ranges(path):
     for inst in load_config(path).instances:
-        for address in inst.virtual_addresses:
-            assert any(address.ip in net for net in DOCUMENTATION), address
-            assert address.ip not in ip_network("192.0.2.0/24")
+        for address in [a.ip for a in inst.virtual_addresses] + [*inst.unicast_peers, inst.unicast_source]:
+            if address is None:
+                continue
+            assert any(address in net for net in DOCUMENTATION), address
+            assert address not in ip_network("192.0.2.0/24")
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -207,20 +209,28 @@ def test_dual_stack_virtual_mac_is_an_option_left_off():
 UNICAST = EXAMPLES / "unicast-pair.yaml"
 
 
-def test_unicast_example_says_plainly_that_unicast_is_not_implemented():
-    first_line = UNICAST.read_text().splitlines()[0]
-    assert "NOT IMPLEMENTED" in first_line
-    assert "issue #5 item 7" in first_line
+def test_unicast_example_is_a_real_unicast_pair_listing_both_nodes():
+    """Issue #5 point 7: every node's variant is unicast, lists both nodes' addresses (each leaves itself out at
+    start), and the addresses the header gives per node are exactly the peers."""
+    configs = node_configs(UNICAST)
+    assert set(configs) == {"node1", "node2"}
+    header_addresses = re.findall(r"its eth0 is (\S+)\)", UNICAST.read_text())
+    for config in configs.values():
+        (inst,) = config.instances
+        assert [str(p) for p in inst.unicast_peers] == header_addresses
+        assert inst.unicast_source is None and inst.unicast_min_ttl == 255
 
 
-@pytest.mark.parametrize("key", ["unicast_peer", "unicast_peers", "unicast_src_ip"])
-def test_unicast_keys_are_rejected_so_nobody_assumes_they_work(key):
+@pytest.mark.parametrize("key", ["unicast_source", "unicast_min_ttl"])
+def test_unicast_commented_options_load_when_uncommented(key):
     text = UNICAST.read_text()
-    assert "    vrid:" in text
-    with pytest.raises(ConfigError, match="unknown key"):
-        parse_config(text.replace("    vrid:", f"    {key}: 203.0.113.31\n    vrid:", 1), UNICAST.name)
+    line = re.search(rf"^    # ({key}: .+)$", text, re.MULTILINE)
+    assert line, key
+    config = parse_config(text.replace(line.group(0), f"    {line.group(1)}"), UNICAST.name)
+    assert getattr(config.instances[0], key) is not None
 
 
-def test_unicast_alternative_is_multicast_on_a_vlan_interface():
-    (inst,) = load_config(UNICAST).instances
-    assert re.fullmatch(r"\w+\.\d+", inst.interface), "a VLAN interface such as eth0.100"
+def test_unicast_example_says_there_is_no_fallback_and_how_to_let_vrrp_in():
+    text = UNICAST.read_text()
+    assert "never to the multicast group" in text and "no fallback" in text
+    assert "ip protocol vrrp accept" in text

@@ -27,7 +27,6 @@ from vrrpd.protocol.packet import AuthType, ChecksumForm
 
 CONFS = Path(__file__).resolve().parent / "keepalived-confs"
 FIXTURES = sorted(p.name for p in CONFS.glob("*.conf"))
-UNICAST = "not supported yet (issue #5 item 7); multicast will be used"
 
 # What keepalived 2.2.7 says about a fixture on purpose (anything else on stderr fails the test).
 KEEPALIVED_EXPECTED = {
@@ -242,8 +241,6 @@ def test_unmapped_keywords_each_warn_with_file_line_and_advice():
         4: "vrrp_mcast_group4: not supported: vrrpd always uses 224.0.0.18",
         9: "static_ipaddress: vrrpd does not manage static addresses",
         13: "vrrp_sync_group G1: vrrpd has no sync groups yet; VI_u, VI_ah will fail over independently",
-        24: f"unicast_src_ip: {UNICAST}",
-        25: f"unicast_peer: {UNICAST}",
         28: "notify_master: vrrpd has no notify hooks yet (planned); the script will NOT run",
         33: "virtual_ipaddress_excluded: not supported",
         42: "authentication: auth_type AH (IPsec AH, RFC 2338) is not supported by vrrpd",
@@ -256,6 +253,9 @@ def test_unmapped_keywords_each_warn_with_file_line_and_advice():
     assert len(warnings) == len(expected) + 3
     u, ah = config.instances
     assert [str(a) for a in u.virtual_addresses] == ["192.0.2.88/24", "192.0.2.89/24"]  # still on eth0
+    # Unicast maps since issue #5 point 7 (notes only, see test_importer_unicast.py).
+    assert [str(p) for p in u.unicast_peers] == ["192.0.2.81"]
+    assert str(u.unicast_source) == "192.0.2.80"
     assert (ah.version, ah.authentication) == (2, None)
 
 
@@ -402,12 +402,18 @@ def test_use_vmac_with_a_mac_address_warns(tmp_path):
     one(texts(result), "use_vmac: MAC 02:00:00:00:00:01: vrrpd always uses the RFC 9568 MAC")
 
 
-def test_unicast_is_never_a_silent_fallback(tmp_path):
+def test_unicast_maps_and_is_never_a_silent_fallback(tmp_path):
     body = "unicast_src_ip 192.0.2.10\nunicast_peer {\n    192.0.2.11\n    192.0.2.12\n}\nunicast_ttl 10\n"
     result = cli(str(write(tmp_path, instance_block(body))))
+    assert result.exit_code == 0, result.stderr
+    inst = yaml.safe_load(result.stdout)["instances"][0]
+    assert inst["unicast_peers"] == ["192.0.2.11", "192.0.2.12"]
+    assert (inst["unicast_source"], inst["unicast_ttl"], inst["unicast_min_ttl"]) == ("192.0.2.10", 10, 10)
+    # Without peers keepalived 2.2.7 falls back to multicast: the import says so loudly (exit 1).
+    result = cli(str(write(tmp_path, instance_block("unicast_src_ip 192.0.2.10\nunicast_peer {\n}\n"))))
     assert result.exit_code == 1
-    for keyword, line in (("unicast_src_ip", 4), ("unicast_peer", 5), ("unicast_ttl", 9)):
-        assert f":{line}: warning: {keyword}: {UNICAST}" in result.stderr
+    assert ":4: warning: unicast_src_ip: this instance has no usable unicast peer" in result.stderr
+    assert not [key for key in yaml.safe_load(result.stdout)["instances"][0] if key.startswith("unicast")]
 
 
 def test_min_garp_and_refresh_repeat(tmp_path):
@@ -502,6 +508,10 @@ def test_the_example_instance_type_is_unchanged():
         "authentication",
         "garp",
         "virtual_mac",
+        "unicast_peers",
+        "unicast_source",
+        "unicast_ttl",
+        "unicast_min_ttl",
     }
     assert written <= set(InstanceConfig.__dataclass_fields__)
 

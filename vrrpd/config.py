@@ -40,6 +40,7 @@ from yaml.nodes import ScalarNode
 
 from vrrpd import config_track_files
 from vrrpd.config_track_files import FileConfig
+from vrrpd.config_unicast import DEFAULT_TTL, IPAddress, UnicastChecks
 from vrrpd.protocol.packet import MAX_INTERVAL_CS, MAX_V2_INTERVAL_S, AuthType, ChecksumForm, ChecksumMode, Family
 from vrrpd.protocol.router import OWNER_PRIORITY, AddressCheck, RouterConfig
 from vrrpd.protocol.tracking import MAX_PRIORITY, MAX_WEIGHT, MIN_PRIORITY, Tracker, TrackerKind, effective_priority
@@ -173,6 +174,15 @@ class InstanceConfig:
     interface is always tracked: down (or without carrier) means FAULT."""
     track_files: tuple[Tracker, ...] = ()
     """Files (by name, from the top-level `track_files`): value x weight, or fault while non-zero."""
+    unicast_peers: tuple[IPAddress, ...] = ()
+    """Adverts go to each of these (one copy each) instead of the multicast group, and are accepted only from
+    them; empty = multicast. vrrpd.config_unicast has the rules."""
+    unicast_source: IPAddress | None = None
+    """Unicast advert source; None = the interface's primary IPv4 address / IPv6 link-local."""
+    unicast_ttl: int = DEFAULT_TTL
+    """TTL / hop limit of the unicast adverts we send."""
+    unicast_min_ttl: int = DEFAULT_TTL
+    """Lowest TTL / hop limit accepted from a unicast peer (255: on-link only, RFC 9568 §7.1)."""
     line: int = field(default=0, compare=False)
     """Where the instance starts in its file (for messages); not part of equality, so a reload that only
     moves an instance within the file does not count as a change."""
@@ -456,6 +466,9 @@ _KEEPALIVED_NAMES = {
     "vrrp_track_file": "track_files (at the top level)",
     "file": "path",
     "init_file": "init",
+    "unicast_peer": "unicast_peers",
+    "unicast_src_ip": "unicast_source",
+    "check_unicast_src": "nothing: vrrpd always accepts unicast adverts only from unicast_peers",
 }
 # Keys renamed before 1.0: an old file gets pointed at the new key instead of a generic "unknown key".
 _RENAMED = {
@@ -479,7 +492,7 @@ def _what(value: Any, loc: _Loc) -> str:
     return f"a YAML {type(value).__name__}"
 
 
-class _Checker:
+class _Checker(UnicastChecks):
     def __init__(self, filename: str) -> None:
         self.filename = filename
         self.warnings: list[str] = []
@@ -969,6 +982,7 @@ class _Checker:
         self._check_owner(vals, loc)
         self._check_tracking(vals, v["interface"], loc)
         config_track_files.check_instance(self, vals, loc)
+        self._check_unicast(vals, family, loc)
         if v["authentication"] is not None and v["version"] != 2:
             if vals["authentication"].origin == "instance":
                 raise self.error(

@@ -59,6 +59,7 @@ from vrrpd.net.firewall import Firewall
 from vrrpd.net.netlink import AddressManager, LinkInfo, LinkMonitor, Netlink, NetlinkError
 from vrrpd.net.sockets import Received, VrrpSocket
 from vrrpd.net.sysctl import Sysctls, conf_key
+from vrrpd.net.unicast import UnicastError, UnicastPeers
 from vrrpd.net.vmac import macvlan_name, virtual_mac
 from vrrpd.protocol import (
     Action,
@@ -154,13 +155,16 @@ class Instance:
     """The deadline last handed to the scheduler."""
     wire: tuple[object, bytes] | None = None
     """The last advert sent and its encoding: an unchanged advert is not encoded again."""
-    rx: tuple[bytes, IPAddress, Decoded] | None = None
-    """The last advert decoded for this router (bytes, source, result): a repeat is not decoded again."""
+    rx: tuple[bytes, IPAddress, IPAddress, Decoded] | None = None
+    """The last advert decoded for this router (bytes, source, destination, result): a repeat is not decoded
+    again."""
     ops: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
     worker: asyncio.Task[None] | None = None
     garp: asyncio.Task[None] | None = None
     send_errors: int = 0
     netlink_errors: int = 0
+    unicast: UnicastPeers | None = None
+    """Unicast peers (vrrpd.net.unicast); None for a multicast instance."""
 
 
 class Daemon:
@@ -340,9 +344,15 @@ class Daemon:
                     link_local = await self.netlink.link_local(link.info.index)
                     announcer = shared[cfg.interface] = Announcer(cfg.interface, link.info.mac, link_local)
                     self.announcers.append(announcer)
+            try:
+                unicast = UnicastPeers.for_instance(cfg, link.primary, link.info.index)
+            except UnicastError as exc:
+                raise StartupError(f"{cfg.name}: {exc}") from None
+            if unicast is not None:  # adverts go from the interface itself to each peer (vrrpd.net.unicast)
+                source, tx = unicast.source, link.sock
             router = VirtualRouter(cfg.router_config(), source)
             tracking = Tracking(cfg.priority, cfg.trackers)
-            inst = Instance(cfg, router, link, announcer, source, tx, tracking, vmac)
+            inst = Instance(cfg, router, link, announcer, source, tx, tracking, vmac, unicast=unicast)
             link.routers[cfg.vrid] = inst
             link.own.add(source)
             self.instances[cfg.name] = inst
@@ -598,6 +608,8 @@ class Daemon:
                 )
 
     def _send(self, inst: Instance, action: SendAdvert) -> None:
+        if inst.unicast is not None:
+            return self._send_unicast(inst, action)
         # The router hands out the same Advert object while nothing in it changes.
         if inst.wire is not None and inst.wire[0] is action.advert:
             wire = inst.wire[1]
@@ -618,6 +630,15 @@ class Daemon:
             inst.send_errors += 1
             self.ratelog.log(
                 logging.WARNING, f"send:{inst.config.name}", "%s: cannot send advert: %s", inst.config.name, exc
+            )
+
+    def _send_unicast(self, inst: Instance, action: SendAdvert) -> None:
+        assert inst.unicast is not None
+        for peer, exc in inst.unicast.transmit(inst.tx, action.advert, inst.config.checksum):
+            inst.send_errors += 1
+            name = inst.config.name
+            self.ratelog.log(
+                logging.WARNING, f"send:{name}:{peer}", "%s: cannot send advert to peer %s: %s", name, peer, exc
             )
 
     async def _address_worker(self, inst: Instance) -> None:
@@ -755,23 +776,27 @@ class Daemon:
     def _receive(self, link: Link, packet: Received) -> None:
         vrid = packet.payload[1] if len(packet.payload) >= 2 else None
         inst = link.routers.get(vrid) if vrid is not None else None
+        unicast = inst.unicast if inst else None
 
         def drop(reason: str, detail: str = "") -> None:
             self._drop(link, inst, packet, reason, detail)
 
         if packet.length_mismatch:
             return drop("length", "IP length")
-        if packet.ttl != VRRP_TTL:
+        if packet.ttl != VRRP_TTL and unicast is None:  # unicast: unicast_min_ttl, below
             return drop("ttl", f"TTL/hop limit {packet.ttl}")  # RFC 9568 §7.1
         if packet.src in link.own:
             return drop("own_address")
-        if packet.dst != link.family.group:
-            # We only speak multicast VRRP: a unicast advert is not for us (keepalived drops it too).
+        if unicast is not None and (rejected := unicast.reject(packet.src, packet.dst, packet.ttl)):
+            return drop(*rejected)
+        if packet.dst != link.family.group and unicast is None:
+            # V15: a multicast instance takes no unicast advert (keepalived drops it too).
             return drop("unicast", f"sent to {packet.dst}")
-        if inst is not None and inst.rx is not None and inst.rx[0] == packet.payload and inst.rx[1] == packet.src:
-            # The master's unchanged advert again (same bytes, source and group): its decoding and checksum
-            # verdict cannot differ from last time.
-            decoded = inst.rx[2]
+        rx = inst.rx if inst is not None else None
+        if rx is not None and rx[0] == packet.payload and rx[1] == packet.src and rx[2] == packet.dst:
+            # The master's unchanged advert again (same bytes, source and destination): its decoding and
+            # checksum verdict cannot differ from last time.
+            decoded = rx[3]
         else:
             mode = inst.config.checksum_mode if inst else None
             try:
@@ -779,7 +804,7 @@ class Daemon:
             except InvalidAdvert as exc:
                 return drop(exc.reason, exc.detail)
             if inst is not None:
-                inst.rx = (packet.payload, packet.src, decoded)
+                inst.rx = (packet.payload, packet.src, packet.dst, decoded)
         if inst is None:
             return drop("vrid", f"VRID {decoded.advert.vrid} not configured on {link.ifname}")  # RFC 9568 §7.1
         self._feed(inst, AdvertReceived(packet.src, decoded.advert, decoded.checksum_form))
@@ -864,6 +889,7 @@ class Daemon:
             "conflict_age": (
                 round(now - r.owner_conflict_seen_at, 3) if r.owner_conflict_seen_at is not None else None
             ),
+            "unicast": inst.unicast.status() if inst.unicast else None,
             "counters": {
                 "adverts_sent": c.adverts_sent,
                 "adverts_received": c.adverts_received,

@@ -128,6 +128,7 @@ def main() -> None:
     parser.add_argument("--interval", type=int, default=100, help="Max Adver Int in centiseconds")
     parser.add_argument("--dst", help="unicast destination for the 'unicast' case")
     parser.add_argument("--password", help="VRRPv2 simple password for the 'v2' case")
+    parser.add_argument("--ttl", type=int, help="TTL / hop limit of every frame (e.g. a routed peer), not the case's")
     parser.add_argument(
         "--sentinel",
         action="store_true",
@@ -141,6 +142,7 @@ def main() -> None:
     for case in args.cases:
         dst = ip_address(args.dst) if case == "unicast" else None
         message, ttl = build(case, src, args.vrid, vips, args.priority, args.interval, dst, password)
+        ttl = args.ttl if args.ttl is not None else ttl
         frames.extend([frame(src, message, case, ttl, dst)] * args.count)
     if args.sentinel:
         frames.append(frame(src, build("valid", src, args.vrid, vips, 1, args.interval)[0]))

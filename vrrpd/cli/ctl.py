@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from vrrpd.cli.status_trackers import render_trackers
+from vrrpd.cli.status_unicast import render_unicast
 from vrrpd.config import DEFAULT_CONTROL_SOCKET
 from vrrpd.control import REQUEST_TIMEOUT, ControlError, request
 
@@ -76,6 +77,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
     Then every tracker: its state (up, down, unknown until a script has run), its effect
     (weight +N / weight -N / fault) and what it adds to the priority now (CONTRIB). "(own)" marks
     the instance's own interface, always tracked: down means FAULT.
+
+    \b
+    Then, for unicast instances, every peer: the source and TTL we send with, the lowest TTL
+    accepted, adverts sent to the peer and send errors (with the last one).
     """
     result = _call(ctx, "status")
     if as_json:
@@ -103,6 +108,7 @@ def render_status(result: Any) -> str:
             seen = f" (last seen {_seconds(age, digits=1)} ago)" if age is not None else ""
             lines.append(f"{inst.get('name', '?')}: CONFLICT: {inst['conflict']}{seen}")
     lines.extend(render_trackers(instances))
+    lines.extend(render_unicast(instances))
     return "\n".join(lines) + "\n"
 
 

@@ -23,6 +23,7 @@ import yaml
 
 from vrrpd.config import ConfigError, parse_config
 from vrrpd.importer import track_files
+from vrrpd.importer import unicast as _unicast
 from vrrpd.importer.syntax import Statement, parse_file
 
 VirtualAddress = IPv4Interface | IPv6Interface
@@ -32,7 +33,6 @@ _MAC = re.compile(r"(?i)[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 _TRUE = ("true", "on", "yes")
 _FALSE = ("false", "off", "no")
 _MAX_V3_INTERVAL = 40.95
-_UNICAST = "not supported yet (issue #5 item 7); multicast will be used"
 _NOTIFY = (
     "vrrpd has no notify hooks yet (planned); the script will NOT run. Watch state changes with "
     "`vrrpctl status --json` or the journal meanwhile"
@@ -139,7 +139,6 @@ _GLOBAL_UNMAPPED = {
     "vrrp_vmac_garp_intvl": "use garp.refresh for periodic GARPs from the virtual MAC",
     "vrrp_higher_prio_send_advert": "vrrpd does not send an extra advert before yielding",
     "vrrp_owner_ignore_adverts": "vrrpd's address owner does not ignore adverts (it handles duplicate owners)",
-    "vrrp_check_unicast_src": _UNICAST,
     "vrrp_startup_delay": "set startup_delay (seconds) on each instance, or under defaults: vrrpd's equivalent",
     "vrrp_delay_after_boot": "closest: startup_delay (seconds) on each instance, applied at every start, not only "
     "after a boot",
@@ -195,13 +194,6 @@ _INSTANCE_UNMAPPED = {
     "notify_master_rx_lower_pri": _NOTIFY,
     "notify_priority_changes": _NOTIFY,
     "smtp_alert": "vrrpd sends no e-mail; use the journal",
-    "unicast_peer": _UNICAST,
-    "unicast_src_ip": _UNICAST,
-    "unicast_ttl": _UNICAST,
-    "unicast_fault_no_peer": _UNICAST,
-    "check_unicast_src": _UNICAST,
-    "old_unicast_checksum": _UNICAST,
-    "mcast_src_ip": "vrrpd sends from the interface's primary address",
     "mcast_dst_ip": "vrrpd always uses 224.0.0.18 / ff02::12 (RFC 9568)",
     "use_vmac_addr": "vrrpd puts only the instance's own addresses on the virtual MAC",
     "vmac_xmit_base": "vrrpd sends adverts from the virtual MAC interface",
@@ -270,6 +262,7 @@ class _Globals:
     lower_prio_no_advert: bool | None = None
     garp: _Garp = field(default_factory=_Garp)
     script_user: str | None = None
+    check_unicast_src: bool = False
 
 
 @dataclass
@@ -313,6 +306,7 @@ class _Instance:
     track_interfaces: list[tuple[str, int, bool, Statement]] = field(default_factory=list)
     sync_group: str | None = None
     track_files: list[tuple[str, int | None, bool, Statement]] = field(default_factory=list)
+    unicast: _unicast.UnicastKeys = field(default_factory=_unicast.UnicastKeys)
 
 
 class _Converter:
@@ -478,6 +472,9 @@ class _Converter:
                         f"script_user: vrrpd runs a script with the user's primary group; group "
                         f"{stmt.args[1]} is not imported",
                     )
+        elif key == "vrrp_check_unicast_src":
+            g.check_unicast_src = True
+            self.note(stmt, f"{key}: {_unicast.CHECK_SRC_NOTE}")
         elif key == "vrrp_min_garp":
             if self.flag(stmt):
                 g.garp.repeat, g.garp.delay, g.garp.refresh = 1, 0.0, 0.0
@@ -670,8 +667,8 @@ class _Converter:
                 self.warn(
                     inst.stmt,
                     f"vrrp_instance {out['name']}: VRID {out['vrid']} on {out['interface']} is already used by "
-                    f"{routers[key]} (keepalived tells them apart by unicast peers or mcast_dst_ip, which vrrpd "
-                    "does not support); instance not imported",
+                    f"{routers[key]} (keepalived tells them apart by unicast peers or mcast_dst_ip; vrrpd has one "
+                    "instance per VRID, interface and family); instance not imported",
                 )
                 continue
             seen_names.add(out["name"])
@@ -801,6 +798,7 @@ class _Converter:
             out["garp"] = garp
         if inst.out.get("virtual_mac"):
             out["virtual_mac"] = True
+        _unicast.unicast_out(self, inst, out, family, g.check_unicast_src)
         self.tracking_out(inst, out)
         return out
 
@@ -1225,6 +1223,7 @@ _INSTANCE_HANDLERS: dict[str, Callable[[_Converter, _Instance, Statement], None]
     "track_script": _h_track_script,
     "track_interface": _h_track_interface,
     "track_file": track_files.instance_list,
+    **dict.fromkeys(_unicast.KEYWORDS, _unicast.handle),
 }
 
 

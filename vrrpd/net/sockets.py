@@ -1,4 +1,5 @@
-"""The raw VRRP socket for one (interface, address family): IP protocol 112 to and from the VRRP group.
+"""The raw VRRP socket for one (interface, address family): IP protocol 112 to and from the VRRP group, and to
+and from unicast peers (`send_to`; vrrpd.net.unicast).
 
 One socket serves every virtual router of that family on the interface; the caller demultiplexes on the VRID.
 The socket is non-blocking: register `fileno()` with `loop.add_reader` and call `recv()` until it returns None.
@@ -173,6 +174,29 @@ class VrrpSocket:
             info = _IN6_PKTINFO.pack(src.packed, self.ifindex)
             cmsg = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, info)]
             self._sock.sendmsg([payload], cmsg, 0, (str(VRRP_GROUP_V6), 0, 0, self.ifindex))
+
+    def send_to(self, payload: bytes, src: IPAddress, dst: IPAddress, ttl: int = VRRP_TTL) -> None:
+        """Send one VRRP message to a unicast peer `dst` from `src`, with TTL / hop limit `ttl`.
+
+        The checksum in `payload` must have been computed with `dst` in the pseudo-header. A TTL other than the
+        socket's 255 goes per packet as IP_TTL / IPV6_HOPLIMIT ancillary data, since the socket is shared by
+        every instance on the interface. Raises OSError (EHOSTUNREACH, ENETUNREACH, ...), like send().
+        """
+        if src.version != dst.version or src.version != self.family:
+            raise ValueError(f"IPv{self.family} socket cannot send from {src} to {dst}")
+        if isinstance(src, IPv4Address):
+            info = _IN_PKTINFO.pack(self.ifindex, src.packed, b"\0" * 4)
+            cmsg = [(socket.IPPROTO_IP, IP_PKTINFO, info)]
+            if ttl != VRRP_TTL:
+                cmsg.append((socket.IPPROTO_IP, socket.IP_TTL, _INT.pack(ttl)))
+            self._sock.sendmsg([payload], cmsg, 0, (str(dst), 0))
+        else:
+            info = _IN6_PKTINFO.pack(src.packed, self.ifindex)
+            cmsg = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, info)]
+            if ttl != VRRP_TTL:
+                cmsg.append((socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT, _INT.pack(ttl)))
+            scope = self.ifindex if dst.is_link_local else 0
+            self._sock.sendmsg([payload], cmsg, 0, (str(dst), 0, 0, scope))
 
     def close(self) -> None:
         self._sock.close()
