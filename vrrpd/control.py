@@ -190,13 +190,13 @@ class ControlServer:
 
         hangup = asyncio.create_task(until_hangup())
         items = aiter(opened.stream)
+        item: asyncio.Future[Any] | None = None
         try:
             await self._send(writer, {"ok": True, "result": opened.ack})
             while True:
                 item = asyncio.ensure_future(anext(items))
                 done, _ = await asyncio.wait({item, hangup}, return_when=asyncio.FIRST_COMPLETED)
                 if item not in done:
-                    item.cancel()
                     return
                 try:
                     value = item.result()
@@ -205,10 +205,15 @@ class ControlServer:
                 writer.write(json.dumps(value).encode() + b"\n")
                 await asyncio.wait_for(writer.drain(), STREAM_STALL)
         finally:
+            # Also when the server closes under us: nothing may be left pending or with an unread result.
+            for task in (item, hangup):
+                if task is not None and not task.done():
+                    task.cancel()
             opened.stream.close()
-            hangup.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
-                await hangup
+            for task in (item, hangup):
+                if task is not None:
+                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, ConnectionError):
+                        await task
 
     async def _answer(self, line: bytes) -> dict[str, Any] | _Opened:
         if len(line.rstrip(b"\r\n")) > MAX_REQUEST:
@@ -273,26 +278,32 @@ def stream(path: str | os.PathLike[str], command: str, timeout: float = REQUEST_
     the daemon ends the stream or the caller stops iterating (which disconnects). `timeout` bounds the
     connection and the acknowledgement only; items may be any time apart."""
     where = os.fspath(path)
-    deadline = time.monotonic() + timeout
     payload = json.dumps({"command": command, **args}).encode() + b"\n"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         with _client_errors(where, timeout):
             sock.settimeout(timeout)
             sock.connect(where)
             sock.sendall(payload)
-            first = _read_line(sock, deadline, where)
-        yield _result(first, where)
-        sock.settimeout(None)
-        with sock.makefile("rb") as lines, _client_errors(where, timeout):
-            while line := lines.readline(MAX_RESPONSE + 1):
+        # Buffered from the first byte: the acknowledgement and the first items may arrive in one read.
+        with sock.makefile("rb") as lines:
+            with _client_errors(where, timeout):
+                first = lines.readline(MAX_RESPONSE + 1)
+            if not first:
+                raise ControlError(f"vrrpd on {where} closed the connection without answering")
+            yield _result(first, where)
+            sock.settimeout(None)
+            while True:
+                with _client_errors(where, timeout):
+                    line = lines.readline(MAX_RESPONSE + 1)
                 if not line.endswith(b"\n"):
                     if len(line) > MAX_RESPONSE:
                         raise ControlError(f"stream item over {MAX_RESPONSE // (1024 * 1024)} MiB from {where}")
-                    return  # cut off mid-line: the daemon went away
+                    return  # the end of the stream (or cut off mid-line: the daemon went away)
                 try:
-                    yield json.loads(line)
+                    item = json.loads(line)
                 except (UnicodeDecodeError, json.JSONDecodeError):
                     raise ControlError(f"malformed stream item from {where}") from None
+                yield item
 
 
 @contextlib.contextmanager
