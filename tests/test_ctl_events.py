@@ -104,3 +104,20 @@ def test_daemon_refusal_and_no_daemon_are_exit_1(daemon, tmp_path):
 
 def test_negative_replay_is_a_usage_error():
     assert CliRunner().invoke(main, ["events", "--replay", "-1"]).exit_code == 2
+
+
+def test_status_table_shows_hook_counters_only_for_instances_with_hooks():
+    from vrrpd.cli.ctl import render_status
+
+    hooks = {"hooks": ["on_master", "notify"], "runs": 7, "failures": 2, "timeouts": 1, "dropped": 0}
+    status = {
+        "version": "1",
+        "pid": 1,
+        "uptime": 5,
+        "instances": [
+            {"name": "gw", "state": "MASTER", "hooks": {**hooks, "pending": 1, "running": "notify"}},
+            {"name": "quiet", "state": "BACKUP", "hooks": None},
+        ],
+    }
+    lines = render_status(status).splitlines()
+    assert lines[-2:] == ["", "gw: hooks (on_master, notify): 7 runs, 2 failed, 1 timed out, 1 waiting, running notify"]

@@ -217,7 +217,7 @@ def test_a_client_that_never_reads_does_not_block_the_daemon_and_later_sees_a_ga
         return worst, items, log.seq
 
     worst, items, last = asyncio.run(body())
-    assert worst < 0.01, worst
+    assert worst < 0.05, worst  # publishing only appends: no await, no socket write
     assert items[0]["ok"] is True
     received = items[1:]
     gaps = [e for e in received if e["type"] == "gap"]

@@ -369,3 +369,17 @@ def test_instances_without_hooks_still_get_events():
     event = n.transition("instance", "quiet", "INITIALIZE", "BACKUP", "started", 100)
     assert event["seq"] == 1 and event["new"] == "BACKUP"
     assert n.status("instance", "quiet") is None and n.runners == []
+
+
+def test_recording_a_transition_never_raises_into_the_state_machine(caplog, monkeypatch):
+    """It runs inside the daemon's action handling: an error here must not skip the actions that follow."""
+    n = Notifier(RateLimitedLogger(logging.getLogger("test.hooks")))
+    n.add("instance", "gw", HooksConfig(notify=("/bin/true",)))
+
+    def broken(transition: Transition) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(n.runners[0], "submit", broken)
+    with caplog.at_level(logging.ERROR, logger="vrrpd.hooks"):
+        assert n.transition("instance", "gw", "BACKUP", "MASTER", "test", 100) is None
+    assert "instance gw: cannot record the transition BACKUP -> MASTER" in caplog.text

@@ -294,9 +294,16 @@ class Notifier:
             subject.runner = HookRunner(kind, name, hooks, self.ratelog, run_as, grace=self.grace)
         self.subjects[(kind, name)] = subject
 
-    def transition(self, kind: str, name: str, old: str, new: str, reason: str, priority: int) -> dict[str, Any]:
-        """Record a transition (old and new as the router names them) and queue its hooks; never waits."""
-        old, new = str(old), str(new)
+    def transition(self, kind: str, name: str, old: str, new: str, reason: str, priority: int) -> dict[str, Any] | None:
+        """Record a transition (old and new as the router names them) and queue its hooks; never waits, and
+        never raises: it runs inside the state machine's action handling, whose remaining actions must happen."""
+        try:
+            return self._transition(kind, name, str(old), str(new), reason, priority)
+        except Exception:
+            log.exception("%s %s: cannot record the transition %s -> %s", kind, name, old, new)
+            return None
+
+    def _transition(self, kind: str, name: str, old: str, new: str, reason: str, priority: int) -> dict[str, Any]:
         if new == "INITIALIZE":  # the router only returns to Initialize when the daemon stops it
             new = STOP
         subject = self.subjects.get((kind, name))

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from vrrpd.cli.status_hooks import render_hooks
 from vrrpd.cli.status_trackers import render_trackers
 from vrrpd.config import DEFAULT_CONTROL_SOCKET
 from vrrpd.control import REQUEST_TIMEOUT, ControlError, request, stream
@@ -105,6 +106,7 @@ def render_status(result: Any) -> str:
             seen = f" (last seen {_seconds(age, digits=1)} ago)" if age is not None else ""
             lines.append(f"{inst.get('name', '?')}: CONFLICT: {inst['conflict']}{seen}")
     lines.extend(render_trackers(instances))
+    lines.extend(render_hooks(instances))
     return "\n".join(lines) + "\n"
 
 
