@@ -19,6 +19,7 @@ from vrrpd.eventlog import EventLog
 from vrrpd.hookconfig import HooksConfig
 from vrrpd.hooks import HookRunner, HookSetupError, Notifier, Transition
 from vrrpd.logsetup import RateLimitedLogger
+from vrrpd.scripts import resolve_user
 
 SH, SLEEP = shutil.which("sh"), shutil.which("sleep")
 assert SH and SLEEP
@@ -383,3 +384,36 @@ def test_recording_a_transition_never_raises_into_the_state_machine(caplog, monk
     with caplog.at_level(logging.ERROR, logger="vrrpd.hooks"):
         assert n.transition("instance", "gw", "BACKUP", "MASTER", "test", 100) is None
     assert "instance gw: cannot record the transition BACKUP -> MASTER" in caplog.text
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching user needs root")
+def test_hooks_run_as_the_configured_user():
+    async def body() -> HookRunner:
+        n = Notifier(RateLimitedLogger(logging.getLogger("test.hooks")))
+        n.add("instance", "gw", HooksConfig(on_master=("id", "-u"), user="nobody"))
+        n.transition("instance", "gw", "BACKUP", "MASTER", "test", 100)
+        (r,) = n.runners
+        await r.drain()
+        await r.stop()
+        return r
+
+    r = asyncio.run(body())
+    assert r.last is not None and r.last.ok
+    assert r.last.output.decode().strip() == str(resolve_user("nobody").uid)
+
+
+def test_group_kind_gets_keepalived_group_arguments_and_events(tmp_path):
+    """Ready for sync groups: keepalived passes GROUP NAME STATE 0 to a group's generic notify."""
+    out = tmp_path / "out"
+
+    async def body() -> dict:
+        n = Notifier(RateLimitedLogger(logging.getLogger("test.hooks")))
+        n.add("group", "G1", HooksConfig(notify=(SH, "-c", f'echo "$* $VRRPD_KIND" >> {out}', "n")))
+        event = n.transition("group", "G1", "BACKUP", "MASTER", "members became master", 0)
+        await n.close(limit=5)
+        assert event is not None
+        return event
+
+    event = asyncio.run(body())
+    assert (event["kind"], event["name"], event["new"], event["priority"]) == ("group", "G1", "MASTER", 0)
+    assert lines(out) == ["GROUP G1 MASTER 0 group"]

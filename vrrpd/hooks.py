@@ -20,6 +20,11 @@ script can finish after the MASTER script that followed it (keepalived-vrrp.md p
   drain, for at most `SHUTDOWN_LIMIT` seconds in all (systemd's stop timeout for the unit is 20 s); hooks still
   running then are killed, and transitions still waiting are not run (both counted and logged).
 - Output (stdout and stderr together, at most `OUTPUT_CAP` bytes) goes to the log.
+
+Sync groups (another module) plug in the same way: ``Notifier.add("group", NAME, hooks)`` with the group's
+`HooksConfig` (parsed by `vrrpd.hookconfig.parse_hooks`), then ``Notifier.transition("group", NAME, old, new,
+reason, 0)`` per group transition: the generic hook then gets ``GROUP NAME STATE 0``, as keepalived passes it, and
+the event stream carries ``"kind": "group"``.
 """
 
 from __future__ import annotations
