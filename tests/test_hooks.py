@@ -63,6 +63,16 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def gone(pid: int, timeout: float = 3.0) -> bool:
+    """SIGKILL is delivered asynchronously: give the kernel a moment to end the process."""
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def test_specific_hook_then_generic_notify_with_keepalived_arguments(tmp_path):
     """Issue #5 point 4: on_master runs first, then notify with INSTANCE NAME STATE PRIORITY appended."""
     out = tmp_path / "out"
@@ -179,7 +189,7 @@ def test_timeout_kills_the_hooks_process_group_counts_and_logs_it(tmp_path, capl
         r, took = asyncio.run(body())
     assert 0.3 <= took < 0.3 + 0.2 + 1.0, took
     for pid in map(int, pids.read_text().split()):
-        assert not alive(pid), pid
+        assert gone(pid), pid
     assert (r.counters.runs, r.counters.failures, r.counters.timeouts) == (2, 1, 1)
     # The queue moved on: the generic notify still ran after the hanging on_master was killed.
     assert lines(out) == ["notify start INSTANCE gw MASTER 100", "notify end"]
@@ -353,7 +363,7 @@ def test_shutdown_waits_for_on_stop_but_only_up_to_its_limit(tmp_path):
 
     n, took = asyncio.run(body())
     assert 0.5 <= took < 2.0, took
-    assert not alive(int(pids.read_text().split()[0]))
+    assert gone(int(pids.read_text().split()[0]))
     status = n.status("instance", "gw")
     assert status["cancelled"] == 2 and status["pending"] == 0 and status["running"] is None
 
