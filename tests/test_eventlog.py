@@ -228,3 +228,29 @@ def test_a_client_that_never_reads_does_not_block_the_daemon_and_later_sees_a_ga
         seen += list(range(e["first_seq"], e["last_seq"] + 1)) if e["type"] == "gap" else [e["seq"]]
     assert seen == list(range(1, last + 1))
     assert received[-1]["n"] == "after"
+
+
+def test_a_client_that_accepts_nothing_for_the_stall_limit_is_disconnected(tmp_path, monkeypatch):
+    """Bounded twice: the follower queue (gaps) and the time a client may leave our writes unread."""
+    import vrrpd.control
+
+    monkeypatch.setattr(vrrpd.control, "STREAM_STALL", 0.3)
+    path = tmp_path / "vrrpd.sock"
+
+    async def body() -> int:
+        log = EventLog(follower_queue=20)
+        server = await serve(path, log)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, str(path))
+        sock.sendall(b'{"command": "events"}\n')
+        await until(lambda: log.followers == 1)
+        for i in range(400):  # far more than the socket buffers hold; never read
+            log.publish({"kind": "instance", "name": "gw", "n": i, "pad": "x" * 4000})
+            await asyncio.sleep(0)
+        await until(lambda: log.followers == 0, timeout=5)
+        sock.close()
+        await server.close()
+        return log.seq
+
+    assert asyncio.run(body()) == 400
