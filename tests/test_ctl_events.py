@@ -121,3 +121,23 @@ def test_status_table_shows_hook_counters_only_for_instances_with_hooks():
     }
     lines = render_status(status).splitlines()
     assert lines[-2:] == ["", "gw: hooks (on_master, notify): 7 runs, 2 failed, 1 timed out, 1 waiting, running notify"]
+
+
+def test_a_reader_that_goes_away_ends_vrrpctl_quietly(daemon):
+    """`vrrpctl events | head -1`: the next write hits a closed pipe; exit 0 and no traceback."""
+    env = {**os.environ, "VRRPCTL_SOCKET": str(daemon.path)}
+    proc = subprocess.Popen([*command(), "events"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        wait(lambda: daemon.followers() == 1)
+        daemon.publish("gw", "BACKUP", "MASTER")
+        assert proc.stdout is not None
+        assert json.loads(proc.stdout.readline())["seq"] == 1
+        proc.stdout.close()  # the reader is gone
+        daemon.publish("gw", "MASTER", "BACKUP")
+        assert proc.wait(timeout=10) == 0
+        assert proc.stderr is not None
+        assert proc.stderr.read() == b""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
