@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 
 from vrrpd.cli.ctl import main
 from vrrpd.config import AcceptChecksum, Authentication, Config, GarpConfig, InstanceConfig, parse_config
+from vrrpd.hookconfig import HooksConfig
 from vrrpd.importer import Message, SyntaxProblem, import_keepalived
 from vrrpd.importer import convert as convert_module
 from vrrpd.importer.convert import ImportResult, tracking_supported
@@ -35,7 +36,7 @@ KEEPALIVED_EXPECTED = {
     "checksum-as-v2.conf": ["Unknown keyword 'v3_checksum_as_v2'"],
 }
 # Exit status of `vrrpctl import-keepalived` per fixture.
-EXIT = {"unmapped.conf": 1, "include-main.conf": 1}
+EXIT = {"unmapped.conf": 1, "include-main.conf": 1, "notify.conf": 1}
 
 
 # --- helpers --------------------------------------------------------------------------------------------
@@ -241,7 +242,7 @@ def test_unmapped_keywords_each_warn_with_file_line_and_advice():
         4: "vrrp_mcast_group4: not supported: vrrpd always uses 224.0.0.18",
         9: "static_ipaddress: vrrpd does not manage static addresses",
         13: "vrrp_sync_group G1: vrrpd has no sync groups yet; VI_u, VI_ah will fail over independently",
-        28: "notify_master: vrrpd has no notify hooks yet (planned); the script will NOT run",
+        28: "notify_master_rx_lower_pri: vrrpd has no hook for it",
         33: "virtual_ipaddress_excluded: not supported",
         42: "authentication: auth_type AH (IPsec AH, RFC 2338) is not supported by vrrpd",
     }
@@ -257,6 +258,67 @@ def test_unmapped_keywords_each_warn_with_file_line_and_advice():
     assert [str(p) for p in u.unicast_peers] == ["192.0.2.81"]
     assert str(u.unicast_source) == "192.0.2.80"
     assert (ah.version, ah.authentication) == (2, None)
+
+
+def test_notify_scripts_map_to_hooks_split_like_keepalived():
+    """Issue #5 point 4/8: notify_master/backup/fault/stop/notify -> notify: {on_*, notify}; keepalived splits the
+    quoted script at spaces with quotes grouping (shlex does the same) and runs it without a shell."""
+    result, config = convert("notify.conf")
+    hooks = config.instance("VI_hooks").notify
+    assert hooks == HooksConfig(
+        on_master=("/bin/echo", "became", "master", "with spaces"),
+        on_backup=("/bin/true",),
+        on_fault=("/bin/echo", "fault"),
+        on_stop=("/bin/echo", "stopped"),
+        notify=("/bin/echo", "generic"),
+        user="root",  # notify_stop's own user, the same as script_user
+    )
+    assert config.instance("VI_rest").notify == HooksConfig()
+    one(texts(result, "note"), "notify.conf:9:", "notify scripts run one at a time in transition order")
+    warnings = texts(result)
+    one(warnings, "notify.conf:26: warning: notify_deleted: vrrpd has no live reload")
+    one(warnings, "notify.conf:27: warning: notify_master_rx_lower_pri: vrrpd has no hook for it", "vrrpctl events")
+    one(warnings, "notify.conf:28: warning: notify_priority_changes:", "effective_priority", "vrrpctl events")
+    assert len(warnings) == 3
+
+
+def test_notify_users_groups_duplicates_and_bad_quoting(tmp_path):
+    body = (
+        'notify_master "/bin/echo a" alice:staff\n'
+        "notify_backup /bin/true bob\n"
+        'notify_fault "/bin/echo \'unclosed"\n'
+        "notify /bin/true\n"
+        "notify /bin/false\n"
+    )
+    result, config = convert(write(tmp_path, instance_block(body)))
+    hooks = config.instances[0].notify
+    assert hooks == HooksConfig(
+        on_master=("/bin/echo", "a"), on_backup=("/bin/true",), notify=("/bin/false",), user="alice"
+    )
+    warnings = texts(result)
+    one(warnings, ":4: warning: notify_master: vrrpd runs hooks with the user's primary group; group staff")
+    one(warnings, ":5: warning: notify scripts of VI_1 run as different users (alice, bob)", "uses alice")
+    one(warnings, ":6: warning: notify_fault: cannot split", "not imported")
+    one(warnings, ":8: warning: notify: given twice in vrrp_instance VI_1; vrrpd imports this last one")
+    assert len(warnings) == 4
+
+
+def test_notify_without_user_takes_script_user_or_none(tmp_path):
+    _, config = convert(write(tmp_path, instance_block("notify /bin/true\n")))
+    assert config.instances[0].notify == HooksConfig(notify=("/bin/true",))
+    text = "global_defs {\n    script_user nobody\n}\n" + instance_block("notify /bin/true\n")
+    _, config = convert(write(tmp_path, text))
+    assert config.instances[0].notify.user == "nobody"
+
+
+def test_notify_fifo_points_at_vrrpctl_events_and_group_hooks_still_warn(tmp_path):
+    text = "global_defs {\n    vrrp_notify_fifo /run/keepalived.fifo\n}\n"
+    text += "vrrp_sync_group G {\n    group {\n        VI_1\n    }\n    notify_master /bin/true\n}\n"
+    result, config = convert(write(tmp_path, text + instance_block()))
+    warnings = texts(result)
+    one(warnings, ":2: warning: vrrp_notify_fifo: not supported: use `vrrpctl events` instead")
+    one(warnings, ":8: warning: vrrp_sync_group G: notify_master: vrrpd has no sync groups yet, so no group hooks")
+    assert config.instances[0].notify == HooksConfig()
 
 
 def test_include_globs_relative_to_the_including_file_in_sorted_order(monkeypatch):
@@ -512,6 +574,7 @@ def test_the_example_instance_type_is_unchanged():
         "unicast_source",
         "unicast_ttl",
         "unicast_min_ttl",
+        "notify",
     }
     assert written <= set(InstanceConfig.__dataclass_fields__)
 

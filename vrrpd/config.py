@@ -41,6 +41,7 @@ from yaml.nodes import ScalarNode
 from vrrpd import config_track_files
 from vrrpd.config_track_files import FileConfig
 from vrrpd.config_unicast import DEFAULT_TTL, IPAddress, UnicastChecks
+from vrrpd.hookconfig import HooksConfig, parse_hooks
 from vrrpd.protocol.packet import MAX_INTERVAL_CS, MAX_V2_INTERVAL_S, AuthType, ChecksumForm, ChecksumMode, Family
 from vrrpd.protocol.router import OWNER_PRIORITY, AddressCheck, RouterConfig
 from vrrpd.protocol.tracking import MAX_PRIORITY, MAX_WEIGHT, MIN_PRIORITY, Tracker, TrackerKind, effective_priority
@@ -183,6 +184,8 @@ class InstanceConfig:
     """TTL / hop limit of the unicast adverts we send."""
     unicast_min_ttl: int = DEFAULT_TTL
     """Lowest TTL / hop limit accepted from a unicast peer (255: on-link only, RFC 9568 §7.1)."""
+    notify: HooksConfig = field(default_factory=HooksConfig)
+    """Commands run on transitions (vrrpd.hookconfig, vrrpd.hooks); none by default."""
     line: int = field(default=0, compare=False)
     """Where the instance starts in its file (for messages); not part of equality, so a reload that only
     moves an instance within the file does not count as a change."""
@@ -469,6 +472,10 @@ _KEEPALIVED_NAMES = {
     "unicast_peer": "unicast_peers",
     "unicast_src_ip": "unicast_source",
     "check_unicast_src": "nothing: vrrpd always accepts unicast adverts only from unicast_peers",
+    "notify_master": "on_master (under notify:)",
+    "notify_backup": "on_backup (under notify:)",
+    "notify_fault": "on_fault (under notify:)",
+    "notify_stop": "on_stop (under notify:)",
 }
 # Keys renamed before 1.0: an old file gets pointed at the new key instead of a generic "unknown key".
 _RENAMED = {
@@ -710,6 +717,8 @@ class _Checker(UnicastChecks):
 
     def track_files(self, value: Any, loc: _Loc) -> tuple[Tracker, ...]:
         return self._trackers(value, loc, TrackerKind.FILE)
+    def notify(self, value: Any, loc: _Loc) -> HooksConfig:
+        return parse_hooks(self, value, loc)
 
     def _trackers(self, value: Any, loc: _Loc, kind: TrackerKind) -> tuple[Tracker, ...]:
         if isinstance(value, _Seq) and not value:
@@ -795,8 +804,21 @@ class _Checker(UnicastChecks):
         entry = self.mapping(value, loc, _SCRIPT_KEYS)
         if "command" not in entry:
             raise self.error(loc, "missing required key command")
-        command_loc = loc.key(entry, "command")
-        raw = entry["command"]
+        argv = self.command(entry["command"], loc.key(entry, "command"))
+        interval = (
+            self.seconds(entry["interval"], loc.key(entry, "interval"), 0.01, 86400) if "interval" in entry else 1.0
+        )
+        timeout = (
+            self.seconds(entry["timeout"], loc.key(entry, "timeout"), 0.01, 86400) if "timeout" in entry else interval
+        )
+        rise = self.integer(entry["rise"], loc.key(entry, "rise"), 1, 100) if "rise" in entry else 1
+        fall = self.integer(entry["fall"], loc.key(entry, "fall"), 1, 100) if "fall" in entry else 1
+        user = self.user_name(entry["user"], loc.key(entry, "user")) if "user" in entry else None
+        return ScriptConfig(name, argv, interval, timeout, rise, fall, user, line=loc.line)
+
+    def command(self, raw: Any, command_loc: _Loc) -> tuple[str, ...]:
+        """argv from a list of strings or one string split like a shell would; never run through a shell.
+        Shared by track scripts and notify hooks (vrrpd.hookconfig)."""
         if isinstance(raw, str):
             try:
                 argv = shlex.split(raw)
@@ -818,21 +840,13 @@ class _Checker(UnicastChecks):
                 f"is not run through a shell, so {' '.join(operators)} reach the program as plain arguments; "
                 "if you need a shell, write it out: command: [/bin/sh, -c, '...']",
             )
-        interval = (
-            self.seconds(entry["interval"], loc.key(entry, "interval"), 0.01, 86400) if "interval" in entry else 1.0
-        )
-        timeout = (
-            self.seconds(entry["timeout"], loc.key(entry, "timeout"), 0.01, 86400) if "timeout" in entry else interval
-        )
-        rise = self.integer(entry["rise"], loc.key(entry, "rise"), 1, 100) if "rise" in entry else 1
-        fall = self.integer(entry["fall"], loc.key(entry, "fall"), 1, 100) if "fall" in entry else 1
-        user = None
-        if "user" in entry:
-            user_loc = loc.key(entry, "user")
-            user = self.string(entry["user"], user_loc)
-            if not _NAME_RE.fullmatch(user):
-                raise self.error(user_loc, f"{user!r} is not a user name")
-        return ScriptConfig(name, tuple(argv), interval, timeout, rise, fall, user, line=loc.line)
+        return tuple(argv)
+
+    def user_name(self, value: Any, user_loc: _Loc) -> str:
+        user = self.string(value, user_loc)
+        if not _NAME_RE.fullmatch(user):
+            raise self.error(user_loc, f"{user!r} is not a user name")
+        return user
 
     def _check_tracking(self, vals: dict[str, _Val], interface: str, loc: _Loc) -> None:
         """Warnings for trackers that cannot do what their author probably wants."""

@@ -4,6 +4,11 @@ Protocol: newline-delimited JSON. Each request is one object ``{"command": NAME,
 each response is one line, ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": "..."}``. A
 connection may carry several requests, answered in order.
 
+Streams (``events``): the answer is the same first line, then one JSON object per line for as long as the
+client stays connected; anything the client sends after the request is ignored. The server never waits for
+a stream's client: what it sends is queued per client by the stream's source (bounded there), and a client
+that accepts nothing for `STREAM_STALL` seconds is disconnected.
+
 The server runs on the daemon's event loop, next to the VRRP timers, so it must never let a client stall
 the loop or take it down: requests are size-capped and time-limited, every failure becomes an error
 response, and a handler's exception is logged and answered, never propagated.
@@ -21,9 +26,10 @@ import os
 import socket
 import stat
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +39,28 @@ MAX_RESPONSE = 16 * 1024 * 1024
 """What the client accepts; a status for a thousand instances is well under 2 MiB."""
 REQUEST_TIMEOUT = 5.0
 """Seconds a client may take to send a whole request line, or to read our response."""
+STREAM_STALL = 60.0
+"""Seconds a stream's client may leave our writes unread before it is disconnected."""
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any] | Any]
+
+
+class Stream(Protocol):
+    """What a stream handler returns: an async iterator of JSON-serialisable items, closed when the client goes."""
+
+    def __aiter__(self) -> AsyncIterator[Any]: ...
+
+    def close(self) -> None: ...
+
+
+StreamHandler = Callable[[dict[str, Any]], tuple[Any, Stream]]
+"""Validates the request's arguments (raising ControlError) and returns the acknowledgement and the stream."""
+
+
+@dataclass
+class _Opened:
+    ack: Any
+    stream: Stream
 
 
 class ControlError(Exception):
@@ -56,9 +82,11 @@ class ControlServer:
         *,
         mode: int = 0o660,
         timeout: float = REQUEST_TIMEOUT,
+        streams: Mapping[str, StreamHandler] | None = None,
     ) -> None:
         self.path = Path(path)
         self.handlers = dict(handlers)
+        self.streams = dict(streams or {})
         self.mode = mode
         self.timeout = timeout
         self._server: asyncio.Server | None = None
@@ -143,7 +171,11 @@ class ControlServer:
                 await self._send(writer, _error(f"no complete request within {self.timeout:g} s"))
                 return
             if line.strip():
-                await self._send(writer, await self._answer(line))
+                response = await self._answer(line)
+                if isinstance(response, _Opened):
+                    await self._stream(reader, writer, response)
+                    return
+                await self._send(writer, response)
             if reader.at_eof():
                 return
 
@@ -151,7 +183,39 @@ class ControlServer:
         writer.write(json.dumps(response).encode() + b"\n")
         await asyncio.wait_for(writer.drain(), self.timeout)
 
-    async def _answer(self, line: bytes) -> dict[str, Any]:
+    async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, opened: _Opened) -> None:
+        async def until_hangup() -> None:
+            while await reader.read(4096):
+                pass  # nothing is expected after the request; read only to notice the hang-up
+
+        hangup = asyncio.create_task(until_hangup())
+        items = aiter(opened.stream)
+        item: asyncio.Future[Any] | None = None
+        try:
+            await self._send(writer, {"ok": True, "result": opened.ack})
+            while True:
+                item = asyncio.ensure_future(anext(items))
+                done, _ = await asyncio.wait({item, hangup}, return_when=asyncio.FIRST_COMPLETED)
+                if item not in done:
+                    return
+                try:
+                    value = item.result()
+                except StopAsyncIteration:
+                    return
+                writer.write(json.dumps(value).encode() + b"\n")
+                await asyncio.wait_for(writer.drain(), STREAM_STALL)
+        finally:
+            # Also when the server closes under us: nothing may be left pending or with an unread result.
+            for task in (item, hangup):
+                if task is not None and not task.done():
+                    task.cancel()
+            opened.stream.close()
+            for task in (item, hangup):
+                if task is not None:
+                    with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, ConnectionError):
+                        await task
+
+    async def _answer(self, line: bytes) -> dict[str, Any] | _Opened:
         if len(line.rstrip(b"\r\n")) > MAX_REQUEST:
             return _error(f"request over {MAX_REQUEST // 1024} KiB")
         try:
@@ -163,9 +227,19 @@ class ControlServer:
         command = request.pop("command", None)
         if not isinstance(command, str):
             return _error('request has no "command" string')
+        if command in self.streams:
+            try:
+                ack, stream = self.streams[command](request)
+            except ControlError as e:
+                return _error(str(e))
+            except Exception as e:
+                log.exception("control stream %r failed to open", command)
+                return _error(f"internal error in {command}: {type(e).__name__}: {e}")
+            return _Opened(ack, stream)
         handler = self.handlers.get(command)
         if handler is None:
-            return _error(f"unknown command {command!r} (known: {', '.join(sorted(self.handlers))})")
+            known = ", ".join(sorted({*self.handlers, *self.streams}))
+            return _error(f"unknown command {command!r} (known: {known})")
         try:
             result = handler(request)
             if inspect.isawaitable(result):
@@ -191,22 +265,67 @@ def request(path: str | os.PathLike[str], command: str, timeout: float = REQUEST
     where = os.fspath(path)
     deadline = time.monotonic() + timeout
     payload = json.dumps({"command": command, **args}).encode() + b"\n"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock, _client_errors(where, timeout):
+        sock.settimeout(timeout)
+        sock.connect(where)
+        sock.sendall(payload)
+        data = _read_line(sock, deadline, where)
+    return _result(data, where)
+
+
+def stream(path: str | os.PathLike[str], command: str, timeout: float = REQUEST_TIMEOUT, **args: Any) -> Iterator[Any]:
+    """Open a stream (``events``) on the daemon at `path`: yields the acknowledgement, then every item, until
+    the daemon ends the stream or the caller stops iterating (which disconnects). `timeout` bounds the
+    connection and the acknowledgement only; items may be any time apart."""
+    where = os.fspath(path)
+    payload = json.dumps({"command": command, **args}).encode() + b"\n"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        try:
+        with _client_errors(where, timeout):
             sock.settimeout(timeout)
             sock.connect(where)
             sock.sendall(payload)
-            data = _read_line(sock, deadline, where)
-        except (FileNotFoundError, ConnectionRefusedError):
+        # Buffered from the first byte: the acknowledgement and the first items may arrive in one read.
+        with sock.makefile("rb") as lines:
+            with _client_errors(where, timeout):
+                first = lines.readline(MAX_RESPONSE + 1)
+            if not first:
+                raise ControlError(f"vrrpd on {where} closed the connection without answering")
+            yield _result(first, where)
+            sock.settimeout(None)
+            while True:
+                with _client_errors(where, timeout):
+                    line = lines.readline(MAX_RESPONSE + 1)
+                if not line.endswith(b"\n"):
+                    if len(line) > MAX_RESPONSE:
+                        raise ControlError(f"stream item over {MAX_RESPONSE // (1024 * 1024)} MiB from {where}")
+                    return  # the end of the stream (or cut off mid-line: the daemon went away)
+                try:
+                    item = json.loads(line)
+                except (UnicodeDecodeError, json.JSONDecodeError):
+                    raise ControlError(f"malformed stream item from {where}") from None
+                yield item
+
+
+@contextlib.contextmanager
+def _client_errors(where: str, timeout: float) -> Iterator[None]:
+    """Socket errors as one sentence for the person at the terminal."""
+    try:
+        yield
+    except (FileNotFoundError, ConnectionRefusedError):
+        raise ControlError(f"no vrrpd listening on {where} (is it running?)") from None
+    except PermissionError:
+        raise ControlError(f"cannot open {where}: permission denied (needs root or the vrrpd group)") from None
+    except TimeoutError:
+        raise ControlError(f"no answer from vrrpd on {where} within {timeout:g} s") from None
+    except ConnectionResetError:
+        raise ControlError(f"vrrpd on {where} closed the connection") from None
+    except OSError as e:
+        if e.errno in (errno.ENOTDIR, errno.ENOTSOCK):
             raise ControlError(f"no vrrpd listening on {where} (is it running?)") from None
-        except PermissionError:
-            raise ControlError(f"cannot open {where}: permission denied (needs root or the vrrpd group)") from None
-        except TimeoutError:
-            raise ControlError(f"no answer from vrrpd on {where} within {timeout:g} s") from None
-        except OSError as e:
-            if e.errno in (errno.ENOTDIR, errno.ENOTSOCK):
-                raise ControlError(f"no vrrpd listening on {where} (is it running?)") from None
-            raise ControlError(f"cannot talk to vrrpd on {where}: {e.strerror or e}") from None
+        raise ControlError(f"cannot talk to vrrpd on {where}: {e.strerror or e}") from None
+
+
+def _result(data: bytes, where: str) -> Any:
     try:
         response = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError):

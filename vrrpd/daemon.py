@@ -53,6 +53,7 @@ from vrrpd import __version__, sdnotify
 from vrrpd.config import Config, InstanceConfig
 from vrrpd.control import ControlServer
 from vrrpd.filetrack import FileMonitor, create_monitors
+from vrrpd.hooks import HookSetupError, Notifier
 from vrrpd.logsetup import RateLimitedLogger
 from vrrpd.net.announce import Announcer
 from vrrpd.net.firewall import Firewall
@@ -189,6 +190,8 @@ class Daemon:
         self.scheduler: Scheduler | None = None
         self.started_at = time.monotonic()
         self.ratelog = RateLimitedLogger(log)
+        self.notifier = Notifier(self.ratelog)
+        """Transitions -> the event stream (`vrrpctl events`) and notify hooks (vrrpd.hooks)."""
         self._stop = asyncio.Event()
         self._stopping = False
         self._loop = asyncio.get_running_loop()
@@ -209,7 +212,11 @@ class Daemon:
             else:
                 await self.firewall.remove_stale()
                 self.firewall.reason = "not needed: every instance accepts (accept_mode or owner)"
-            self.control = ControlServer(str(self.config.control_socket), {"status": self._status})
+            self.control = ControlServer(
+                str(self.config.control_socket),
+                {"status": self._status},
+                streams={"events": self.notifier.events.open_stream},
+            )
             await self.control.start()
         except BaseException:
             await self._close_io()
@@ -278,6 +285,7 @@ class Daemon:
                 await asyncio.wait_for(asyncio.gather(*pending), timeout=5.0)
             except TimeoutError:
                 log.error("timed out removing virtual addresses on shutdown")
+        await self.notifier.close()  # on_stop hooks, bounded; after the priority-0 adverts and the removals
         for inst in self.instances.values():
             for task in (inst.worker, inst.garp):
                 if task:
@@ -356,6 +364,10 @@ class Daemon:
             link.routers[cfg.vrid] = inst
             link.own.add(source)
             self.instances[cfg.name] = inst
+            try:
+                self.notifier.add_instance(cfg)
+            except HookSetupError as exc:
+                raise StartupError(str(exc)) from None
 
     async def _start_tracking(self) -> None:
         """Subscribe to link changes and read every link's state; resolve script users; create (not yet start)
@@ -596,6 +608,9 @@ class Daemon:
                 inst.ops.put_nowait(("announce", action.addresses))
             elif isinstance(action, StateChanged):
                 log.info("%s: %s -> %s (%s)", inst.config.name, action.old, action.new, action.reason)
+                self.notifier.transition(
+                    "instance", inst.config.name, action.old, action.new, action.reason, inst.router.priority
+                )
                 if not self._stopping:  # after STOPPING=1 systemd shows our last running status, not teardown
                     sdnotify.status(self._summary())
             elif isinstance(action, Log):
@@ -873,6 +888,7 @@ class Daemon:
             "accept_mode": cfg.accept_mode,
             "accepts_traffic": cfg.accepts_traffic,
             "fault_reason": r.fault_reason,
+            "hooks": self.notifier.status("instance", cfg.name),
             "trackers": [
                 {
                     "kind": t.kind.value,

@@ -23,7 +23,7 @@ import os
 import pwd
 import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from vrrpd.config import ScriptConfig
@@ -94,8 +94,11 @@ async def run_once(
     run_as: RunAs | None = None,
     grace: float = KILL_GRACE,
     cap: int = OUTPUT_CAP,
+    env: Mapping[str, str] | None = None,
 ) -> RunResult:
-    """Run one check to completion (or to its timeout and kill). Never raises for the command's own failures."""
+    """Run one check to completion (or to its timeout and kill). Never raises for the command's own failures.
+
+    `env`: the whole environment of the child (None: the daemon's own); notify hooks use it."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     extra: dict[str, object] = {}
@@ -108,6 +111,7 @@ async def run_once(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
+            env=env,
             **extra,  # type: ignore[arg-type]
         )
     except (OSError, ValueError, subprocess.SubprocessError) as exc:

@@ -5,16 +5,19 @@ Exit status: 0 success, 1 the daemon could not be reached or reported an error, 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from typing import Any
 
 import click
 
+from vrrpd.cli.status_hooks import render_hooks
 from vrrpd.cli.status_trackers import render_trackers
 from vrrpd.cli.status_unicast import render_unicast
 from vrrpd.config import DEFAULT_CONTROL_SOCKET
-from vrrpd.control import REQUEST_TIMEOUT, ControlError, request
+from vrrpd.control import REQUEST_TIMEOUT, ControlError, request, stream
 
 _COLUMNS = (
     "NAME",
@@ -109,6 +112,7 @@ def render_status(result: Any) -> str:
             lines.append(f"{inst.get('name', '?')}: CONFLICT: {inst['conflict']}{seen}")
     lines.extend(render_trackers(instances))
     lines.extend(render_unicast(instances))
+    lines.extend(render_hooks(instances))
     return "\n".join(lines) + "\n"
 
 
@@ -185,6 +189,48 @@ def _duration(value: Any) -> str:
     if minutes:
         return f"{minutes}m{seconds:02d}s"
     return f"{seconds}s"
+
+
+@main.command()
+@click.option(
+    "--replay", default=0, show_default=True, type=click.IntRange(min=0), help="First print the last N events kept."
+)
+@click.option("--count", type=click.IntRange(min=1), help="Exit after printing N transitions.")
+@click.pass_context
+def events(ctx: click.Context, replay: int, count: int | None) -> None:
+    """Follow the daemon's transitions: one JSON object per line, in order, until interrupted.
+
+    \b
+    {"type": "transition", "seq": 7, "time": "...Z", "timestamp": ..., "kind": "instance", "name": "gw-v4",
+     "old": "BACKUP", "new": "MASTER", "reason": "...", "priority": 150, "vrid": 51, ...}
+    new is MASTER, BACKUP, FAULT or STOP (the daemon stopped the instance). A reader too slow to keep up
+    gets {"type": "gap", "missed": N, "first_seq": A, "last_seq": B} where events were dropped for it.
+    Exit status: 0 on Ctrl-C or after --count transitions, 1 when the daemon ends the stream or cannot be reached.
+    """
+    printed = 0
+    try:
+        items = stream(ctx.obj["socket"], "events", timeout=ctx.obj["timeout"], replay=replay)
+        next(items)  # the acknowledgement
+        for item in items:
+            sys.stdout.write(json.dumps(item) + "\n")
+            sys.stdout.flush()
+            if isinstance(item, dict) and item.get("type") == "transition":
+                printed += 1
+                if count is not None and printed >= count:
+                    return
+    except ControlError as e:
+        click.echo(f"vrrpctl: {e}", err=True)
+        ctx.exit(1)
+    except KeyboardInterrupt:
+        return
+    except BrokenPipeError:
+        # The reader went away (`| head`); nothing left to say to it, and nothing to say on stderr either.
+        # Python's own advice: point stdout at /dev/null so the flush at interpreter exit does not fail again.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return
+    click.echo("vrrpctl: vrrpd ended the event stream (stopped?)", err=True)
+    ctx.exit(1)
 
 
 @main.command("import-keepalived")

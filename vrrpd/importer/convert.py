@@ -34,9 +34,21 @@ _TRUE = ("true", "on", "yes")
 _FALSE = ("false", "off", "no")
 _MAX_V3_INTERVAL = 40.95
 _NOTIFY = (
-    "vrrpd has no notify hooks yet (planned); the script will NOT run. Watch state changes with "
-    "`vrrpctl status --json` or the journal meanwhile"
+    "vrrpd has no sync groups yet, so no group hooks; the script will NOT run. Give each member instance its "
+    "own notify: hooks (they get INSTANCE, not GROUP), or follow `vrrpctl events`"
 )
+_EVENTS = (
+    "use `vrrpctl events` instead: it prints every transition (instance, old and new state, priority, reason) "
+    "as one JSON line, in order; a FIFO reader can read its output instead"
+)
+_HOOK_KEYS = {
+    "notify_master": "on_master",
+    "notify_backup": "on_backup",
+    "notify_fault": "on_fault",
+    "notify_stop": "on_stop",
+    "notify": "notify",
+}
+"""keepalived's per-instance notify keywords -> the keys of vrrpd's notify: section, in vrrpd's order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +154,14 @@ _GLOBAL_UNMAPPED = {
     "vrrp_startup_delay": "set startup_delay (seconds) on each instance, or under defaults: vrrpd's equivalent",
     "vrrp_delay_after_boot": "closest: startup_delay (seconds) on each instance, applied at every start, not only "
     "after a boot",
-    "notify_fifo": _NOTIFY,
-    "notify_fifo_script": _NOTIFY,
-    "vrrp_notify_fifo": _NOTIFY,
-    "vrrp_notify_fifo_script": _NOTIFY,
-    "vrrp_notify_priority_changes": _NOTIFY,
-    "fifo_write_vrrp_states_on_reload": _NOTIFY,
+    "notify_fifo": _EVENTS,
+    "notify_fifo_script": _EVENTS,
+    "vrrp_notify_fifo": _EVENTS,
+    "vrrp_notify_fifo_script": _EVENTS,
+    "vrrp_notify_priority_changes": "vrrpd reports no priority-change events; `vrrpctl status --json` shows "
+    "each instance's effective_priority, and `vrrpctl events` the transitions",
+    "fifo_write_vrrp_states_on_reload": "vrrpd has no live reload yet; `vrrpctl events --replay N` shows the "
+    "last N transitions",
     "dynamic_interfaces": "vrrpd needs each interface to exist when it starts",
     "vrrp_priority": "set Nice= in the vrrpd systemd unit",
     "vrrp_rt_priority": "set CPUSchedulingPolicy=rr and CPUSchedulingPriority= in the vrrpd systemd unit",
@@ -185,14 +199,12 @@ _INSTANCE_UNMAPPED = {
     "track_bfd": "vrrpd has no BFD",
     "track_src_ip": "vrrpd does not track its source address",
     "dont_track_primary": "vrrpd always tracks the instance interface (down = fault)",
-    "notify": _NOTIFY,
-    "notify_master": _NOTIFY,
-    "notify_backup": _NOTIFY,
-    "notify_fault": _NOTIFY,
-    "notify_stop": _NOTIFY,
-    "notify_deleted": _NOTIFY,
-    "notify_master_rx_lower_pri": _NOTIFY,
-    "notify_priority_changes": _NOTIFY,
+    "notify_deleted": "vrrpd has no live reload, so instances are never deleted while it runs; on_stop runs "
+    "when vrrpd stops an instance",
+    "notify_master_rx_lower_pri": "vrrpd has no hook for it: a master that hears a lower-priority advert "
+    "re-announces itself (advert and GARP/NA) on its own; follow `vrrpctl events` for the transitions",
+    "notify_priority_changes": "vrrpd reports no priority-change events; `vrrpctl status --json` shows each "
+    "instance's effective_priority, and `vrrpctl events` the transitions",
     "smtp_alert": "vrrpd sends no e-mail; use the journal",
     "mcast_dst_ip": "vrrpd always uses 224.0.0.18 / ff02::12 (RFC 9568)",
     "use_vmac_addr": "vrrpd puts only the instance's own addresses on the virtual MAC",
@@ -307,6 +319,8 @@ class _Instance:
     sync_group: str | None = None
     track_files: list[tuple[str, int | None, bool, Statement]] = field(default_factory=list)
     unicast: _unicast.UnicastKeys = field(default_factory=_unicast.UnicastKeys)
+    hooks: dict[str, Statement] = field(default_factory=dict)
+    """keepalived notify keyword -> its statement (the last one given)."""
 
 
 class _Converter:
@@ -800,7 +814,55 @@ class _Converter:
             out["virtual_mac"] = True
         _unicast.unicast_out(self, inst, out, family, g.check_unicast_src)
         self.tracking_out(inst, out)
+        self.notify_out(inst, out)
         return out
+
+    def notify_out(self, inst: _Instance, out: dict[str, Any]) -> None:
+        """notify_* -> notify: {on_*: argv}. keepalived splits the script text at spaces with quotes grouping and
+        runs it without a shell, as shlex.split and vrrpd do; the generic `notify` gets the same appended
+        arguments (INSTANCE NAME STATE PRIORITY) in both."""
+        hooks: dict[str, Any] = {}
+        users: dict[str, Statement] = {}
+        for keyword, key in _HOOK_KEYS.items():
+            stmt = inst.hooks.get(keyword)
+            if stmt is None:
+                continue
+            try:
+                argv = shlex.split(stmt.args[0])
+            except ValueError as e:
+                self.warn(stmt, f"{keyword}: cannot split {stmt.args[0]!r} into arguments ({e}); not imported")
+                continue
+            if not argv:
+                self.warn(stmt, f"{keyword}: the script is empty; not imported")
+                continue
+            hooks[key] = argv
+            if len(stmt.args) > 1:
+                user, _, group = stmt.args[1].partition(":")
+                group = group or (stmt.args[2] if len(stmt.args) > 2 else "")
+                if user:
+                    users.setdefault(user, stmt)
+                if group:
+                    self.warn(
+                        stmt,
+                        f"{keyword}: vrrpd runs hooks with the user's primary group; group {group} is not imported",
+                    )
+        if not hooks:
+            return
+        if len(users) > 1:
+            first, *others = users
+            for other in others:
+                self.warn(
+                    users[other],
+                    f"notify scripts of {inst.name} run as different users ({', '.join(users)}); vrrpd has one "
+                    f"notify.user per instance and uses {first}",
+                )
+        user = next(iter(users), None) or self.globals.script_user
+        out["notify"] = {**hooks, **({"user": user} if user is not None else {})}
+        self.note(
+            inst.stmt,
+            f"vrrp_instance {inst.name}: notify scripts run one at a time in transition order in vrrpd, each killed "
+            "after notify.timeout (30 s by default); keepalived runs them concurrently and never kills them",
+        )
 
     def advert_interval(self, inst: _Instance, version: int) -> float | int:
         if inst.advert is None:
@@ -1160,6 +1222,19 @@ def _h_down_timer(c: _Converter, inst: _Instance, stmt: Statement) -> None:
         c.warn(stmt, "down_timer_adverts: vrrpd always waits 3 adverts (RFC 9568); raise advert_interval instead")
 
 
+def _h_notify(c: _Converter, inst: _Instance, stmt: Statement) -> None:
+    if not stmt.args:
+        c.warn(stmt, f"{stmt.keyword}: has no script; ignored")
+        return
+    if stmt.keyword in inst.hooks:
+        c.warn(
+            stmt,
+            f"{stmt.keyword}: given twice in vrrp_instance {inst.name}; vrrpd imports this last one, check it is the "
+            "one keepalived used",
+        )
+    inst.hooks[stmt.keyword] = stmt
+
+
 def _h_track_script(c: _Converter, inst: _Instance, stmt: Statement) -> None:
     for entry in c.block(stmt) or []:
         weight, reverse = _weight(c, entry)
@@ -1224,6 +1299,11 @@ _INSTANCE_HANDLERS: dict[str, Callable[[_Converter, _Instance, Statement], None]
     "track_interface": _h_track_interface,
     "track_file": track_files.instance_list,
     **dict.fromkeys(_unicast.KEYWORDS, _unicast.handle),
+    "notify_master": _h_notify,
+    "notify_backup": _h_notify,
+    "notify_fault": _h_notify,
+    "notify_stop": _h_notify,
+    "notify": _h_notify,
 }
 
 

@@ -1,0 +1,346 @@
+"""Notify hooks: commands run on transitions, one at a time per instance, in order, each with a timeout.
+
+keepalived runs notify scripts fire-and-forget: concurrently, unordered and without a timeout, so a BACKUP
+script can finish after the MASTER script that followed it (keepalived-vrrp.md pain point 3). Here:
+
+- Each instance (later each sync group) has one `HookRunner`: a queue and one worker task. A transition queues
+  its hooks; the worker runs them strictly one after another in transition order: for each transition the
+  state's own hook (on_master, on_backup, on_fault, on_stop), then the generic `notify`.
+- The state machine never waits for a hook: `submit` only appends to the queue. A hook runs as
+  `vrrpd.scripts.run_once` runs track scripts: its own process group, never through a shell, SIGTERM to the
+  group at `timeout`, SIGKILL after `KILL_GRACE`, every child reaped. A failing or timed-out hook is counted and
+  logged (rate-limited) and the queue moves on.
+- Transitions that pile up behind a slow hook are all kept, in order, up to `MAX_PENDING` per instance; beyond
+  that the oldest waiting ones are dropped (counted and logged), so a flapping instance with a hanging hook
+  cannot grow memory without bound, and the newest state always gets its hooks.
+- The generic `notify` gets keepalived's arguments appended (``INSTANCE|GROUP NAME STATE PRIORITY``), so
+  existing keepalived notify scripts work unchanged. Every hook also gets the transition in its environment
+  (`Transition.environment`).
+- At shutdown the daemon first sends its priority-0 adverts, then queues on_stop, then waits for the queues to
+  drain, for at most `SHUTDOWN_LIMIT` seconds in all (systemd's stop timeout for the unit is 20 s); hooks still
+  running then are killed, and transitions still waiting are not run (both counted and logged).
+- Output (stdout and stderr together, at most `OUTPUT_CAP` bytes) goes to the log.
+
+Sync groups (another module) plug in the same way: ``Notifier.add("group", NAME, hooks)`` with the group's
+`HooksConfig` (parsed by `vrrpd.hookconfig.parse_hooks`), then ``Notifier.transition("group", NAME, old, new,
+reason, 0)`` per group transition: the generic hook then gets ``GROUP NAME STATE 0``, as keepalived passes it, and
+the event stream carries ``"kind": "group"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from vrrpd.config import InstanceConfig
+from vrrpd.eventlog import EventLog
+from vrrpd.hookconfig import HOOK_KEYS, HooksConfig
+from vrrpd.logsetup import RateLimitedLogger
+from vrrpd.scripts import KILL_GRACE, RunAs, RunResult, resolve_user, run_once
+
+log = logging.getLogger("vrrpd.hooks")
+
+MAX_PENDING = 1000
+"""Transitions waiting for one runner before the oldest waiting one is dropped."""
+SHUTDOWN_LIMIT = 12.0
+"""Seconds the daemon waits at shutdown for every runner's queue (on_stop included) to drain."""
+EVENT_FLUSH_LIMIT = 1.0
+"""Seconds the daemon waits at shutdown for event followers to be sent what they have queued."""
+STOP = "STOP"
+"""The state hooks and events report when the daemon stops an instance (the router's Initialize)."""
+_NOT_INHERITED = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
+"""The daemon's own systemd hand-over variables: a hook must not talk to systemd on our behalf."""
+
+
+class HookSetupError(Exception):
+    """A hook cannot be set up (its user does not exist)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One state change as hooks see it."""
+
+    kind: str
+    """"instance" or "group"."""
+    name: str
+    old: str
+    """MASTER, BACKUP, FAULT or INITIALIZE (the first transition after start)."""
+    new: str
+    """MASTER, BACKUP, FAULT or STOP."""
+    reason: str
+    priority: int
+    seq: int
+    """The event's number in the event stream (`vrrpctl events`)."""
+    extra_env: tuple[tuple[str, str], ...] = ()
+    """More VRRPD_* variables (an instance's VRID, interface, family and addresses)."""
+
+    def arguments(self) -> tuple[str, ...]:
+        """keepalived's notify arguments: INSTANCE|GROUP, name, state, priority."""
+        return (self.kind.upper(), self.name, self.new, str(self.priority))
+
+    def environment(self, hook: str) -> dict[str, str]:
+        return {
+            "VRRPD_HOOK": hook,
+            "VRRPD_KIND": self.kind,
+            "VRRPD_NAME": self.name,
+            "VRRPD_STATE": self.new,
+            "VRRPD_OLD_STATE": self.old,
+            "VRRPD_PRIORITY": str(self.priority),
+            "VRRPD_REASON": self.reason,
+            "VRRPD_SEQ": str(self.seq),
+            **dict(self.extra_env),
+        }
+
+
+@dataclass
+class HookCounters:
+    runs: int = 0
+    failures: int = 0
+    """Runs that did not exit 0 (timeouts and commands that could not start included)."""
+    timeouts: int = 0
+    dropped: int = 0
+    """Waiting transitions discarded because more than MAX_PENDING were queued."""
+    cancelled: int = 0
+    """Transitions whose hooks were killed or never run because the daemon stopped."""
+
+
+class HookRunner:
+    """Runs one instance's (or group's) hooks one at a time, in transition order."""
+
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        config: HooksConfig,
+        ratelog: RateLimitedLogger,
+        run_as: RunAs | None = None,
+        *,
+        grace: float = KILL_GRACE,
+        max_pending: int = MAX_PENDING,
+        base_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.config = config
+        self.ratelog = ratelog
+        self.run_as = run_as
+        self.grace = grace
+        self.max_pending = max_pending
+        self.base_env = dict(base_env if base_env is not None else _inherited_env())
+        self.counters = HookCounters()
+        self.current: tuple[Transition, str] | None = None
+        """The transition and hook running now."""
+        self.last: RunResult | None = None
+        self._pending: deque[Transition] = deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.name}"
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def submit(self, transition: Transition) -> None:
+        """Queue the hooks of `transition`; never waits (called from the state machine's action handler)."""
+        if not self.config.commands(transition.new):
+            return
+        if len(self._pending) >= self.max_pending:
+            dropped = self._pending.popleft()
+            self.counters.dropped += 1
+            self.ratelog.log(
+                logging.WARNING,
+                f"hook-drop:{self.label}",
+                "%s: %d transitions waiting for hooks; dropped the oldest waiting (seq %d, %s -> %s)",
+                self.label,
+                self.max_pending,
+                dropped.seq,
+                dropped.old,
+                dropped.new,
+            )
+        self._pending.append(transition)
+        self._idle.clear()
+        self._wake.set()
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._work(), name=f"vrrpd-hooks-{self.name}")
+
+    async def _work(self) -> None:
+        while True:
+            while not self._pending:
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+            transition = self._pending.popleft()
+            try:
+                await self._handle(transition)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # our bug: keep serving later transitions rather than stall the queue for good
+                log.exception("%s: hooks for seq %d failed unexpectedly", self.label, transition.seq)
+
+    async def _handle(self, transition: Transition) -> None:
+        for hook, argv in self.config.commands(transition.new):
+            if hook == "notify":
+                argv = (*argv, *transition.arguments())
+            env = {**self.base_env, **transition.environment(hook)}
+            self.current = (transition, hook)
+            try:
+                result = await run_once(argv, self.config.timeout, run_as=self.run_as, grace=self.grace, env=env)
+            finally:
+                self.current = None
+            self._record(transition, hook, result)
+
+    def _record(self, transition: Transition, hook: str, result: RunResult) -> None:
+        self.last = result
+        self.counters.runs += 1
+        output = result.output.decode(errors="replace").strip()
+        shown = f"; output: {output}{' [truncated]' if result.truncated else ''}" if output else ""
+        what = f"{self.label}: hook {hook} ({transition.old} -> {transition.new}, seq {transition.seq})"
+        if result.ok:
+            log.info("%s: %s%s", what, result.describe(), shown)
+            return
+        self.counters.failures += 1
+        if result.timed_out:
+            self.counters.timeouts += 1
+        self.ratelog.log(
+            logging.WARNING, f"hook-fail:{self.label}:{hook}", "%s failed: %s%s", what, result.describe(), shown
+        )
+
+    async def drain(self) -> None:
+        """Until every queued transition's hooks have run."""
+        await self._idle.wait()
+
+    async def stop(self) -> None:
+        """Kill what runs now (its whole process group), forget what waits; count both."""
+        lost = len(self._pending) + (1 if self.current is not None else 0)
+        if lost:
+            self.counters.cancelled += lost
+            running = f"; killed hook {self.current[1]}" if self.current is not None else ""
+            log.warning("%s: stopping with %d transition(s) whose hooks did not finish%s", self.label, lost, running)
+        self._pending.clear()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._idle.set()
+
+    def status(self) -> dict[str, Any]:
+        c = self.counters
+        return {
+            "hooks": [hook for hook in HOOK_KEYS if getattr(self.config, hook)],
+            "timeout": self.config.timeout,
+            "runs": c.runs,
+            "failures": c.failures,
+            "timeouts": c.timeouts,
+            "dropped": c.dropped,
+            "cancelled": c.cancelled,
+            "pending": len(self._pending),
+            "running": self.current[1] if self.current is not None else None,
+            "last_result": self.last.describe() if self.last is not None else None,
+        }
+
+
+@dataclass
+class _Subject:
+    event_fields: dict[str, Any]
+    extra_env: tuple[tuple[str, str], ...]
+    runner: HookRunner | None = None
+
+
+@dataclass
+class Notifier:
+    """The daemon's side of transitions: numbers them into the event log and hands them to each runner."""
+
+    ratelog: RateLimitedLogger
+    events: EventLog = field(default_factory=EventLog)
+    grace: float = KILL_GRACE
+    subjects: dict[tuple[str, str], _Subject] = field(default_factory=dict)
+
+    def add_instance(self, cfg: InstanceConfig) -> None:
+        """Register an instance (at start-up: resolving the hooks' user may block on NSS)."""
+        family = "IPv4" if cfg.family.value == 4 else "IPv6"
+        fields = {"vrid": cfg.vrid, "interface": cfg.interface, "family": family}
+        env = (
+            ("VRRPD_VRID", str(cfg.vrid)),
+            ("VRRPD_INTERFACE", cfg.interface),
+            ("VRRPD_FAMILY", family),
+            ("VRRPD_VIRTUAL_ADDRESSES", " ".join(str(a) for a in cfg.virtual_addresses)),
+        )
+        self.add("instance", cfg.name, cfg.notify, fields, env)
+
+    def add(
+        self,
+        kind: str,
+        name: str,
+        hooks: HooksConfig,
+        event_fields: dict[str, Any] | None = None,
+        extra_env: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        """Register an instance or (kind "group") a sync group with its hooks."""
+        subject = _Subject(dict(event_fields or {}), extra_env)
+        if not hooks.empty:
+            run_as = None
+            if hooks.user is not None:
+                try:
+                    run_as = resolve_user(hooks.user)
+                except KeyError:
+                    raise HookSetupError(f"{kind} {name}: notify.user: no such user {hooks.user!r}") from None
+            subject.runner = HookRunner(kind, name, hooks, self.ratelog, run_as, grace=self.grace)
+        self.subjects[(kind, name)] = subject
+
+    def transition(self, kind: str, name: str, old: str, new: str, reason: str, priority: int) -> dict[str, Any] | None:
+        """Record a transition (old and new as the router names them) and queue its hooks; never waits, and
+        never raises: it runs inside the state machine's action handling, whose remaining actions must happen."""
+        try:
+            return self._transition(kind, name, str(old), str(new), reason, priority)
+        except Exception:
+            log.exception("%s %s: cannot record the transition %s -> %s", kind, name, old, new)
+            return None
+
+    def _transition(self, kind: str, name: str, old: str, new: str, reason: str, priority: int) -> dict[str, Any]:
+        if new == "INITIALIZE":  # the router only returns to Initialize when the daemon stops it
+            new = STOP
+        subject = self.subjects.get((kind, name))
+        fields = subject.event_fields if subject is not None else {}
+        event = self.events.publish(
+            {"kind": kind, "name": name, "old": old, "new": new, "reason": reason, "priority": priority, **fields}
+        )
+        if subject is not None and subject.runner is not None:
+            extra = subject.extra_env
+            subject.runner.submit(Transition(kind, name, old, new, reason, priority, event["seq"], extra))
+        return event
+
+    def status(self, kind: str, name: str) -> dict[str, Any] | None:
+        subject = self.subjects.get((kind, name))
+        return subject.runner.status() if subject is not None and subject.runner is not None else None
+
+    @property
+    def runners(self) -> list[HookRunner]:
+        return [s.runner for s in self.subjects.values() if s.runner is not None]
+
+    async def close(self, limit: float = SHUTDOWN_LIMIT) -> None:
+        """Shutdown: let every queue drain (on_stop included) for at most `limit` seconds, kill what is left,
+        then end the event streams once their followers have been sent what was queued for them."""
+        runners = self.runners
+        if any(r.pending or r.current for r in runners):
+            try:
+                await asyncio.wait_for(asyncio.gather(*(r.drain() for r in runners)), limit)
+            except TimeoutError:
+                log.error("hooks still running %gs after shutdown began; killing them", limit)
+        await asyncio.gather(*(r.stop() for r in runners))
+        await self.events.close(EVENT_FLUSH_LIMIT)
+
+
+def _inherited_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED and not k.startswith("VRRPD_")}
