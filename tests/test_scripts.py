@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import pwd
 import shutil
 import signal
 import time
@@ -15,7 +16,9 @@ import pytest
 from vrrpd.config import ScriptConfig
 from vrrpd.logsetup import RateLimitedLogger
 from vrrpd.protocol.tracking import TrackState
-from vrrpd.scripts import ScriptMonitor, resolve_user, run_once
+from vrrpd.scripts import CAP_SETGID, CAP_SETUID, ScriptMonitor, effective_capabilities, resolve_user, run_once
+
+CAP_NET_ADMIN, CAP_NET_RAW = 12, 13
 
 TRUE, FALSE, SLEEP, SH = (shutil.which(c) for c in ("true", "false", "sleep", "sh"))
 
@@ -124,6 +127,33 @@ def test_runs_as_user_without_supplementary_groups():
 def test_unknown_user():
     with pytest.raises(KeyError):
         resolve_user("no-such-user-vrrpd")
+
+
+def test_a_user_we_cannot_switch_to_is_refused_at_start_with_the_fix_named():
+    """Under the shipped unit (CAP_NET_ADMIN CAP_NET_RAW only) `user:` could never work: every run would fail
+    and read as a failing check. resolve_user (called at start-up) refuses it and says what to add."""
+    with pytest.raises(PermissionError) as err:
+        resolve_user("nobody", capabilities=(1 << CAP_NET_ADMIN) | (1 << CAP_NET_RAW))
+    text = str(err.value)
+    assert "CAP_SETUID and CAP_SETGID" in text and "systemctl edit vrrpd" in text
+    with pytest.raises(PermissionError, match="needs CAP_SETGID,"):
+        resolve_user("nobody", capabilities=1 << CAP_SETUID)
+    both = resolve_user("nobody", capabilities=(1 << CAP_SETUID) | (1 << CAP_SETGID))
+    assert both.user == "nobody" and both.uid == pwd.getpwnam("nobody").pw_uid
+
+
+def test_our_own_user_needs_no_capability():
+    me = pwd.getpwuid(os.geteuid())
+    if me.pw_gid != os.getegid():
+        pytest.fail("the test expects the primary group as effective group")
+    assert resolve_user(me.pw_name, capabilities=0).uid == os.geteuid()
+
+
+def test_effective_capabilities_are_read_from_proc_status(tmp_path: Path):
+    status = tmp_path / "status"
+    status.write_text("Name:\tvrrpd\nCapInh:\t0000000000000000\nCapEff:\t0000000000003000\n")
+    assert effective_capabilities(str(status)) == (1 << CAP_NET_ADMIN) | (1 << CAP_NET_RAW)
+    assert effective_capabilities(str(tmp_path / "missing")) == 0
 
 
 def test_a_run_that_cannot_start_is_a_failure_not_an_exception():

@@ -393,6 +393,8 @@ class Daemon:
                     run_as = resolve_user(script.user)
                 except KeyError:
                     raise StartupError(f"track script {script.name}: no such user {script.user!r}") from None
+                except PermissionError as exc:
+                    raise StartupError(f"track script {script.name}: {exc}") from None
             self.scripts[script.name] = ScriptMonitor(script, self._on_script, self.ratelog, run_as)
         used_files = {t.name for inst in self.instances.values() for t in inst.config.track_files}
         trackings = [inst.tracking for inst in self.instances.values()]

@@ -296,6 +296,8 @@ class Notifier:
                     run_as = resolve_user(hooks.user)
                 except KeyError:
                     raise HookSetupError(f"{kind} {name}: notify.user: no such user {hooks.user!r}") from None
+                except PermissionError as exc:
+                    raise HookSetupError(f"{kind} {name}: notify.user: {exc}") from None
             subject.runner = HookRunner(kind, name, hooks, self.ratelog, run_as, grace=self.grace)
         self.subjects[(kind, name)] = subject
 

@@ -49,10 +49,39 @@ class RunAs:
     gid: int
 
 
-def resolve_user(name: str) -> RunAs:
-    """Raises KeyError for an unknown user. Blocking (NSS): call at start-up, not from the running loop."""
+CAP_SETGID = 6
+CAP_SETUID = 7
+
+
+def effective_capabilities(status_path: str = "/proc/self/status") -> int:
+    """The CapEff bit mask of this process (0 if it cannot be read)."""
+    try:
+        with open(status_path) as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def resolve_user(name: str, capabilities: int | None = None) -> RunAs:
+    """Raises KeyError for an unknown user, and PermissionError when this process could not switch to it (it
+    lacks CAP_SETUID/CAP_SETGID: the shipped systemd unit does not grant them), so the problem is a start-up
+    error instead of a check or hook that fails at every run. Blocking (NSS): call at start-up only."""
     entry = pwd.getpwnam(name)
-    return RunAs(name, entry.pw_uid, entry.pw_gid)
+    run_as = RunAs(name, entry.pw_uid, entry.pw_gid)
+    if (run_as.uid, run_as.gid) == (os.geteuid(), os.getegid()):
+        return run_as
+    caps = effective_capabilities() if capabilities is None else capabilities
+    missing = [cap for bit, cap in ((CAP_SETUID, "CAP_SETUID"), (CAP_SETGID, "CAP_SETGID")) if not caps >> bit & 1]
+    if missing:
+        raise PermissionError(
+            f"user {name!r} needs {' and '.join(missing)}, which vrrpd does not have (the shipped systemd unit "
+            "grants only CAP_NET_ADMIN and CAP_NET_RAW): add CAP_SETUID CAP_SETGID to both AmbientCapabilities= "
+            "and CapabilityBoundingSet= with `systemctl edit vrrpd`, or remove user"
+        )
+    return run_as
 
 
 @dataclass(frozen=True, slots=True)
