@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 import yaml
 from yaml.nodes import ScalarNode
 
+from vrrpd.config_syncgroups import SyncGroupConfig, check_sync_groups
 from vrrpd.protocol.packet import MAX_INTERVAL_CS, MAX_V2_INTERVAL_S, AuthType, ChecksumForm, ChecksumMode, Family
 from vrrpd.protocol.router import OWNER_PRIORITY, AddressCheck, RouterConfig
 from vrrpd.protocol.tracking import MAX_PRIORITY, MAX_WEIGHT, MIN_PRIORITY, Tracker, TrackerKind, effective_priority
@@ -231,6 +232,8 @@ class Config:
     """The file name used in messages."""
     warnings: tuple[str, ...] = ()
     track_scripts: tuple[ScriptConfig, ...] = ()
+    sync_groups: tuple[SyncGroupConfig, ...] = ()
+    """Instances that are Master together (vrrpd.config_syncgroups)."""
 
     def script(self, name: str) -> ScriptConfig:
         for script in self.track_scripts:
@@ -412,7 +415,7 @@ class _Val:
 
 
 _IDENTITY_KEYS = ("name", "interface", "vrid", "virtual_addresses")
-_TOP_KEYS = ("control_socket", "defaults", "track_scripts", "instances")
+_TOP_KEYS = ("control_socket", "defaults", "track_scripts", "instances", "sync_groups")
 _SCRIPT_KEYS = ("command", "interval", "timeout", "rise", "fall", "user")
 _SHELL_TOKENS = frozenset({"|", "||", "&&", ";", ">", ">>", "<", "&", "2>&1"})
 _ELECTION_REFERENCE = 100
@@ -445,6 +448,8 @@ _KEEPALIVED_NAMES = {
     "vrrp_script": "track_scripts (at the top level)",
     "script": "command",
     "on_fail": "on_failure: fault",
+    "vrrp_sync_group": "sync_groups (at the top level)",
+    "group": "members (in sync_groups)",
 }
 # Keys renamed before 1.0: an old file gets pointed at the new key instead of a generic "unknown key".
 _RENAMED = {
@@ -888,6 +893,7 @@ class _Checker:
         checked = [self.instance(item, at.item(items, i), defaults) for i, item in enumerate(items)]
         instances = [inst for inst, _ in checked]
         self.cross_check(instances, [locs for _, locs in checked])
+        groups = check_sync_groups(self, doc, top, instances)
         if "track_scripts" in doc:
             at = top.key(doc, "track_scripts")
             for name in self.scripts:
@@ -897,7 +903,12 @@ class _Checker:
                         "is not used by any instance's track_scripts; it will not run",
                     )
         return Config(
-            tuple(instances), socket, self.filename, tuple(self.warnings), track_scripts=tuple(self.scripts.values())
+            tuple(instances),
+            socket,
+            self.filename,
+            tuple(self.warnings),
+            track_scripts=tuple(self.scripts.values()),
+            sync_groups=groups,
         )
 
     def _script_section(self, value: Any, loc: _Loc) -> _Map:
