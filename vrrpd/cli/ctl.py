@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from vrrpd.cli.status_groups import render_groups
 from vrrpd.cli.status_trackers import render_trackers
 from vrrpd.config import DEFAULT_CONTROL_SOCKET
 from vrrpd.control import REQUEST_TIMEOUT, ControlError, request
@@ -76,6 +77,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
     Then every tracker: its state (up, down, unknown until a script has run), its effect
     (weight +N / weight -N / fault) and what it adds to the priority now (CONTRIB). "(own)" marks
     the instance's own interface, always tracked: down means FAULT.
+
+    \b
+    Then every sync group: its state, its members' states and what holds it out of MASTER
+    (a member in FAULT, a failed group tracker, a member deferring to a higher master), and
+    the group's own trackers.
     """
     result = _call(ctx, "status")
     if as_json:
@@ -103,6 +109,7 @@ def render_status(result: Any) -> str:
             seen = f" (last seen {_seconds(age, digits=1)} ago)" if age is not None else ""
             lines.append(f"{inst.get('name', '?')}: CONFLICT: {inst['conflict']}{seen}")
     lines.extend(render_trackers(instances))
+    lines.extend(render_groups(result))
     return "\n".join(lines) + "\n"
 
 
