@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +153,15 @@ def test_group_tracker_of_an_undefined_script_is_an_error():
 )
 def test_malformed_groups(groups, expected):
     assert expected in error(groups)
+
+
+def test_commented_example_in_etc_vrrpd_yaml_validates_once_uncommented():
+    """The sync_groups example in etc/vrrpd.yaml must stay a working config (with its track_scripts example)."""
+    text = (Path(__file__).resolve().parent.parent / "etc" / "vrrpd.yaml").read_text()
+    start = text.index("# sync_groups:")
+    example = "\n".join(line[2:] for line in text[start:].splitlines())
+    scripts = "track_scripts:\n  chk_web: {command: [/bin/true]}\n"
+    config = parse_config(scripts + text[:start] + example + "\n", "etc/vrrpd.yaml")
+    (group,) = config.sync_groups
+    assert group.members == ("gw-v4", "gw-v6")
+    assert [(t.name, t.weight) for t in group.trackers] == [("bond0", None), ("chk_web", None)]
