@@ -662,3 +662,12 @@ def test_group_backup_leaves_master_with_priority_zero_like_a_shutdown():
     assert sends == [0] and RemoveAddresses((VIP,)) in actions
     assert r.state is State.BACKUP and not r.wants_master
     assert r.next_deadline() == pytest.approx(11.0 + master_down_interval(200, 100))
+
+
+def test_group_backup_hold_delays_the_next_election_by_that_much():
+    r = _member(200)
+    r.handle(Started(), 0.0)
+    r.handle(TimerExpired(), 10.0)
+    r.handle(GroupMaster("go"), 10.0)
+    r.handle(GroupBackup("sync group g: tie-break", hold=5.0), 11.0)
+    assert r.next_deadline() == pytest.approx(11.0 + master_down_interval(200, 100) + 5.0)

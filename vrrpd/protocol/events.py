@@ -75,6 +75,8 @@ class GroupBackup:
     trackers failed. It leaves as a shutting-down Master would (priority 0, RFC 9568 §6.4.3) and waits as Backup."""
 
     reason: str
+    hold: float = 0.0
+    """Seconds added to its Master_Down timer: the group's tie-break when two groups each won one member."""
 
 
 Input = (

@@ -510,7 +510,7 @@ class VirtualRouter:
         # Like a shutdown (§6.4.3): priority 0 so the peers take over after Skew_Time, not Master_Down_Interval.
         self._leave_master(actions)
         self._set_state(State.BACKUP, event.reason, actions)
-        self.master_down_at = now + self.master_down_interval
+        self.master_down_at = now + self.master_down_interval + event.hold
 
 
 _Handler = Callable[[VirtualRouter, Input, float, list[Action]], None]

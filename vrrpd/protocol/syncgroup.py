@@ -35,11 +35,15 @@ Semantics:
   election again (timer expiry without a master it defers to) before the group can return; a forced
   transition never reverses by itself within the same input.
 - Stop. Stopping one member stops the group: every member gets the shutdown (priority 0 from each Master).
-- Mirrored priorities (router A higher on one member, B on another) are a misconfiguration no per-VRID
-  protocol can settle on its own: if both groups are Master at once (start-up, a healed partition), both
-  yield and the first group whose members all want Master again takes all VIPs, the other then defers. The
-  two sides' timers start from unrelated advert phases, so they do not line up twice in practice; configure
-  the same router highest on every member.
+- Mirrored priorities (router A higher on one member, B on another) are a misconfiguration: if both groups
+  are Master at once (start-up, a healed partition), each loses one member's election, so both yield, and
+  with symmetric timers they would come back at the same instant and do it again forever. Tie-break, in the
+  orientation of RFC 9568 §6.4.3 (the higher primary address wins an equal election): a group that yields
+  because a member lost to a router whose address on that link is higher than the member's own holds its
+  yielded members one extra Master_Down_Interval (the longest among the members, `GroupBackup.hold`). The
+  other group comes back first and takes every VIP; this one then defers. It settles the usual case where
+  one host's addresses are lower on every link; if the orders differ between links, timing decides.
+  Configure the same router highest on every member.
 - Trackers of the group itself are fault trackers only (a group has no priority of its own to weigh).
 - Every change of the group's state (INITIALIZE, BACKUP, MASTER, FAULT: FAULT when a member is in FAULT or a
   group tracker failed, MASTER when every member is) is reported as a `GroupStateChanged`, for logs, hooks
@@ -163,13 +167,24 @@ class SyncGroup:
         held = self.held_by(now)
         if masters and (len(masters) < len(self.members) or self.faults):
             reason = f"sync group {self.name}: {held or why or 'a member left MASTER'}"
+            hold = max(r.master_down_interval for r in self.members.values()) if self._lost_tie() else 0.0
             for name in masters:
-                self._feed(out, name, GroupBackup(reason), now)
+                self._feed(out, name, GroupBackup(reason, hold), now)
         elif not masters and held is None and all(r.wants_master for r in self.members.values()):
             reason = f"sync group {self.name}: every member's master down timer expired"
             for name in self.members:
                 self._feed(out, name, GroupMaster(reason), now)
         self._track(out, why or held or "members changed")
+
+    def _lost_tie(self) -> bool:
+        """A member stepped down to a master whose address is higher than its own (see "Mirrored priorities")."""
+        return any(
+            r.state is State.BACKUP
+            and r.defers
+            and r.master_address is not None
+            and int(r.master_address) > int(r.primary_address)
+            for r in self.members.values()
+        )
 
     def _derive(self) -> State:
         states = [r.state for r in self.members.values()]
