@@ -115,3 +115,28 @@ def test_peer_higher_on_one_member_only_does_not_preempt_or_flap(lab):
         time.sleep(0.1)
     assert [b.instance_status(n)["counters"]["transitions"] for n in "xy"] == before
     assert holders(hosts) == (["a"], ["a"])
+
+
+def test_mirrored_priorities_started_together_settle_on_one_host(lab):
+    """a is higher on x, b on y, both start at once: they may both go MASTER first, but the address tie-break
+    (vrrpd/protocol/syncgroup.py) leaves one host with both VIPs, and nothing moves after that."""
+    ha = lab.add_host("a", ipv4="198.51.100.11/24")
+    hb = lab.add_host("b", ipv4="198.51.100.12/24")
+    groups = {"g": {"members": ["x", "y"]}}
+    a = Vrrpd(ha, members(200, 100), sync_groups=groups).start(wait=False)
+    b = Vrrpd(hb, members(100, 200), sync_groups=groups).start(wait=False)
+    wait_for(lambda: a._ready() and b._ready(), 15, message="daemons did not come up")
+
+    def one_holder() -> bool:
+        sa, sb = states(a), states(b)
+        return {sa, sb} == {("MASTER", "MASTER"), ("BACKUP", "BACKUP")}
+
+    wait_for(one_holder, 10, message="the groups did not settle on one host")
+    winner, loser = (a, b) if states(a) == ("MASTER", "MASTER") else (b, a)
+    wait_for(lambda: holders([ha, hb]) == ([winner.host.name], [winner.host.name]), 3)
+    before = [loser.instance_status(n)["counters"]["transitions"] for n in "xy"]
+    deadline = time.monotonic() + 3  # 30 advert intervals
+    while time.monotonic() < deadline:
+        assert states(winner) == ("MASTER", "MASTER") and states(loser) == ("BACKUP", "BACKUP")
+        time.sleep(0.1)
+    assert [loser.instance_status(n)["counters"]["transitions"] for n in "xy"] == before
