@@ -165,3 +165,16 @@ def test_commented_example_in_etc_vrrpd_yaml_validates_once_uncommented():
     (group,) = config.sync_groups
     assert group.members == ("gw-v4", "gw-v6")
     assert [(t.name, t.weight) for t in group.trackers] == [("bond0", None), ("chk_web", None)]
+
+
+def test_members_that_change_the_whole_group_are_warned_about():
+    head = HEAD.replace("vrid: 1, virtual_addresses", "vrid: 1, preempt: false, virtual_addresses").replace(
+        "vrid: 2, virtual_addresses", "vrid: 2, priority: 255, virtual_addresses"
+    )
+    warnings = parse("sync_groups:\n  web: {members: [web4, web6]}\n", head).warnings
+    assert [w for w in warnings if "sync_groups" in w] == [
+        "vrrpd.yaml: sync_groups.web.members (line 8): preempt is false on web4 only, which makes the whole sync "
+        "group web non-preempting: a group takes over from a lower-priority peer only when every member would",
+        "vrrpd.yaml: sync_groups.web.members (line 8): web6 is an address owner (priority 255), which RFC 9568 "
+        "§6.4.1 makes master at once; in sync group web it waits until every member's own election says master",
+    ]

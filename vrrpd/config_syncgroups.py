@@ -129,6 +129,7 @@ def check_sync_groups(
         for member in members:
             owner[member] = group
             _refuse_member_weights(checker, doc, top, instances[by_name[member]], by_name[member], group)
+        _warn_members(checker, members_loc, group, [instances[by_name[m]] for m in members])
         groups.append(group)
     return tuple(groups)
 
@@ -161,3 +162,21 @@ def _refuse_member_weights(
             "sync_group_tracking_weight), vrrpd refuses them: use on_failure: fault, here or in the group's "
             "track_scripts/track_interfaces",
         )
+
+
+def _warn_members(checker: _Checker, loc: _Loc, group: SyncGroupConfig, members: list[InstanceConfig]) -> None:
+    """Member settings that change what the whole group does, which their authors may not expect."""
+    calm = [m.name for m in members if not m.preempt and m.priority != 255]
+    if calm and len(calm) < len(members):
+        checker.warn(
+            loc,
+            f"preempt is false on {', '.join(calm)} only, which makes the whole sync group {group.name} "
+            "non-preempting: a group takes over from a lower-priority peer only when every member would",
+        )
+    for owner in (m.name for m in members if m.priority == 255):
+        if len(members) > 1:
+            checker.warn(
+                loc,
+                f"{owner} is an address owner (priority 255), which RFC 9568 §6.4.1 makes master at once; in sync "
+                f"group {group.name} it waits until every member's own election says master",
+            )
