@@ -19,6 +19,8 @@ Decisions:
 - A group's own trackers take `on_failure: fault` only: a group has no priority to add a weight to.
 - Fewer than two members is allowed with a warning: one member is an ordinary instance plus the group's
   trackers, which may be a step in a migration, not a mistake worth refusing.
+- Warnings for member settings that change the whole group: `preempt: false` on some members only (the group
+  then never preempts), and an address owner as a member (it waits for the group instead of starting as master).
 - Group hooks (`notify`, `on_master`...) are not keys yet: group transitions are reported by the pure core as
   `GroupStateChanged` and logged; the hook runner consumes them once per-instance hooks have landed.
 
