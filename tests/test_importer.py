@@ -661,7 +661,7 @@ def test_sync_group_parts_vrrpd_cannot_map_each_warn(tmp_path):
     one(warnings, "VI_missing is not an imported vrrp_instance; left out")
     one(warnings, "track_script chk weight -10: vrrpd's group trackers can only fault the group")
     one(warnings, "track_interface eth1 weight 5: vrrpd's group trackers can only fault the group")
-    one(warnings, "track_file: vrrpd cannot track files")
+    one(warnings, "track_file: vrrpd's sync groups cannot track files")
     one(warnings, "notify_master: vrrpd has no group hooks yet")
     one(warnings, "vrrp_sync_group other: web vip is already in sync group my group; left out")
     one(warnings, "vrrp_sync_group other: no member was imported; group not imported")

@@ -139,7 +139,9 @@ def check_sync_groups(
 def _refuse_member_weights(
     checker: _Checker, doc: Any, top: _Loc, inst: InstanceConfig, index: int, group: SyncGroupConfig
 ) -> None:
-    for key, trackers in (("track_scripts", inst.track_scripts), ("track_interfaces", inst.track_interfaces)):
+    # Every per-instance tracker list with weights; `track_files` where this vrrpd has them (issue #5 point 2).
+    for key in ("track_scripts", "track_interfaces", "track_files"):
+        trackers = getattr(inst, key, ())
         weighted = [i for i, t in enumerate(trackers) if t.weight is not None]
         if not weighted:
             continue

@@ -27,7 +27,8 @@ _GROUP_NOTIFY = (
     "transitions are logged as 'sync group NAME: OLD -> NEW (reason)' meanwhile"
 )
 _UNMAPPED_TRACKERS = {
-    "track_file": "vrrpd cannot track files; use a track script that reads the file",
+    "track_file": "vrrpd's sync groups cannot track files; track the file on each member with on_failure: fault, "
+    "or use a group track script that reads it",
     "track_process": "vrrpd cannot track processes; use a track script (e.g. pidof NAME)",
     "track_bfd": "vrrpd has no BFD",
 }
