@@ -96,10 +96,10 @@ def test_start_members_go_master_together_when_every_election_says_master():
     # a.x wants Master at its own Master_Down_Interval but waits for a.y's (longer: priority 150).
     both = master_down_interval(150, 100)
     assert lan.became_master_at("a.x") == pytest.approx(both) == lan.became_master_at("a.y")
-    assert [(c.group, c.old, c.new) for _, c in lan.changes] == [
-        ("a", State.INITIALIZE, State.BACKUP),
-        ("b", State.INITIALIZE, State.BACKUP),
-        ("a", State.BACKUP, State.MASTER),
+    assert [(c.group, c.old, c.new, c.reason) for _, c in lan.changes] == [
+        ("a", State.INITIALIZE, State.BACKUP, "member a.x: started"),
+        ("b", State.INITIALIZE, State.BACKUP, "member b.x: started"),
+        ("a", State.BACKUP, State.MASTER, "every member's master down timer expired"),
     ]
     lan.quiet_for(30)
 

@@ -171,9 +171,9 @@ class SyncGroup:
             for name in masters:
                 self._feed(out, name, GroupBackup(reason, hold), now)
         elif not masters and held is None and all(r.wants_master for r in self.members.values()):
-            reason = f"sync group {self.name}: every member's master down timer expired"
+            why = "every member's master down timer expired"
             for name in self.members:
-                self._feed(out, name, GroupMaster(reason), now)
+                self._feed(out, name, GroupMaster(f"sync group {self.name}: {why}"), now)
         self._track(out, why or held or "members changed")
 
     def _lost_tie(self) -> bool:
