@@ -87,8 +87,13 @@ class FakeLan:
     # --- driving --------------------------------------------------------------------------------------------
 
     def feed(self, name: str, event: Input) -> list[Action]:
+        actions = self.nodes[name].router.handle(event, self.now)
+        self.apply(name, actions)
+        return actions
+
+    def apply(self, name: str, actions: list[Action]) -> None:
+        """Carry out one router's actions (adverts onto the wire, VIPs, transitions)."""
         node = self.nodes[name]
-        actions = node.router.handle(event, self.now)
         for action in actions:
             node.actions.append((self.now, action))
             if isinstance(action, SendAdvert):
@@ -99,7 +104,6 @@ class FakeLan:
                 node.vips.difference_update(action.addresses)
             elif isinstance(action, StateChanged):
                 self.transitions.append((self.now, name, action))
-        return actions
 
     def start(self, *names: str) -> None:
         for name in names or tuple(self.nodes):

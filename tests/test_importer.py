@@ -34,6 +34,11 @@ KEEPALIVED_EXPECTED = {
     "password-truncation.conf": ["Truncating auth_pass to 8 characters"],
     # Newer than 2.2.7: the rest of the file must still be clean.
     "checksum-as-v2.conf": ["Unknown keyword 'v3_checksum_as_v2'"],
+    # keepalived's own word that it ignores member weights in a sync group (vrrpd refuses them instead).
+    "sync-groups.conf": [
+        "(VI_web4) ignoring eth1 tracked interface weight due to SYNC group",
+        "(VI_web4) ignoring tracked script chk_weighted with weights due to SYNC group",
+    ],
 }
 # Exit status of `vrrpctl import-keepalived` per fixture.
 EXIT = {"unmapped.conf": 1, "include-main.conf": 1, "notify.conf": 1}
@@ -241,7 +246,6 @@ def test_unmapped_keywords_each_warn_with_file_line_and_advice():
     expected = {
         4: "vrrp_mcast_group4: not supported: vrrpd always uses 224.0.0.18",
         9: "static_ipaddress: vrrpd does not manage static addresses",
-        13: "vrrp_sync_group G1: vrrpd has no sync groups yet; VI_u, VI_ah will fail over independently",
         28: "notify_master_rx_lower_pri: vrrpd has no hook for it",
         33: "virtual_ipaddress_excluded: not supported",
         42: "authentication: auth_type AH (IPsec AH, RFC 2338) is not supported by vrrpd",
@@ -317,7 +321,7 @@ def test_notify_fifo_points_at_vrrpctl_events_and_group_hooks_still_warn(tmp_pat
     result, config = convert(write(tmp_path, text + instance_block()))
     warnings = texts(result)
     one(warnings, ":2: warning: vrrp_notify_fifo: not supported: use `vrrpctl events` instead")
-    one(warnings, ":8: warning: vrrp_sync_group G: notify_master: vrrpd has no sync groups yet, so no group hooks")
+    one(warnings, ":8: warning: vrrp_sync_group G: notify_master: vrrpd has no group hooks yet")
     assert config.instances[0].notify == HooksConfig()
 
 
@@ -525,7 +529,8 @@ def test_names_are_made_valid_for_vrrpd(tmp_path):
 
 @pytest.mark.skipif(not tracking_supported(), reason="vrrpd.config has no track_scripts yet")
 def test_tracker_details(tmp_path):
-    text = 'vrrp_script chk {\n    script "/bin/true"\n    weight 10 reverse\n}\n'
+    # weight 0: a sync group member's fault tracker is imported (weights are not, see the sync group tests)
+    text = 'vrrp_script chk {\n    script "/bin/true"\n    weight 0 reverse\n}\n'
     text += "vrrp_sync_group G {\n    group {\n        VI_1\n    }\n}\n"
     body = "track_script {\n    chk\n    missing\n}\ntrack_interface {\n    eth0 weight 5\n    eth1 weight -10\n}\n"
     result, config = convert(write(tmp_path, text + instance_block(body)))
@@ -533,8 +538,12 @@ def test_tracker_details(tmp_path):
     one(warnings, "track_script chk: reverse is not supported")
     one(warnings, "track_script missing: no vrrp_script of that name")
     one(warnings, "track_interface eth0 weight 5: the instance's own interface")
-    one(warnings, "track_interface eth1: keepalived IGNORES weighted trackers of sync group members (G)")
-    assert [(t.name, t.weight) for t in config.instances[0].track_interfaces] == [("eth1", -10)]
+    one(
+        texts(result, "note"),
+        "track_interface eth1 weight -10: keepalived ignores weighted trackers of sync group members (G) and "
+        "vrrpd refuses them; not imported",
+    )
+    assert config.instances[0].track_interfaces == ()
 
 
 def test_messages_are_ordered_by_file_and_line(tmp_path):
@@ -667,7 +676,8 @@ def test_instance_strict_mode_and_sync_group_tracking_weight(tmp_path):
     result, config = convert(write(tmp_path, text + instance_block(body)))
     (inst,) = config.instances
     assert (inst.accept_mode, inst.advert_on_lower_priority) == (False, False)
-    assert not [m for m in texts(result) if "IGNORES weighted trackers" in m]
+    one(texts(result), "track_script chk weight -10: sync_group_tracking_weight makes keepalived apply this weight")
+    assert inst.track_scripts == ()
 
 
 def test_dev_is_checked_against_the_interface_wherever_it_is_set(tmp_path):
@@ -685,3 +695,49 @@ def test_sub_second_script_interval_as_keepalived_2_3_2(tmp_path):
     _, config = convert(write(tmp_path, text + instance_block("track_script {\n    chk\n}\n")))
     (script,) = config.track_scripts
     assert (script.interval, script.timeout) == (0.5, 0.5)
+
+
+# --- sync groups (issue #5 point 5) -----------------------------------------------------------------------
+
+
+def test_sync_group_maps_members_and_fault_trackers_and_drops_member_weights_as_keepalived():
+    result, config = convert("sync-groups.conf")
+    assert result.complete, texts(result)
+    assert result.document["sync_groups"] == {
+        "VG_web": {
+            "members": ["VI_web4", "VI_web6"],
+            "track_scripts": [{"name": "chk_haproxy", "on_failure": "fault"}],
+            "track_interfaces": [{"interface": "eth2", "on_failure": "fault"}],
+        }
+    }
+    (group,) = config.sync_groups
+    assert group.members == ("VI_web4", "VI_web6")
+    assert [(t.name, t.weight) for t in group.trackers] == [("eth2", None), ("chk_haproxy", None)]
+    # keepalived ignores the members' weighted trackers (its -t log says so), so not importing them is faithful.
+    notes = texts(result, "note")
+    one(notes, "sync-groups.conf:40:", "track_script chk_weighted weight -20: keepalived ignores weighted trackers")
+    one(notes, "sync-groups.conf:43:", "track_interface eth1 weight -30: keepalived ignores weighted trackers")
+    assert [s.name for s in config.track_scripts] == ["chk_haproxy"]
+    assert all(not inst.track_scripts and not inst.track_interfaces for inst in config.instances)
+
+
+def test_sync_group_parts_vrrpd_cannot_map_each_warn(tmp_path):
+    text = 'vrrp_script chk {\n    script "/bin/true"\n    weight -10\n}\n'
+    text += (
+        'vrrp_sync_group "my group" {\n    group {\n        "web vip"\n        VI_missing\n    }\n'
+        "    track_script {\n        chk\n    }\n    track_interface {\n        eth1 weight 5\n    }\n"
+        "    track_file {\n        f\n    }\n    notify_master /bin/true\n    smtp_alert\n}\n"
+    )
+    text += 'vrrp_sync_group other {\n    group {\n        "web vip"\n    }\n}\n'
+    result, config = convert(write(tmp_path, text + instance_block(name='"web vip"')))
+    warnings = texts(result)
+    one(warnings, "VI_missing is not an imported vrrp_instance; left out")
+    one(warnings, "track_script chk weight -10: vrrpd's group trackers can only fault the group")
+    one(warnings, "track_interface eth1 weight 5: vrrpd's group trackers can only fault the group")
+    one(warnings, "track_file: vrrpd's sync groups cannot track files")
+    one(warnings, "notify_master: vrrpd has no group hooks yet")
+    one(warnings, "vrrp_sync_group other: web vip is already in sync group my group; left out")
+    one(warnings, "vrrp_sync_group other: no member was imported; group not imported")
+    one(texts(result, "note"), "renamed 'my_group'")
+    assert result.document["sync_groups"] == {"my_group": {"members": ["web_vip"]}}
+    assert config.sync_groups[0].members == ("web_vip",)

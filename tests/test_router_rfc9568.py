@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from ipaddress import ip_address
 
 import pytest
@@ -15,6 +16,9 @@ from vrrpd.protocol import (
     AuthType,
     ChecksumForm,
     Faulted,
+    GroupBackup,
+    GroupMaster,
+    Input,
     Log,
     PriorityChanged,
     Recovered,
@@ -544,6 +548,8 @@ def test_fault_before_start_starts_in_fault():
 
 def test_every_state_input_pair_has_a_transition():
     inputs = {Started, ShutdownRequested, AdvertReceived, TimerExpired, PriorityChanged, Faulted, Recovered}
+    inputs |= {GroupMaster, GroupBackup}  # sync groups (issue #5 point 5)
+    assert inputs == set(typing.get_args(Input))
     assert set(_TRANSITIONS) == {(s, i) for s in State for i in inputs}
 
 
@@ -616,3 +622,52 @@ def test_startup_delay_also_holds_the_owner_and_only_once():
     router.handle(Faulted("link down"), 6.0)
     router.handle(Recovered(), 7.0)
     assert router.state is State.MASTER  # recovery is not a start-up: the owner takes over at once
+
+
+# --- sync group members (issue #5 point 5; the group itself: tests/test_syncgroup.py) --------------------
+
+
+def _member(priority: int = 100) -> VirtualRouter:
+    return VirtualRouter(RouterConfig(vrid=51, addresses=(VIP,), priority=priority, sync_group="g"), ME)
+
+
+def test_group_member_timer_expiry_wants_master_instead_of_taking_it():
+    r = _member()
+    r.handle(Started(), 0.0)
+    deadline = r.next_deadline()
+    assert deadline is not None
+    assert r.handle(TimerExpired(), deadline) == []
+    assert r.state is State.BACKUP and r.wants_master and r.next_deadline() is None
+    actions = r.handle(GroupMaster("sync group g: go"), deadline)
+    assert r.state is State.MASTER and StateChanged(State.BACKUP, State.MASTER, "sync group g: go") in actions
+
+
+def test_group_member_defers_to_an_equal_or_higher_master_and_a_priority_zero_advert_ends_it():
+    r = _member()
+    r.handle(Started(), 0.0)
+    r.handle(AdvertReceived(PEER, Advert(51, 100, 100, (VIP,))), 1.0)
+    assert r.defers and not r.wants_master
+    r.handle(AdvertReceived(PEER, Advert(51, 0, 100, (VIP,))), 2.0)  # §6.4.2: the master is leaving
+    assert not r.defers and r.next_deadline() == pytest.approx(2.0 + skew_time(100, 100))
+
+
+def test_group_backup_leaves_master_with_priority_zero_like_a_shutdown():
+    """RFC 9568 §6.4.3: a master that stops sends priority 0, so the peers take over after Skew_Time."""
+    r = _member(200)
+    r.handle(Started(), 0.0)
+    r.handle(TimerExpired(), 10.0)
+    r.handle(GroupMaster("go"), 10.0)
+    actions = r.handle(GroupBackup("sync group g: member y left MASTER"), 11.0)
+    sends = [a.advert.priority for a in actions if isinstance(a, SendAdvert)]
+    assert sends == [0] and RemoveAddresses((VIP,)) in actions
+    assert r.state is State.BACKUP and not r.wants_master
+    assert r.next_deadline() == pytest.approx(11.0 + master_down_interval(200, 100))
+
+
+def test_group_backup_hold_delays_the_next_election_by_that_much():
+    r = _member(200)
+    r.handle(Started(), 0.0)
+    r.handle(TimerExpired(), 10.0)
+    r.handle(GroupMaster("go"), 10.0)
+    r.handle(GroupBackup("sync group g: tie-break", hold=5.0), 11.0)
+    assert r.next_deadline() == pytest.approx(11.0 + master_down_interval(200, 100) + 5.0)

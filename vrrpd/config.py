@@ -39,6 +39,7 @@ import yaml
 from yaml.nodes import ScalarNode
 
 from vrrpd import config_track_files
+from vrrpd.config_syncgroups import SyncGroupConfig, check_sync_groups
 from vrrpd.config_track_files import FileConfig
 from vrrpd.config_unicast import DEFAULT_TTL, IPAddress, UnicastChecks
 from vrrpd.hookconfig import HooksConfig, parse_hooks
@@ -251,6 +252,8 @@ class Config:
     warnings: tuple[str, ...] = ()
     track_scripts: tuple[ScriptConfig, ...] = ()
     track_files: tuple[FileConfig, ...] = ()
+    sync_groups: tuple[SyncGroupConfig, ...] = ()
+    """Instances that are Master together (vrrpd.config_syncgroups)."""
 
     def script(self, name: str) -> ScriptConfig:
         for script in self.track_scripts:
@@ -432,7 +435,7 @@ class _Val:
 
 
 _IDENTITY_KEYS = ("name", "interface", "vrid", "virtual_addresses")
-_TOP_KEYS = ("control_socket", "defaults", "track_scripts", "instances", "track_files")
+_TOP_KEYS = ("control_socket", "defaults", "track_scripts", "instances", "track_files", "sync_groups")
 _SCRIPT_KEYS = ("command", "interval", "timeout", "rise", "fall", "user")
 _SHELL_TOKENS = frozenset({"|", "||", "&&", ";", ">", ">>", "<", "&", "2>&1"})
 _ELECTION_REFERENCE = 100
@@ -476,6 +479,8 @@ _KEEPALIVED_NAMES = {
     "notify_backup": "on_backup (under notify:)",
     "notify_fault": "on_fault (under notify:)",
     "notify_stop": "on_stop (under notify:)",
+    "vrrp_sync_group": "sync_groups (at the top level)",
+    "group": "members (in sync_groups)",
 }
 # Keys renamed before 1.0: an old file gets pointed at the new key instead of a generic "unknown key".
 _RENAMED = {
@@ -937,6 +942,7 @@ class _Checker(UnicastChecks):
         checked = [self.instance(item, at.item(items, i), defaults) for i, item in enumerate(items)]
         instances = [inst for inst, _ in checked]
         self.cross_check(instances, [locs for _, locs in checked])
+        groups = check_sync_groups(self, doc, top, instances)
         if "track_scripts" in doc:
             at = top.key(doc, "track_scripts")
             for name in self.scripts:
@@ -955,6 +961,7 @@ class _Checker(UnicastChecks):
             tuple(self.warnings),
             track_scripts=tuple(self.scripts.values()),
             track_files=tuple(self.files.values()),
+            sync_groups=groups,
         )
 
     def _script_section(self, value: Any, loc: _Loc) -> _Map:

@@ -31,6 +31,10 @@ whose interface is down at start goes straight to FAULT; scripts start UNKNOWN (
 Track files (vrrpd.filetrack) are read once before the routers start, then polled; each value change arrives
 through `_on_file` like a script's.
 
+Sync groups (vrrpd.protocol.syncgroup, vrrpd.daemon_syncgroups): every input of a member instance goes through
+its group, which feeds the member and then moves the other members with it; group trackers (fault only) reach
+the group from the same link and script monitors. Group transitions go to `_group_changed`, in order.
+
 Accept_Mode (RFC 9568 §6.1): a non-owner master with `accept_mode: false` drops packets addressed to its VIPs
 via nftables (vrrpd.net.firewall); the addresses are blocked just before the VIPs are added and unblocked just
 after they are removed, in the same ordered worker.
@@ -52,6 +56,7 @@ from typing import Any
 from vrrpd import __version__, sdnotify
 from vrrpd.config import Config, InstanceConfig
 from vrrpd.control import ControlServer
+from vrrpd.daemon_syncgroups import SyncGroups
 from vrrpd.filetrack import FileMonitor, create_monitors
 from vrrpd.hooks import HookSetupError, Notifier
 from vrrpd.logsetup import RateLimitedLogger
@@ -87,6 +92,7 @@ from vrrpd.protocol import (
 )
 from vrrpd.protocol.packet import Decoded, IPAddress
 from vrrpd.protocol.router import OWNER_PRIORITY
+from vrrpd.protocol.syncgroup import Coordinated, GroupStateChanged
 from vrrpd.protocol.tracking import TrackerKind, Tracking, TrackState
 from vrrpd.scheduler import MAX_SLACK, POLL_ABOVE_RATE, Scheduler
 from vrrpd.scripts import RunAs, ScriptMonitor, resolve_user
@@ -188,6 +194,7 @@ class Daemon:
         self.scripts: dict[str, ScriptMonitor] = {}
         self.files: dict[str, FileMonitor] = {}
         self.scheduler: Scheduler | None = None
+        self.sync = SyncGroups(config)
         self.started_at = time.monotonic()
         self.ratelog = RateLimitedLogger(log)
         self.notifier = Notifier(self.ratelog)
@@ -358,7 +365,7 @@ class Daemon:
                 raise StartupError(f"{cfg.name}: {exc}") from None
             if unicast is not None:  # adverts go from the interface itself to each peer (vrrpd.net.unicast)
                 source, tx = unicast.source, link.sock
-            router = VirtualRouter(cfg.router_config(), source)
+            router = VirtualRouter(self.sync.router_config(cfg), source)
             tracking = Tracking(cfg.priority, cfg.trackers)
             inst = Instance(cfg, router, link, announcer, source, tx, tracking, vmac, unicast=unicast)
             link.routers[cfg.vrid] = inst
@@ -368,6 +375,7 @@ class Daemon:
                 self.notifier.add_instance(cfg)
             except HookSetupError as exc:
                 raise StartupError(str(exc)) from None
+        self.sync.build({name: inst.router for name, inst in self.instances.items()})
 
     async def _start_tracking(self) -> None:
         """Subscribe to link changes and read every link's state; resolve script users; create (not yet start)
@@ -383,7 +391,11 @@ class Daemon:
                             "%s: tracked interface %s does not exist (counted as down)", inst.config.name, tracker.name
                         )
                     inst.tracking.set_state(tracker.kind, tracker.name, _link_state(info))
-        used = {t.name for inst in self.instances.values() for t in inst.config.track_scripts}
+        for name in self.sync.interfaces():
+            if name not in links:
+                log.warning("sync group tracked interface %s does not exist (counted as down)", name)
+            self.sync.set_initial(TrackerKind.INTERFACE, name, _link_state(links.get(name)))
+        used = {t.name for inst in self.instances.values() for t in inst.config.track_scripts} | self.sync.scripts()
         for script in self.config.track_scripts:
             if script.name not in used:
                 continue
@@ -409,11 +421,18 @@ class Daemon:
             log.info("interface %s is %s", name, "gone" if info is None else state.value)
         for inst in affected:
             self._update_tracking(inst)
+        self._update_groups(TrackerKind.INTERFACE, name, state)
 
     def _on_script(self, name: str, state: TrackState) -> None:
         for inst in self.instances.values():
             if inst.tracking.set_state(TrackerKind.SCRIPT, name, state):
                 self._update_tracking(inst)
+        self._update_groups(TrackerKind.SCRIPT, name, state)
+
+    def _update_groups(self, kind: TrackerKind, name: str, state: TrackState) -> None:
+        if not self._stopping:
+            for out in self.sync.changed(kind, name, state, self._loop.time()):
+                self._apply_group(out)
 
     def _on_file(self, name: str, value: int | None) -> None:
         for inst in self.instances.values():
@@ -567,8 +586,24 @@ class Daemon:
 
     def _feed(self, inst: Instance, event: Input, now: float | None = None) -> None:
         now = self._loop.time() if now is None else now
+        group = self.sync.of(inst.config.name)
+        if group is not None:  # the group feeds the member, then moves the other members with it
+            self._apply_group(group.handle(inst.config.name, event, now))
+            return
         self._apply(inst, inst.router.handle(event, now))
         self._arm(inst)
+
+    def _apply_group(self, out: Coordinated) -> None:
+        for name, actions in out.actions:
+            self._apply(self.instances[name], actions)
+        for name in out.members():
+            self._arm(self.instances[name])
+        for change in out.changes:
+            self._group_changed(change)
+
+    def _group_changed(self, change: GroupStateChanged) -> None:
+        """One sync group transition, in order (the seam for group hooks and the event stream)."""
+        log.info("sync group %s: %s -> %s (%s)", change.group, change.old, change.new, change.reason)
 
     def _arm(self, inst: Instance) -> None:
         deadline = inst.router.next_deadline()
@@ -852,6 +887,7 @@ class Daemon:
             ],
             "track_scripts": [monitor.status() for monitor in self.scripts.values()],
             "track_files": [monitor.status() for monitor in self.files.values()],
+            "sync_groups": self.sync.status(now),
             "firewall": self.firewall.status(),
             "sysctls": self.sysctls.status(),
         }

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from vrrpd.cli.status_groups import render_groups
 from vrrpd.cli.status_hooks import render_hooks
 from vrrpd.cli.status_trackers import render_trackers
 from vrrpd.cli.status_unicast import render_unicast
@@ -84,6 +85,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
     \b
     Then, for unicast instances, every peer: the source and TTL we send with, the lowest TTL
     accepted, adverts sent to the peer and send errors (with the last one).
+    Then every sync group: its state, its members' states and what holds it out of MASTER
+    (a member in FAULT, a failed group tracker, a member deferring to a higher master), and
+    the group's own trackers.
     """
     result = _call(ctx, "status")
     if as_json:
@@ -113,6 +117,7 @@ def render_status(result: Any) -> str:
     lines.extend(render_trackers(instances))
     lines.extend(render_unicast(instances))
     lines.extend(render_hooks(instances))
+    lines.extend(render_groups(result))
     return "\n".join(lines) + "\n"
 
 

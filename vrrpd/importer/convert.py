@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from vrrpd.config import ConfigError, parse_config
-from vrrpd.importer import track_files
+from vrrpd.importer import syncgroups, track_files
 from vrrpd.importer import unicast as _unicast
 from vrrpd.importer.syntax import Statement, parse_file
 
@@ -338,6 +338,7 @@ class _Converter:
         self.sync_groups: dict[str, str] = {}
         """instance name -> sync group name."""
         self.track_files: dict[str, track_files.TrackFile] = {}
+        self.groups: list[syncgroups.Group] = []
 
     # --- messages ---
 
@@ -440,6 +441,7 @@ class _Converter:
             else:
                 self.unknown(stmt, "the top level")
         outputs = self.finish(instances)
+        groups = syncgroups.groups_out(self, instances, outputs)
         doc: dict[str, Any] = {}
         scripts = {s.name: s for s in self.scripts.values() if s.used}
         if self.tracking and scripts:
@@ -451,6 +453,8 @@ class _Converter:
         if self.tracking and files:
             doc["track_files"] = files
         doc["instances"] = outputs
+        if groups:
+            doc["sync_groups"] = groups
         return doc
 
     def global_def(self, stmt: Statement) -> None:
@@ -586,36 +590,7 @@ class _Converter:
         return out
 
     def sync_group(self, stmt: Statement) -> None:
-        name = stmt.args[0] if stmt.args else "?"
-        members: list[str] = []
-        assert stmt.block is not None
-        for sub in stmt.block:
-            if sub.keyword == "group" and sub.block is not None:
-                members += [word for m in sub.block for word in (m.keyword, *m.args)]
-            elif sub.keyword in ("track_interface", "track_script", "track_file", "track_process", "track_bfd"):
-                self.warn(
-                    sub,
-                    f"vrrp_sync_group {name}: {sub.keyword}: vrrpd has no sync groups; track it on each "
-                    "member instance instead",
-                )
-            elif sub.keyword.startswith("notify") or sub.keyword in ("smtp_alert", "global_tracking"):
-                self.warn(sub, f"vrrp_sync_group {name}: {sub.keyword}: {_NOTIFY}")
-            elif sub.keyword == "sync_group_tracking_weight":
-                self.weighted_groups.add(name)
-                self.note(
-                    sub,
-                    f"vrrp_sync_group {name}: sync_group_tracking_weight: vrrpd always applies the "
-                    "weights of member instances' trackers",
-                )
-            else:
-                self.unknown(sub, f"vrrp_sync_group {name}")
-        for member in members:
-            self.sync_groups[member] = name
-        self.warn(
-            stmt,
-            f"vrrp_sync_group {name}: vrrpd has no sync groups yet; {', '.join(members) or 'its members'} will fail "
-            "over independently. Give them the same priorities and trackers so they move together",
-        )
+        syncgroups.read_group(self, stmt)
 
     # --- one instance ---
 
@@ -919,6 +894,9 @@ class _Converter:
             if weight is None:
                 weight = script.weight
                 reverse = reverse or script.reverse
+            if inst.sync_group is not None and weight != 0:
+                syncgroups.member_weight(self, inst, "track_script", name, weight, at)
+                continue
             script.used = True
             entry = self.tracker("track_script", "name", name, weight, reverse, inst, at)
             if entry is not None:
@@ -938,6 +916,9 @@ class _Converter:
                         f"track_interface {name} weight {weight}: the instance's own interface always "
                         "faults the instance in vrrpd when it goes down; the weight is not imported",
                     )
+                continue
+            if inst.sync_group is not None and weight != 0:
+                syncgroups.member_weight(self, inst, "track_interface", name, weight, at)
                 continue
             entry = self.tracker("track_interface", "interface", name, weight, reverse, inst, at)
             if entry is not None:
@@ -962,7 +943,7 @@ class _Converter:
             out["track_files"] = files
 
     def tracker(
-        self, keyword: str, key: str, name: str, weight: int, reverse: bool, inst: _Instance, at: Statement
+        self, keyword: str, key: str, name: str, weight: int, reverse: bool, inst: _Instance | None, at: Statement
     ) -> dict[str, Any] | None:
         """keepalived: weight 0 = fault while failing; > 0 added while OK; < 0 subtracted while failing."""
         if reverse:
@@ -970,12 +951,6 @@ class _Converter:
                 at, f"{keyword} {name}: reverse is not supported by vrrpd; invert the check itself (not imported)"
             )
             return None
-        if inst.sync_group is not None and inst.sync_group not in self.weighted_groups and weight != 0:
-            self.warn(
-                at,
-                f"{keyword} {name}: keepalived IGNORES weighted trackers of sync group members "
-                f"({inst.sync_group}); vrrpd will apply weight {weight}. Drop it if you relied on that",
-            )
         entry: dict[str, Any] = {key: name}
         if weight == 0:
             entry["on_failure"] = "fault"
@@ -1359,6 +1334,8 @@ def render(doc: dict[str, Any], source: str, origins: list[str] | None = None) -
         if origins:
             parts.append(f"  # {origins[index]}\n")
         parts.append("".join(f"  {line}\n" for line in _dump([inst]).splitlines()))
+    if "sync_groups" in doc:
+        parts.append("\n" + _dump({"sync_groups": doc["sync_groups"]}))
     return "".join(parts)
 
 

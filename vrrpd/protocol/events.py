@@ -62,7 +62,34 @@ class Recovered:
     """All fault conditions cleared."""
 
 
-Input = Started | ShutdownRequested | AdvertReceived | TimerExpired | PriorityChanged | Faulted | Recovered
+@dataclass(frozen=True, slots=True)
+class GroupMaster:
+    """The router's sync group makes it Master together with the other members (vrrpd.protocol.syncgroup)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupBackup:
+    """The router's sync group takes it out of Master: another member left Master, faulted, or the group's own
+    trackers failed. It leaves as a shutting-down Master would (priority 0, RFC 9568 §6.4.3) and waits as Backup."""
+
+    reason: str
+    hold: float = 0.0
+    """Seconds added to its Master_Down timer: the group's tie-break when two groups each won one member."""
+
+
+Input = (
+    Started
+    | ShutdownRequested
+    | AdvertReceived
+    | TimerExpired
+    | PriorityChanged
+    | Faulted
+    | Recovered
+    | GroupMaster
+    | GroupBackup
+)
 
 
 # --- actions ------------------------------------------------------------------------------------------------

@@ -16,6 +16,10 @@ Rules this module keeps:
   each other, and both sides record the conflict (`owner_conflict`) for status and logs. keepalived reaches
   the same single master by demoting the lower address to 254; we keep advertising 255, since priority is what
   a router *is* (the owner), and the loser simply stays a silent Backup.
+- A member of a sync group (`RouterConfig.sync_group`) never makes itself Master: where the RFC would (Master_Down
+  timer expiry, the owner's start) it sets `wants_master` and stays Backup; the group (vrrpd.protocol.syncgroup)
+  then moves every member with `GroupMaster`, or takes them out with `GroupBackup`. `defers` records that the
+  Master_Down timer was last restarted by a master this router must not preempt (§6.4.2), which holds the group.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from vrrpd.protocol.events import (
     AdvertReceived,
     Announce,
     Faulted,
+    GroupBackup,
+    GroupMaster,
     Input,
     Log,
     PriorityChanged,
@@ -89,6 +95,8 @@ class RouterConfig:
     auth_type: AuthType = AuthType.NONE
     auth_data: bytes = b""
     """VRRPv2 simple password (at most 8 bytes)."""
+    sync_group: str | None = None
+    """The sync group this router belongs to: it then waits for the group instead of becoming Master itself."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.vrid <= 255:
@@ -173,6 +181,10 @@ class VirtualRouter:
         self.owner_conflict: IPAddress | None = None
         """Another router advertising priority 255 while we own the addresses too (sticky: see `conflict`)."""
         self.owner_conflict_seen_at: float | None = None
+        self.wants_master = False
+        """Sync group member only: the RFC would make it Master now (timer expired, or owner); the group decides."""
+        self.defers = False
+        """Backup whose Master_Down timer was last restarted by a master it must not preempt (§6.4.2)."""
         self.counters = Counters()
         self._last_advert: Advert | None = None
         self._last_advert_config: RouterConfig | None = None
@@ -241,6 +253,7 @@ class VirtualRouter:
 
     def _set_state(self, new: State, reason: str, actions: list[Action]) -> None:
         old, self.state = self.state, new
+        self.wants_master = self.defers = False
         if new is not State.BACKUP:
             self.master_down_at = None
         if new is not State.MASTER:
@@ -286,6 +299,12 @@ class VirtualRouter:
             self.master_down_at = max(now + self.master_down_interval, self.master_hold_until)
             return
         if self.config.is_owner and self.priority == OWNER_PRIORITY:
+            if self.config.sync_group is not None:
+                self._set_state(
+                    State.BACKUP, f"started; address owner, waiting for sync group {self.config.sync_group}", actions
+                )
+                self.wants_master = True
+                return
             self._become_master(now, "address owner (priority 255) starts as master", actions)  # §6.4.1
             return
         # §6.4.1: a non-owner starts in Backup with Master_Adver_Interval = Advertisement_Interval.
@@ -385,6 +404,10 @@ class VirtualRouter:
         if self.master_hold_until is not None and now < self.master_hold_until:
             self.master_down_at = self.master_hold_until  # startup_delay: not yet
             return
+        if self.config.sync_group is not None:
+            # The master we deferred to is gone; the group moves all members at once.
+            self.master_down_at, self.wants_master, self.defers = None, True, False
+            return
         self._become_master(now, "master down timer expired", actions)  # §6.4.2
 
     def _on_timer_master(self, event: TimerExpired, now: float, actions: list[Action]) -> None:
@@ -399,6 +422,7 @@ class VirtualRouter:
         if advert.priority == 0:
             # §6.4.2: the master is shutting down; take over after Skew_Time, not Master_Down_Interval.
             self.master_down_at = now + self.skew_time
+            self.wants_master = self.defers = False
             self._saw_master(event.src, 0, now)
             return
         lower = advert.priority < self.priority
@@ -422,6 +446,7 @@ class VirtualRouter:
             if self.config.version == 3:
                 self.master_adver_interval_cs = advert.interval_cs
             self.master_down_at = now + self.master_down_interval
+            self.wants_master, self.defers = False, True
             self._saw_master(event.src, advert.priority, now)
             return
         # Preempt_Mode and a lower priority: discard, so Master_Down_Timer runs out and we preempt.
@@ -446,6 +471,7 @@ class VirtualRouter:
                 self.master_adver_interval_cs = advert.interval_cs
             self._set_state(State.BACKUP, f"higher priority master {event.src} ({advert.priority})", actions)
             self.master_down_at = now + self.master_down_interval
+            self.defers = True
             self._saw_master(event.src, advert.priority, now)
             return
         self.counters.lower_priority_received += 1
@@ -483,6 +509,17 @@ class VirtualRouter:
         if self.state is State.FAULT and was_faulted:
             self._start(now, actions)
 
+    def _on_group_master(self, event: GroupMaster, now: float, actions: list[Action]) -> None:
+        if self.master_hold_until is not None and now < self.master_hold_until:
+            return  # startup_delay holds this member, whatever its group says (the group checks it first)
+        self._become_master(now, event.reason, actions)
+
+    def _on_group_backup(self, event: GroupBackup, now: float, actions: list[Action]) -> None:
+        # Like a shutdown (§6.4.3): priority 0 so the peers take over after Skew_Time, not Master_Down_Interval.
+        self._leave_master(actions)
+        self._set_state(State.BACKUP, event.reason, actions)
+        self.master_down_at = now + self.master_down_interval + event.hold
+
 
 _Handler = Callable[[VirtualRouter, Input, float, list[Action]], None]
 _R = VirtualRouter
@@ -494,6 +531,8 @@ _TRANSITIONS: dict[tuple[State, type], _Handler] = {
     (State.INITIALIZE, PriorityChanged): _R._on_priority,
     (State.INITIALIZE, Faulted): _R._on_faulted,
     (State.INITIALIZE, Recovered): _R._on_recovered,
+    (State.INITIALIZE, GroupMaster): _R._ignore,
+    (State.INITIALIZE, GroupBackup): _R._ignore,
     (State.BACKUP, Started): _R._ignore,
     (State.BACKUP, ShutdownRequested): _R._on_shutdown_backup,
     (State.BACKUP, AdvertReceived): _R._on_advert_backup,
@@ -501,6 +540,8 @@ _TRANSITIONS: dict[tuple[State, type], _Handler] = {
     (State.BACKUP, PriorityChanged): _R._on_priority,
     (State.BACKUP, Faulted): _R._on_faulted,
     (State.BACKUP, Recovered): _R._on_recovered,
+    (State.BACKUP, GroupMaster): _R._on_group_master,
+    (State.BACKUP, GroupBackup): _R._ignore,
     (State.MASTER, Started): _R._ignore,
     (State.MASTER, ShutdownRequested): _R._on_shutdown_master,
     (State.MASTER, AdvertReceived): _R._on_advert_master,
@@ -508,6 +549,8 @@ _TRANSITIONS: dict[tuple[State, type], _Handler] = {
     (State.MASTER, PriorityChanged): _R._on_priority,
     (State.MASTER, Faulted): _R._on_faulted,
     (State.MASTER, Recovered): _R._on_recovered,
+    (State.MASTER, GroupMaster): _R._ignore,
+    (State.MASTER, GroupBackup): _R._on_group_backup,
     (State.FAULT, Started): _R._ignore,
     (State.FAULT, ShutdownRequested): _R._on_shutdown_backup,
     (State.FAULT, AdvertReceived): _R._ignore,
@@ -515,4 +558,6 @@ _TRANSITIONS: dict[tuple[State, type], _Handler] = {
     (State.FAULT, PriorityChanged): _R._on_priority,
     (State.FAULT, Faulted): _R._on_faulted,
     (State.FAULT, Recovered): _R._on_recovered,
+    (State.FAULT, GroupMaster): _R._ignore,
+    (State.FAULT, GroupBackup): _R._ignore,
 }

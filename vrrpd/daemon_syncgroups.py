@@ -1,0 +1,87 @@
+"""The daemon's side of sync groups: config -> pure `SyncGroup`s over the daemon's routers, group trackers, status.
+
+The group logic itself is pure (vrrpd.protocol.syncgroup); this only builds the groups, says which instance's
+inputs go through which group, hands group-tracker changes on, and renders the status entry. The daemon applies
+each `Coordinated` result (every member's actions, then the group's own transitions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from vrrpd.config import Config, InstanceConfig
+from vrrpd.config_syncgroups import group_of
+from vrrpd.protocol.router import RouterConfig, VirtualRouter
+from vrrpd.protocol.syncgroup import Coordinated, SyncGroup
+from vrrpd.protocol.tracking import TrackerKind, TrackState
+
+
+class SyncGroups:
+    """Every sync group of one daemon."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.groups: dict[str, SyncGroup] = {}
+        self._of: dict[str, SyncGroup] = {}
+
+    def router_config(self, cfg: InstanceConfig) -> RouterConfig:
+        """The instance's router parameters, marked as a group member where it is one."""
+        group = group_of(self.config, cfg.name)
+        return cfg.router_config() if group is None else replace(cfg.router_config(), sync_group=group.name)
+
+    def build(self, routers: Mapping[str, VirtualRouter]) -> None:
+        for group in self.config.sync_groups:
+            sync = SyncGroup(group.name, {m: routers[m] for m in group.members}, group.trackers)
+            self.groups[group.name] = sync
+            self._of.update(dict.fromkeys(group.members, sync))
+
+    def of(self, instance: str) -> SyncGroup | None:
+        return self._of.get(instance)
+
+    def scripts(self) -> set[str]:
+        """Script names the groups track (their monitors must run)."""
+        return {t.name for g in self.config.sync_groups for t in g.track_scripts}
+
+    def interfaces(self) -> set[str]:
+        return {t.name for g in self.config.sync_groups for t in g.track_interfaces}
+
+    def set_initial(self, kind: TrackerKind, name: str, state: TrackState) -> None:
+        """A tracker's state at start-up, before any member runs (nothing to coordinate yet)."""
+        for group in self.groups.values():
+            group.tracking.set_state(kind, name, state)
+
+    def changed(self, kind: TrackerKind, name: str, state: TrackState, now: float) -> Iterable[Coordinated]:
+        for group in self.groups.values():
+            yield group.tracker_changed(kind, name, state, now)
+
+    def status(self, now: float) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": name,
+                "state": group.state.value,
+                "reason": group.reason,
+                "held_by": group.held_by(now),
+                "waiting_for": group.waiting_for(),
+                "members": [
+                    {
+                        "name": member,
+                        "state": router.state.value,
+                        "wants_master": router.wants_master,
+                        "defers": router.defers,
+                    }
+                    for member, router in group.members.items()
+                ],
+                "trackers": [
+                    {
+                        "kind": t.kind.value,
+                        "name": t.name,
+                        "state": group.tracking.states[t.key].value,
+                        "effect": t.effect,
+                    }
+                    for t in group.tracking.trackers
+                ],
+            }
+            for name, group in self.groups.items()
+        ]
