@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
+from configcase import FILE, instance_keys_parsers
 
 from vrrpd.config import ConfigError, ScriptConfig, parse_config
 from vrrpd.protocol.tracking import Tracker, TrackerKind
 
-FILE = "/etc/vrrpd/vrrpd.yaml"
 S, IF = TrackerKind.SCRIPT, TrackerKind.INTERFACE
 
 # Line 1 = "track_scripts:"; the instance's extra keys start on line 12.
@@ -31,14 +29,7 @@ instances:
 """
 
 
-def parse(extra: str, base: str = BASE):
-    return parse_config(base + textwrap.indent(textwrap.dedent(extra), "    "), FILE)
-
-
-def error(extra: str, base: str = BASE) -> str:
-    with pytest.raises(ConfigError) as info:
-        parse(extra, base)
-    return str(info.value)
+parse, error = instance_keys_parsers(BASE)
 
 
 def test_scripts_and_trackers_parse():
