@@ -25,39 +25,15 @@
 # Idempotent: a previous rootfs is removed first.
 set -euo pipefail
 
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-WORK=/var/tmp/vrrpd-check
-KEEP=0
-HOST_CA=1
-WORKTREE=0
-while (($#)); do
-    case $1 in
-        --keep) KEEP=1 ;;
-        --no-host-ca) HOST_CA=0 ;;
-        --worktree) WORKTREE=1 ;;
-        --workdir) WORK=$2; shift ;;
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) echo "unknown argument: $1" >&2; exit 2 ;;
-    esac
-    shift
-done
-[[ $(id -u) -eq 0 ]] || { echo "run as root" >&2; exit 1; }
+# shellcheck source=scripts/lib-container.sh
+. "$(dirname "$0")/lib-container.sh"
+container_options "$@"
 
 ROOTFS=$WORK/fresh-rootfs
 LOGS=$WORK/logs
 mkdir -p "$WORK" "$LOGS"
 
-for tool in systemd-nspawn debootstrap; do
-    command -v "$tool" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd-container debootstrap >/dev/null; break; }
-done
-
-# The configured Debian mirror (deb822 first, then the one-line format), else deb.debian.org.
-mirror() {  # $1: suite-less archive name, "debian" or "debian-security"
-    local uri
-    uri=$(grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' | grep -E "/$1/?\$" | head -1 || true)
-    [[ -n $uri ]] || uri=$(grep -hsE '^deb ' /etc/apt/sources.list | awk '{print $2}' | grep -E "/$1/?\$" | head -1 || true)
-    echo "${uri:-http://deb.debian.org/$1}"
-}
+container_tools
 MIRROR=$(mirror debian)
 SECURITY=$(mirror debian-security)
 
@@ -98,7 +74,7 @@ git clone -q "$REPO" "$ROOTFS/root/vrrpd"
 echo "check-fresh-host: testing commit $(git -C "$ROOTFS/root/vrrpd" log -1 --format='%h %s')"
 if ((WORKTREE)); then
     # The working tree as it is: uncommitted edits and untracked files, not ignored ones (.venv).
-    git -C "$REPO" ls-files -z --cached --others --exclude-standard | tar -C "$REPO" --null -T - --ignore-failed-read -cf - | tar -C "$ROOTFS/root/vrrpd" -xf -
+    overlay_worktree "$ROOTFS/root/vrrpd"
     echo "check-fresh-host: with the working tree as it is (uncommitted and untracked files)"
 elif [[ -n $(git -C "$REPO" status --porcelain --untracked-files=no) ]]; then
     echo "check-fresh-host: note: uncommitted changes in $REPO are NOT part of this check (see --worktree)"

@@ -22,35 +22,17 @@
 # The container is always powered off (and its nspawn process waited for) before the script exits.
 set -uo pipefail
 
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-WORK=/var/tmp/vrrpd-check
-KEEP=0
-HOST_CA=1
-WORKTREE=0
-while (($#)); do
-    case $1 in
-        --keep) KEEP=1 ;;
-        --no-host-ca) HOST_CA=0 ;;
-        --worktree) WORKTREE=1 ;;
-        --workdir) WORK=$2; shift ;;
-        -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) echo "unknown argument: $1" >&2; exit 2 ;;
-    esac
-    shift
-done
-[[ $(id -u) -eq 0 ]] || { echo "run as root" >&2; exit 1; }
+# shellcheck source=scripts/lib-container.sh
+. "$(dirname "$0")/lib-container.sh"
+container_options "$@"
 
 ROOTFS=$WORK/unit-rootfs
 LOGS=$WORK/logs
 MACHINE=vrrpd-unit-check
 mkdir -p "$WORK" "$LOGS"
 rm -f "$LOGS/unit-failures.log"
-for tool in systemd-nspawn debootstrap; do
-    command -v "$tool" >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd-container debootstrap >/dev/null; break; }
-done
-MIRROR=$(grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}' | grep -E '/debian/?$' | head -1)
-[[ -n $MIRROR ]] || MIRROR=$(grep -hsE '^deb ' /etc/apt/sources.list | awk '{print $2}' | grep -E '/debian/?$' | head -1)
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
+container_tools
+MIRROR=$(mirror debian)
 
 TIMEOUT_PID=
 NSPAWN_PID=
@@ -90,7 +72,7 @@ debootstrap --variant=minbase \
     || { tail -20 "$LOGS/unit-debootstrap.log" >&2; die "debootstrap failed"; }
 git clone -q "$REPO" "$ROOTFS/usr/src/vrrpd" || die "git clone failed"
 if ((WORKTREE)); then
-    git -C "$REPO" ls-files -z --cached --others --exclude-standard | tar -C "$REPO" --null -T - --ignore-failed-read -cf - | tar -C "$ROOTFS/usr/src/vrrpd" -xf -
+    overlay_worktree "$ROOTFS/usr/src/vrrpd"
 fi
 echo "check-systemd-unit: vrrpd from $(git -C "$ROOTFS/usr/src/vrrpd" log -1 --format='%h %s')$( ((WORKTREE)) && echo ' + working tree')"
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
 from ipaddress import ip_interface, ip_network
 from pathlib import Path
 
 import pytest
+from configcase import BASE, FILE, error, parse
 
 from vrrpd.config import (
     DEFAULT_CONTROL_SOCKET,
@@ -16,32 +16,11 @@ from vrrpd.config import (
     GarpConfig,
     InstanceConfig,
     load_config,
-    parse_config,
 )
 from vrrpd.protocol.packet import AuthType, ChecksumForm, ChecksumMode, Family
 from vrrpd.protocol.router import AddressCheck, RouterConfig
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "etc" / "vrrpd.yaml"
-FILE = "/etc/vrrpd/vrrpd.yaml"
-
-# Line numbers in the cases below count from the first line of this text (line 1 = "instances:").
-BASE = """\
-instances:
-  - name: a
-    interface: eth0
-    vrid: 1
-    virtual_addresses: [198.51.100.1/24]
-"""
-
-
-def parse(text: str) -> object:
-    return parse_config(textwrap.dedent(text), FILE)
-
-
-def error(text: str) -> str:
-    with pytest.raises(ConfigError) as info:
-        parse(text)
-    return str(info.value)
 
 
 def with_key(line: str) -> str:

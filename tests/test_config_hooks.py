@@ -4,34 +4,16 @@ path, line) and warnings."""
 from __future__ import annotations
 
 import re
-import textwrap
 from pathlib import Path
 
 import pytest
+from configcase import BASE, FILE, instance_keys_parsers
 
-from vrrpd.config import ConfigError, parse_config
+from vrrpd.config import parse_config
 from vrrpd.hookconfig import DEFAULT_TIMEOUT, HooksConfig
 
-FILE = "/etc/vrrpd/vrrpd.yaml"
-
 # The instance's extra keys start on line 6.
-BASE = """\
-instances:
-  - name: a
-    interface: eth0
-    vrid: 1
-    virtual_addresses: [198.51.100.1/24]
-"""
-
-
-def parse(extra: str, base: str = BASE):
-    return parse_config(base + textwrap.indent(textwrap.dedent(extra), "    "), FILE)
-
-
-def error(extra: str, base: str = BASE) -> str:
-    with pytest.raises(ConfigError) as info:
-        parse(extra, base)
-    return str(info.value)
+parse, error = instance_keys_parsers(BASE)
 
 
 def test_every_key_parses_commands_split_like_a_shell_never_run_by_one():

@@ -3,16 +3,15 @@ sentence naming file, key path and line) and warnings."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
+from configcase import FILE, instance_keys_parsers
 
-from vrrpd.config import ConfigError, parse_config
+from vrrpd.config import parse_config
 from vrrpd.config_track_files import FileConfig
 from vrrpd.protocol.tracking import Tracker, TrackerKind
 
-FILE = "/etc/vrrpd/vrrpd.yaml"
 F = TrackerKind.FILE
 
 # Line 1 = "track_files:"; the instance's extra keys start on line 13.
@@ -32,14 +31,7 @@ instances:
 """
 
 
-def parse(extra: str, base: str = BASE):
-    return parse_config(base + textwrap.indent(textwrap.dedent(extra), "    "), FILE)
-
-
-def error(extra: str, base: str = BASE) -> str:
-    with pytest.raises(ConfigError) as info:
-        parse(extra, base)
-    return str(info.value)
+parse, error = instance_keys_parsers(BASE)
 
 
 def test_track_files_parse() -> None:

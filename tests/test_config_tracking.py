@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
+from configcase import BASE as ONE_INSTANCE
+from configcase import FILE, instance_keys_parsers
 
 from vrrpd.config import ConfigError, ScriptConfig, parse_config
 from vrrpd.protocol.tracking import Tracker, TrackerKind
 
-FILE = "/etc/vrrpd/vrrpd.yaml"
 S, IF = TrackerKind.SCRIPT, TrackerKind.INTERFACE
 
 # Line 1 = "track_scripts:"; the instance's extra keys start on line 12.
@@ -31,14 +30,7 @@ instances:
 """
 
 
-def parse(extra: str, base: str = BASE):
-    return parse_config(base + textwrap.indent(textwrap.dedent(extra), "    "), FILE)
-
-
-def error(extra: str, base: str = BASE) -> str:
-    with pytest.raises(ConfigError) as info:
-        parse(extra, base)
-    return str(info.value)
+parse, error = instance_keys_parsers(BASE)
 
 
 def test_scripts_and_trackers_parse():
@@ -216,3 +208,12 @@ def test_example_file_tracking_examples_parse_when_uncommented():
     assert [s.name for s in config.track_scripts] == ["chk_web", "chk_db"]
     assert len(config.instances[0].trackers) == 5
     assert config.warnings == ()
+
+
+@pytest.mark.parametrize("section", ["track_scripts", "track_files"])
+def test_a_tracker_name_with_no_top_level_section_says_there_is_none(section: str) -> None:
+    """The one name check serves both sections; with nothing defined it names the missing section."""
+    assert error(f"{section}: [{{name: chk, weight: -10}}]\n", ONE_INSTANCE) == (
+        f"{FILE}: instances[0].{section}[0].name (line 6): 'chk' is not defined under the top-level {section} "
+        f"(there is no top-level {section})"
+    )

@@ -7,15 +7,14 @@ silent fallback to multicast), and so is any unicast key without peers on the in
 from __future__ import annotations
 
 import re
-import textwrap
 from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
+from configcase import FILE, error, parse
 
-from vrrpd.config import ConfigError, parse_config
+from vrrpd.config import parse_config
 
-FILE = "/etc/vrrpd/vrrpd.yaml"
 # Line 1 = "instances:"; instances[0] keys follow from line 2, so an extra key given to v4()/v6() is on line 6.
 BASE = """\
 instances:
@@ -28,16 +27,6 @@ instances:
 
 def doc(*lines: str, vips: str = "198.51.100.1/24") -> str:
     return BASE.format(vips=vips) + "".join(f"    {line}\n" for line in lines)
-
-
-def parse(text: str):
-    return parse_config(textwrap.dedent(text), FILE)
-
-
-def error(text: str) -> str:
-    with pytest.raises(ConfigError) as info:
-        parse(text)
-    return str(info.value)
 
 
 def test_issue5_7_unicast_keys_parse_to_typed_values():

@@ -7,32 +7,18 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
 import yaml
+from daemoncase import Tx, add_instance, priorities
 
 from vrrpd.config import parse_config
 from vrrpd.daemon import Daemon, Instance
 from vrrpd.net.netlink import FakeNetlink
-from vrrpd.protocol import ShutdownRequested, Started, State, TimerExpired, VirtualRouter, decode
-from vrrpd.protocol.tracking import Tracking
+from vrrpd.protocol import ShutdownRequested, Started, State, TimerExpired
 
 SH, SLEEP = shutil.which("sh"), shutil.which("sleep")
-SOURCE = ip_address("198.51.100.11")
-
-
-class Tx:
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    def send(self, wire: bytes, source: Any) -> None:
-        self.sent.append(wire)
-
-
-def priorities(tx: Tx) -> list[int]:
-    return [decode(w, SOURCE, ip_address("224.0.0.18")).advert.priority for w in tx.sent]
 
 
 def make(notify: dict[str, Any]) -> tuple[Daemon, Instance, Tx]:
@@ -53,16 +39,7 @@ def make(notify: dict[str, Any]) -> tuple[Daemon, Instance, Tx]:
     daemon = Daemon(config, FakeNetlink())
     cfg = config.instances[0]
     tx = Tx()
-    inst = Instance(
-        cfg,
-        VirtualRouter(cfg.router_config(), SOURCE),
-        link=None,  # type: ignore[arg-type]
-        announcer=None,  # type: ignore[arg-type]
-        source=SOURCE,
-        tx=tx,  # type: ignore[arg-type]
-        tracking=Tracking(cfg.priority, cfg.trackers),
-    )
-    daemon.instances[cfg.name] = inst
+    inst = add_instance(daemon, cfg, tx)
     daemon.notifier.add_instance(cfg)
     return daemon, inst, tx
 

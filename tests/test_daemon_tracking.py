@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
-from ipaddress import ip_address
 from typing import Any
 
 import pytest
+from daemoncase import Tx, add_instance, priorities
 
 from vrrpd.config import parse_config
 from vrrpd.daemon import Daemon, Instance, StartupError
 from vrrpd.net.netlink import FakeLinkMonitor, FakeNetlink, NetlinkLinkMonitor
-from vrrpd.protocol import Started, State, TimerExpired, VirtualRouter, decode
-from vrrpd.protocol.tracking import Tracking, TrackState
+from vrrpd.protocol import Started, State, TimerExpired
+from vrrpd.protocol.tracking import TrackState
 
 CONFIG = """\
 control_socket: /tmp/vrrpd-test-unused.sock
@@ -35,14 +35,6 @@ instances:
 """
 
 
-class Tx:
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    def send(self, wire: bytes, source: Any) -> None:
-        self.sent.append(wire)
-
-
 async def make(text: str = CONFIG) -> tuple[Daemon, Instance, FakeNetlink, Tx]:
     config = parse_config(textwrap.dedent(text))
     fake = FakeNetlink()
@@ -50,24 +42,10 @@ async def make(text: str = CONFIG) -> tuple[Daemon, Instance, FakeNetlink, Tx]:
     fake.add_link("eth1", up=False)
     daemon = Daemon(config, fake)
     cfg = config.instances[0]
-    source = ip_address("198.51.100.11")
     tx = Tx()
-    inst = Instance(
-        cfg,
-        VirtualRouter(cfg.router_config(), source),
-        link=None,  # type: ignore[arg-type]
-        announcer=None,  # type: ignore[arg-type]
-        source=source,
-        tx=tx,  # type: ignore[arg-type]
-        tracking=Tracking(cfg.priority, cfg.trackers),
-    )
-    daemon.instances[cfg.name] = inst
+    inst = add_instance(daemon, cfg, tx)
     await daemon._start_tracking()
     return daemon, inst, fake, tx
-
-
-def priorities(tx: Tx) -> list[int]:
-    return [decode(w, ip_address("198.51.100.11"), ip_address("224.0.0.18")).advert.priority for w in tx.sent]
 
 
 def test_tracking_drives_the_router_and_status():

@@ -9,20 +9,19 @@ import logging
 import os
 import textwrap
 import time
-from ipaddress import ip_address
 from pathlib import Path
-from typing import Any
 
 import pytest
+from daemoncase import Tx, add_instance
 
 from vrrpd.config import parse_config
 from vrrpd.config_track_files import FileConfig
-from vrrpd.daemon import Daemon, Instance
+from vrrpd.daemon import Daemon
 from vrrpd.filetrack import FileMonitor, Reading, read_value, write_initial
 from vrrpd.logsetup import RateLimitedLogger
 from vrrpd.net.netlink import FakeNetlink
-from vrrpd.protocol import Started, State, TimerExpired, VirtualRouter
-from vrrpd.protocol.tracking import Tracking, TrackState
+from vrrpd.protocol import Started, State, TimerExpired
+from vrrpd.protocol.tracking import TrackState
 
 log = logging.getLogger("test")
 
@@ -179,14 +178,6 @@ instances:
 """
 
 
-class Tx:
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    def send(self, wire: bytes, source: Any) -> None:
-        self.sent.append(wire)
-
-
 def test_daemon_feeds_file_values_to_the_router_and_status(tmp_path: Path) -> None:
     (tmp_path / "offset").write_text("2\n")
     (tmp_path / "drain").write_text("0\n")
@@ -197,17 +188,7 @@ def test_daemon_feeds_file_values_to_the_router_and_status(tmp_path: Path) -> No
         fake.add_link("eth0", addresses=["198.51.100.11/24"])
         daemon = Daemon(config, fake)
         cfg = config.instances[0]
-        source = ip_address("198.51.100.11")
-        inst = Instance(
-            cfg,
-            VirtualRouter(cfg.router_config(), source),
-            link=None,  # type: ignore[arg-type]
-            announcer=None,  # type: ignore[arg-type]
-            source=source,
-            tx=Tx(),  # type: ignore[arg-type]
-            tracking=Tracking(cfg.priority, cfg.trackers),
-        )
-        daemon.instances[cfg.name] = inst
+        inst = add_instance(daemon, cfg, Tx())
         await daemon._start_tracking()
         assert set(daemon.files) == {"offset", "drain"}
         # Primed before the router starts: it starts with 200 - 2 x 30.

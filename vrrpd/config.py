@@ -28,7 +28,7 @@ import difflib
 import math
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Interface, IPv6Interface, ip_interface
@@ -590,6 +590,22 @@ class _Checker(UnicastChecks):
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise self.error(loc, f"{shown} is not one of {', '.join(allowed)}{hint}")
 
+    def defined(self, value: Any, loc: _Loc, names: Collection[str], section: str) -> str:
+        """A name that must be defined under the top-level `section` (`names`: the ones that are)."""
+        name = self.string(value, loc)
+        if name not in names:
+            known = sorted(names)
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = (
+                f" (did you mean {close[0]}?)"
+                if close
+                else f" (defined: {', '.join(known)})"
+                if known
+                else f" (there is no top-level {section})"
+            )
+            raise self.error(loc, f"{name!r} is not defined under the top-level {section}{hint}")
+        return name
+
     # --- per-key checks, each named after its key (dispatched with getattr); each returns the typed value ---
 
     def name(self, value: Any, loc: _Loc) -> str:
@@ -739,21 +755,10 @@ class _Checker(UnicastChecks):
                 raise self.error(at, f"missing required key {key}")
             name_loc = at.key(entry, key)
             if kind is TrackerKind.SCRIPT:
-                name = self.string(entry[key], name_loc)
-                if name not in self.scripts:
-                    known = sorted(self.scripts)
-                    close = difflib.get_close_matches(name, known, n=1)
-                    hint = (
-                        f" (did you mean {close[0]}?)"
-                        if close
-                        else f" (defined: {', '.join(known)})"
-                        if known
-                        else " (there is no top-level track_scripts)"
-                    )
-                    raise self.error(name_loc, f"{name!r} is not defined under the top-level track_scripts{hint}")
+                name = self.defined(entry[key], name_loc, self.scripts, "track_scripts")
                 self.used_scripts.add(name)
             elif kind is TrackerKind.FILE:
-                name = config_track_files.check_name(self, self.files, entry[key], name_loc)
+                name = self.defined(entry[key], name_loc, self.files, "track_files")
                 self.used_files.add(name)
             else:
                 name = self.interface(entry[key], name_loc)

@@ -27,7 +27,6 @@ is imported lazily because it imports this module.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,23 +141,6 @@ def one_file(checker: _Checker, name: str, value: Any, loc: _Loc) -> FileConfig:
         if "overwrite" in init:
             overwrite = checker.boolean(init["overwrite"], init_loc.key(init, "overwrite"))
     return FileConfig(name, path, interval, on_missing, init_value, overwrite, line=loc.line)
-
-
-def check_name(checker: _Checker, files: dict[str, FileConfig], value: Any, loc: _Loc) -> str:
-    """A per-instance `track_files[].name`: must be defined at the top level."""
-    name: str = checker.string(value, loc)
-    if name not in files:
-        known = sorted(files)
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = (
-            f" (did you mean {close[0]}?)"
-            if close
-            else f" (defined: {', '.join(known)})"
-            if known
-            else " (there is no top-level track_files)"
-        )
-        raise checker.error(loc, f"{name!r} is not defined under the top-level track_files{hint}")
-    return name
 
 
 def check_instance(checker: _Checker, vals: dict[str, _Val], loc: _Loc) -> None:

@@ -31,6 +31,7 @@ from typing import TypeVar
 
 from vrrpd.config_track_files import FileConfig
 from vrrpd.logsetup import RateLimitedLogger
+from vrrpd.periodic import PeriodicTask, survive
 from vrrpd.protocol.tracking import FILE_VALUE_MAX_BYTES, Tracking, parse_file_value
 
 log = logging.getLogger("vrrpd.filetrack")
@@ -123,7 +124,7 @@ def in_thread(func: Callable[[], _T]) -> asyncio.Future[_T]:
     return future
 
 
-class FileMonitor:
+class FileMonitor(PeriodicTask):
     """Polls one track file and reports its effective value through `on_change(name, value)`: the integer,
     `on_missing`'s value while there is none, or None (= fault) when `on_missing` is `fault`.
 
@@ -146,7 +147,6 @@ class FileMonitor:
         self.reads = 0
         self.problems = 0
         self._pending: asyncio.Future[Reading] | None = None
-        self._task: asyncio.Task[None] | None = None
 
     # --- life cycle ---
 
@@ -162,15 +162,8 @@ class FileMonitor:
         await self.poll(notify=False)
         return self.effective
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name=f"vrrpd-file-{self.config.name}")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    def _task_name(self) -> str:
+        return f"vrrpd-file-{self.config.name}"
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -181,12 +174,7 @@ class FileMonitor:
             await asyncio.sleep(max(0.0, tick - loop.time()))
             if loop.time() > tick + interval:  # the loop was stalled; do not fire a burst of catch-up reads
                 tick = loop.time()
-            try:
-                await self.poll()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # our bug: keep polling rather than freeze the tracker's value forever
-                log.exception("track file %s: unexpected error", self.config.name)
+            await survive(self.poll(), log, "track file %s: unexpected error", self.config.name)
 
     # --- polling ---
 

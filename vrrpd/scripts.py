@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from vrrpd.config import ScriptConfig
 from vrrpd.logsetup import RateLimitedLogger
+from vrrpd.periodic import PeriodicTask, survive
 from vrrpd.protocol.tracking import RiseFall, TrackState
 
 log = logging.getLogger("vrrpd.scripts")
@@ -208,7 +209,7 @@ class ScriptCounters:
     """Interval ticks that fell while the previous run was still going."""
 
 
-class ScriptMonitor:
+class ScriptMonitor(PeriodicTask):
     """Runs one track script every `interval` and reports its rise/fall state through `on_change`.
 
     One monitor per script, shared by every instance that tracks it.
@@ -231,33 +232,20 @@ class ScriptMonitor:
         self.counters = ScriptCounters()
         self.last: RunResult | None = None
         self.running = False
-        self._task: asyncio.Task[None] | None = None
 
     @property
     def state(self) -> TrackState:
         return self.counter.state
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name=f"vrrpd-script-{self.config.name}")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    def _task_name(self) -> str:
+        return f"vrrpd-script-{self.config.name}"
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         interval = self.config.interval
         tick = loop.time()
         while True:
-            try:
-                await self.run_now()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # our bug: keep checking rather than freeze the tracker's state forever
-                log.exception("track script %s: unexpected error", self.config.name)
+            await survive(self.run_now(), log, "track script %s: unexpected error", self.config.name)
             now = loop.time()
             tick += interval
             if now > tick:
