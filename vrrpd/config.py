@@ -738,6 +738,7 @@ class _Checker(UnicastChecks):
 
     def track_files(self, value: Any, loc: _Loc) -> tuple[Tracker, ...]:
         return self._trackers(value, loc, TrackerKind.FILE)
+
     def notify(self, value: Any, loc: _Loc) -> HooksConfig:
         return parse_hooks(self, value, loc)
 
