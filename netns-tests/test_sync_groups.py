@@ -1,6 +1,7 @@
 """Sync groups on a real kernel (issue #5 point 5): two vrrpd daemons, two instances each (VRIDs 51 and 52 on
 eth0) in one sync group per host; a fault moves both VIPs to the other host together, and recovery brings both
-back. Every wait is a condition with a deadline."""
+back; the group's own notify hooks (issue #5 point 4) run on its transitions and `vrrpctl events` shows them.
+Every wait is a condition with a deadline."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ import time
 from pathlib import Path
 
 from lab import Host, Lab, wait_for
+from test_notify_hooks import follow_events, json_lines
 from vrrpd_runner import Vrrpd, instance, vip_holders
 
 VIP_X = "198.51.100.100/24"
 VIP_Y = "198.51.100.101/24"
 TEST = shutil.which("test") or "/usr/bin/test"
+SH = shutil.which("sh") or "/bin/sh"
+# One line per group hook run: what it saw in its environment and arguments.
+RECORD = 'echo "$VRRPD_HOOK|$VRRPD_KIND|$VRRPD_NAME|$VRRPD_MEMBERS|$VRRPD_OLD_STATE|$VRRPD_STATE|$VRRPD_SEQ|$*" >> "$0"'
 
 
 def members(px: int, py: int, **x_extra) -> list[dict]:
@@ -36,11 +41,17 @@ def group(d: Vrrpd) -> dict:
     return g
 
 
-def start_pair(lab: Lab, a_members: list[dict], a_top: dict | None = None, b_prio: tuple[int, int] = (100, 100)):
+def start_pair(
+    lab: Lab,
+    a_members: list[dict],
+    a_top: dict | None = None,
+    b_prio: tuple[int, int] = (100, 100),
+    b_group: dict | None = None,
+):
     ha = lab.add_host("a", ipv4="198.51.100.11/24")
     hb = lab.add_host("b", ipv4="198.51.100.12/24")
     a = Vrrpd(ha, a_members, **{"sync_groups": {"g": {"members": ["x", "y"]}}, **(a_top or {})}).start()
-    b = Vrrpd(hb, members(*b_prio), sync_groups={"g": {"members": ["x", "y"]}}).start()
+    b = Vrrpd(hb, members(*b_prio), sync_groups={"g": {"members": ["x", "y"], **(b_group or {})}}).start()
     wait_for(lambda: states(a) == ("MASTER", "MASTER"), 10, message="a's group never became master")
     wait_for(lambda: states(b) == ("BACKUP", "BACKUP"), 5, message="b's group not backup")
     wait_for(lambda: holders([ha, hb]) == (["a"], ["a"]), 3, message="VIPs not on a alone")
@@ -53,7 +64,12 @@ def test_group_tracker_fault_moves_both_vips_to_the_peer_and_recovery_brings_bot
         "track_scripts": {"chk": {"command": [TEST, "!", "-e", str(flag)], "interval": 0.1, "timeout": 1}},
         "sync_groups": {"g": {"members": ["x", "y"], "track_scripts": [{"name": "chk", "on_failure": "fault"}]}},
     }
-    hosts, a, b = start_pair(lab, members(200, 200), top)
+    # b's group has hooks (issue #5 point 4: notify hooks per group): each run appends a line to b_hooks.
+    b_hooks, b_events = lab.workdir / "b-group-hooks", lab.workdir / "b-events"
+    hook = [SH, "-c", RECORD, str(b_hooks)]
+    notify = {"on_master": hook, "on_backup": hook, "on_stop": hook, "notify": hook, "timeout": 5}
+    hosts, a, b = start_pair(lab, members(200, 200), top, b_group={"notify": notify})
+    follower = follow_events(hosts[1], b, b_events, "--replay", "10")
     wait_for(lambda: group(a)["trackers"][0]["state"] == "up", 3, message="the group check never passed")
 
     touched = time.monotonic()
@@ -75,6 +91,36 @@ def test_group_tracker_fault_moves_both_vips_to_the_peer_and_recovery_brings_bot
     log = a.log()
     assert "sync group g: MASTER -> FAULT (track script chk failed)" in log
     assert "x: MASTER -> BACKUP (sync group g: track script chk failed)" in log
+
+    # b's group went BACKUP, MASTER (a's group failed), BACKUP (a preempted back), STOP (b stops): each time
+    # its own hook, then the generic notify with keepalived's GROUP NAME STATE 0, one at a time, in order.
+    wait_for(lambda: len(hook_runs(b_hooks)) == 6, 10, message=f"b's group hooks did not all run: {hook_runs(b_hooks)}")
+    assert b.stop() == 0
+    assert follower.wait(10) == 1  # the daemon ended the stream
+    group_events = [e for e in json_lines(b_events) if e["kind"] == "group"]
+    transitions = [("INITIALIZE", "BACKUP"), ("BACKUP", "MASTER"), ("MASTER", "BACKUP"), ("BACKUP", "STOP")]
+    assert [(e["old"], e["new"]) for e in group_events] == transitions
+    for e in group_events:
+        assert (e["type"], e["name"], e["priority"], e["members"]) == ("transition", "g", 0, ["x", "y"])
+    assert group_events[1]["reason"] == "every member's master down timer expired"
+    expected = []
+    for (old, new), event in zip(transitions, group_events, strict=True):
+        specific = {"BACKUP": "on_backup", "MASTER": "on_master", "STOP": "on_stop"}[new]
+        seq = str(event["seq"])
+        expected += [(specific, old, new, seq, ""), ("notify", old, new, seq, f"GROUP g {new} 0")]
+    runs = hook_runs(b_hooks)
+    assert [(r["hook"], r["old"], r["state"], r["seq"], r["args"]) for r in runs] == expected
+    assert {(r["kind"], r["name"], r["members"]) for r in runs} == {("group", "g", "x y")}
+    # The members' own transitions are in the same stream, each before the group change it caused.
+    kinds = [(e["kind"], e["name"], e["new"]) for e in json_lines(b_events)]
+    assert kinds.index(("instance", "y", "MASTER")) < kinds.index(("group", "g", "MASTER"))
+    assert (group(a)["hooks"], b.log().count("hook on_master (BACKUP -> MASTER")) == (None, 1)
+
+
+def hook_runs(out: Path) -> list[dict[str, str]]:
+    keys = ("hook", "kind", "name", "members", "old", "state", "seq", "args")
+    lines = out.read_text().splitlines() if out.exists() else []
+    return [dict(zip(keys, line.split("|"), strict=True)) for line in lines]
 
 
 def test_member_fault_takes_the_whole_group_to_the_peer(lab):

@@ -9,6 +9,7 @@ import pytest
 
 from vrrpd.config import ConfigError, parse_config
 from vrrpd.config_syncgroups import SyncGroupConfig, group_of
+from vrrpd.hookconfig import HooksConfig
 from vrrpd.protocol.tracking import Tracker, TrackerKind
 
 HEAD = """\
@@ -51,6 +52,69 @@ def test_group_with_members_and_fault_trackers():
     assert group.line == 9
     assert group_of(config, "web6") is group and group_of(config, "db") is None
     assert config.warnings == ()  # chk is used (by the group), so no "not used" warning
+
+
+def test_group_notify_hooks_parse_as_an_instance_notify_section():
+    """Issue #5 point 4/5: notify hooks per group, the same keys (vrrpd.hookconfig) as per instance."""
+    config = parse(
+        """\
+        sync_groups:
+          web:
+            members: [web4, web6]
+            notify:
+              on_master: /usr/local/bin/web-up --all
+              on_stop: [/bin/logger, web stopped]
+              notify: /etc/keepalived/notify.sh
+              timeout: 5
+              user: nobody
+        """
+    )
+    (group,) = config.sync_groups
+    assert group.notify == HooksConfig(
+        on_master=("/usr/local/bin/web-up", "--all"),
+        on_stop=("/bin/logger", "web stopped"),
+        notify=("/etc/keepalived/notify.sh",),
+        timeout=5.0,
+        user="nobody",
+    )
+    assert group.notify.line == 11
+    assert [cmd for _, cmd in group.notify.commands("MASTER")] == [
+        ("/usr/local/bin/web-up", "--all"),
+        ("/etc/keepalived/notify.sh",),
+    ]
+    assert all(inst.notify.empty for inst in config.instances)  # the group's hooks are not its members'
+    assert not [w for w in config.warnings if "sync_groups" in w]
+
+
+def test_group_without_notify_has_no_hooks():
+    (group,) = parse("sync_groups:\n  web: {members: [web4, web6]}\n").sync_groups
+    assert group.notify == HooksConfig() and group.notify.empty
+
+
+@pytest.mark.parametrize(
+    ("notify", "expected"),
+    [
+        ("notify: /bin/true", "sync_groups.web.notify (line 10): expected a mapping, got the string '/bin/true'"),
+        ("notify: {on_master: ''}", "sync_groups.web.notify.on_master (line 10): must not be empty"),
+        ("notify: {notify: /x, timeout: 0}", "sync_groups.web.notify.timeout (line 10): 0 is outside 0.01..3600"),
+        ("notify: {on_master: /x, user: 'r:oot'}", "sync_groups.web.notify.user (line 10): 'r:oot' is not a user"),
+        (
+            "notify: {on_primary: /x}",
+            "sync_groups.web.notify.on_primary (line 10): unknown key (did you mean on_master?)",
+        ),
+    ],
+)
+def test_group_notify_errors_name_file_key_and_line(notify, expected):
+    text = f"sync_groups:\n  web:\n    members: [web4, web6]\n    {notify}\n"
+    assert error(text).startswith(f"vrrpd.yaml: {expected}")
+
+
+def test_group_notify_without_hooks_warns_with_its_key_path():
+    config = parse("sync_groups:\n  web:\n    members: [web4, web6]\n    notify: {timeout: 5}\n")
+    assert [w for w in config.warnings if "sync_groups" in w] == [
+        "vrrpd.yaml: sync_groups.web.notify (line 10): names no hook (on_master, on_backup, on_fault, on_stop, "
+        "notify), so nothing will run",
+    ]
 
 
 def test_no_sync_groups_is_an_empty_tuple():
@@ -145,7 +209,12 @@ def test_group_tracker_of_an_undefined_script_is_an_error():
     ("groups", "expected"),
     [
         ("sync_groups:\n  web: {group: [web4]}\n", "unknown key (this is keepalived's name; vrrpd uses members"),
-        ("sync_groups:\n  web: {members: [web4], notify: /bin/true}\n", "unknown key (expected one of members"),
+        ("sync_groups:\n  web: {members: [web4], on_master: /bin/true}\n", "unknown key (expected one of members"),
+        (
+            "sync_groups:\n  web: {members: [web4], notify_master: /bin/true}\n",
+            "sync_groups.web.notify_master (line 8): unknown key (this is keepalived's name; vrrpd uses on_master "
+            "(under notify:))",
+        ),
         ("sync_groups:\n  'bad name': {members: [web4]}\n", "'bad name' may only contain letters"),
         ("sync_groups: [web4]\n", "sync_groups (line 7): expected a mapping, got a list"),
         ("vrrp_sync_group: {}\n", "this is keepalived's name; vrrpd uses sync_groups (at the top level)"),
@@ -165,6 +234,7 @@ def test_commented_example_in_etc_vrrpd_yaml_validates_once_uncommented():
     (group,) = config.sync_groups
     assert group.members == ("gw-v4", "gw-v6")
     assert [(t.name, t.weight) for t in group.trackers] == [("bond0", None), ("chk_web", None)]
+    assert group.notify.on_master and group.notify.on_backup and group.notify.notify
 
 
 def test_members_that_change_the_whole_group_are_warned_about():

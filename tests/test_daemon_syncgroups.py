@@ -1,19 +1,26 @@
 """Daemon wiring of sync groups, without sockets (issue #5 point 5): member inputs go through the group, group
-trackers reach it, `status` and `vrrpctl status` show it."""
+trackers reach it, `status` and `vrrpctl status` show it, its transitions run its hooks and reach the event
+stream (issue #5 point 4: notify hooks per group)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import textwrap
 from ipaddress import ip_address
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from vrrpd.cli.ctl import render_status
 from vrrpd.config import parse_config
 from vrrpd.daemon import Daemon, Instance
+from vrrpd.hooks import HookSetupError, Notifier
+from vrrpd.logsetup import RateLimitedLogger
 from vrrpd.net.netlink import FakeNetlink
-from vrrpd.protocol import Started, State, TimerExpired, VirtualRouter, decode
+from vrrpd.protocol import ShutdownRequested, Started, State, TimerExpired, VirtualRouter, decode
 from vrrpd.protocol.tracking import Tracking, TrackState
 
 CONFIG = """\
@@ -43,8 +50,8 @@ class Tx:
         return [decode(w, SOURCE, ip_address("224.0.0.18")).advert.priority for w in self.sent]
 
 
-async def make() -> tuple[Daemon, dict[str, Instance], FakeNetlink, dict[str, Tx]]:
-    config = parse_config(textwrap.dedent(CONFIG))
+async def make(text: str = CONFIG) -> tuple[Daemon, dict[str, Instance], FakeNetlink, dict[str, Tx]]:
+    config = parse_config(textwrap.dedent(text))
     fake = FakeNetlink()
     fake.add_link("eth0", addresses=["198.51.100.11/24"])
     fake.add_link("eth1")
@@ -123,3 +130,69 @@ def test_group_trackers_and_member_faults_move_every_member(caplog):
 def test_status_without_groups_prints_no_group_section():
     text = render_status({"version": "x", "pid": 1, "uptime": 1, "instances": [{"name": "a"}], "sync_groups": []})
     assert "SYNC_GROUP" not in text
+
+
+def test_group_transitions_run_the_group_hooks_in_order_and_reach_the_event_stream(tmp_path: Path) -> None:
+    """Issue #5 point 4/5: a group's hooks run on the group's own transitions (BACKUP, MASTER once every member
+    is, FAULT on a group tracker, STOP at shutdown); the generic notify gets GROUP NAME STATE 0 appended."""
+    out = tmp_path / "out"
+    record = f'echo "$VRRPD_HOOK $VRRPD_KIND $VRRPD_NAME [$VRRPD_MEMBERS] $VRRPD_OLD_STATE $*" >> {out}'
+    hook = [shutil.which("sh"), "-c", record, "hook"]
+    notify = {"on_master": hook, "on_fault": hook, "on_stop": hook, "notify": hook, "timeout": 5}
+    text = CONFIG + f"    notify: {notify!r}\n"
+
+    async def body() -> None:
+        daemon, insts, _, _ = await make(text)
+        (group,) = daemon.config.sync_groups
+        daemon.notifier.add_group(group)
+        for inst in insts.values():
+            daemon._update_tracking(inst)
+            daemon._feed(inst, Started())
+        daemon._on_script("chk", TrackState.UP)
+        daemon._feed(insts["gw4"], TimerExpired(), now=1e9)
+        daemon._feed(insts["gw5"], TimerExpired(), now=1e9)
+        daemon._on_script("chk", TrackState.DOWN)
+        (status,) = daemon._status({})["sync_groups"]
+        assert status["hooks"]["hooks"] == ["on_master", "on_fault", "on_stop", "notify"]
+        for inst in insts.values():
+            daemon._feed(inst, ShutdownRequested())
+        await daemon.notifier.close(limit=10)
+        assert out.read_text().splitlines() == [
+            "notify group gw [gw4 gw5] INITIALIZE GROUP gw BACKUP 0",
+            "on_master group gw [gw4 gw5] BACKUP ",
+            "notify group gw [gw4 gw5] BACKUP GROUP gw MASTER 0",
+            "on_fault group gw [gw4 gw5] MASTER ",
+            "notify group gw [gw4 gw5] MASTER GROUP gw FAULT 0",
+            "on_stop group gw [gw4 gw5] FAULT ",
+            "notify group gw [gw4 gw5] FAULT GROUP gw STOP 0",
+        ]
+        groups = [e for e in daemon.notifier.events.recent(100) if e["kind"] == "group"]
+        assert [(e["name"], e["old"], e["new"], e["priority"], e["members"]) for e in groups] == [
+            ("gw", "INITIALIZE", "BACKUP", 0, ["gw4", "gw5"]),
+            ("gw", "BACKUP", "MASTER", 0, ["gw4", "gw5"]),
+            ("gw", "MASTER", "FAULT", 0, ["gw4", "gw5"]),
+            ("gw", "FAULT", "STOP", 0, ["gw4", "gw5"]),
+        ]
+        assert groups[2]["reason"] == "track script chk failed"
+        # Members' own transitions are in the same stream, before the group change they caused.
+        seqs = [(e["kind"], e["name"], e["new"]) for e in daemon.notifier.events.recent(100)]
+        assert seqs.index(("instance", "gw5", "MASTER")) < seqs.index(("group", "gw", "MASTER"))
+        await daemon.link_monitor.close()  # type: ignore[union-attr]
+        for task in asyncio.all_tasks() - {asyncio.current_task()}:
+            task.cancel()
+
+    asyncio.run(body())
+
+
+def test_group_hooks_line_in_vrrpctl_status():
+    group = {"name": "gw", "state": "MASTER", "members": [], "hooks": {"hooks": ["notify"], "runs": 3, "failures": 1}}
+    text = render_status({"version": "x", "pid": 1, "uptime": 1, "instances": [{"name": "a"}], "sync_groups": [group]})
+    assert "sync group gw: hooks (notify): 3 runs, 1 failed" in text
+
+
+def test_group_hook_user_that_does_not_exist_is_a_setup_error_naming_the_group():
+    text = CONFIG + "    notify: {notify: /bin/true, user: no-such-user-vrrpd}\n"
+    config = parse_config(textwrap.dedent(text))
+    notifier = Notifier(RateLimitedLogger(logging.getLogger("test")))
+    with pytest.raises(HookSetupError, match=r"^group gw: notify.user: no such user 'no-such-user-vrrpd'$"):
+        notifier.add_group(config.sync_groups[0])

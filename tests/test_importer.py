@@ -315,14 +315,34 @@ def test_notify_without_user_takes_script_user_or_none(tmp_path):
     assert config.instances[0].notify.user == "nobody"
 
 
-def test_notify_fifo_points_at_vrrpctl_events_and_group_hooks_still_warn(tmp_path):
+def test_notify_fifo_points_at_vrrpctl_events_and_group_notify_maps_to_the_group(tmp_path):
+    """Issue #5 point 4/5: a group's notify_master is the group's on_master (it gets GROUP, not INSTANCE)."""
     text = "global_defs {\n    vrrp_notify_fifo /run/keepalived.fifo\n}\n"
     text += "vrrp_sync_group G {\n    group {\n        VI_1\n    }\n    notify_master /bin/true\n}\n"
     result, config = convert(write(tmp_path, text + instance_block()))
-    warnings = texts(result)
-    one(warnings, ":2: warning: vrrp_notify_fifo: not supported: use `vrrpctl events` instead")
-    one(warnings, ":8: warning: vrrp_sync_group G: notify_master: vrrpd has no group hooks yet")
+    (warning,) = texts(result)
+    assert ":2: warning: vrrp_notify_fifo: not supported: use `vrrpctl events` instead" in warning
     assert config.instances[0].notify == HooksConfig()
+    assert config.sync_groups[0].notify == HooksConfig(on_master=("/bin/true",))
+
+
+def test_group_notify_users_duplicates_and_keywords_without_an_equivalent(tmp_path):
+    """The group's notify scripts go through the instance's conversion: one user, the last of a repeated keyword,
+    and a warning for what has no vrrpd equivalent (keepalived 2.2.7 accepts notify_priority_changes here)."""
+    text = (
+        "vrrp_sync_group G {\n    group {\n        VI_1\n    }\n"
+        "    notify_backup /bin/true alice\n    notify_fault /bin/true bob\n"
+        "    notify /bin/true\n    notify /bin/false\n    notify_priority_changes\n}\n"
+    )
+    result, config = convert(write(tmp_path, text + instance_block()))
+    warnings = texts(result)
+    one(warnings, ":6: warning: notify scripts of G run as different users (alice, bob)", "per sync group", "alice")
+    one(warnings, ":8: warning: notify: given twice in vrrp_sync_group G; vrrpd imports this last one")
+    one(warnings, ":9: warning: vrrp_sync_group G: notify_priority_changes: vrrpd's group hooks are on_master")
+    assert len(warnings) == 3, warnings
+    assert config.sync_groups[0].notify == HooksConfig(
+        on_backup=("/bin/true",), on_fault=("/bin/true",), notify=("/bin/false",), user="alice"
+    )
 
 
 def test_include_globs_relative_to_the_including_file_in_sorted_order(monkeypatch):
@@ -708,15 +728,34 @@ def test_sync_group_maps_members_and_fault_trackers_and_drops_member_weights_as_
             "members": ["VI_web4", "VI_web6"],
             "track_scripts": [{"name": "chk_haproxy", "on_failure": "fault"}],
             "track_interfaces": [{"interface": "eth2", "on_failure": "fault"}],
+            "notify": {
+                "on_master": ["/bin/echo", "web", "master"],
+                "on_backup": ["/bin/true"],
+                "on_fault": ["/bin/echo", "fault"],
+                "on_stop": ["/bin/true"],
+                "notify": ["/bin/echo"],
+                "user": "root",  # script_user
+            },
         }
     }
     (group,) = config.sync_groups
     assert group.members == ("VI_web4", "VI_web6")
     assert [(t.name, t.weight) for t in group.trackers] == [("eth2", None), ("chk_haproxy", None)]
+    # Issue #5 point 4/5: the group's notify scripts become the group's hooks, not its members'.
+    assert group.notify == HooksConfig(
+        on_master=("/bin/echo", "web", "master"),
+        on_backup=("/bin/true",),
+        on_fault=("/bin/echo", "fault"),
+        on_stop=("/bin/true",),
+        notify=("/bin/echo",),
+        user="root",
+    )
+    assert all(inst.notify == HooksConfig() for inst in config.instances)
     # keepalived ignores the members' weighted trackers (its -t log says so), so not importing them is faithful.
     notes = texts(result, "note")
-    one(notes, "sync-groups.conf:40:", "track_script chk_weighted weight -20: keepalived ignores weighted trackers")
-    one(notes, "sync-groups.conf:43:", "track_interface eth1 weight -30: keepalived ignores weighted trackers")
+    one(notes, "sync-groups.conf:18:", "vrrp_sync_group VG_web: notify scripts run one at a time in transition order")
+    one(notes, "sync-groups.conf:45:", "track_script chk_weighted weight -20: keepalived ignores weighted trackers")
+    one(notes, "sync-groups.conf:48:", "track_interface eth1 weight -30: keepalived ignores weighted trackers")
     assert [s.name for s in config.track_scripts] == ["chk_haproxy"]
     assert all(not inst.track_scripts and not inst.track_interfaces for inst in config.instances)
 
@@ -735,9 +774,10 @@ def test_sync_group_parts_vrrpd_cannot_map_each_warn(tmp_path):
     one(warnings, "track_script chk weight -10: vrrpd's group trackers can only fault the group")
     one(warnings, "track_interface eth1 weight 5: vrrpd's group trackers can only fault the group")
     one(warnings, "track_file: vrrpd's sync groups cannot track files")
-    one(warnings, "notify_master: vrrpd has no group hooks yet")
     one(warnings, "vrrp_sync_group other: web vip is already in sync group my group; left out")
     one(warnings, "vrrp_sync_group other: no member was imported; group not imported")
-    one(texts(result, "note"), "renamed 'my_group'")
-    assert result.document["sync_groups"] == {"my_group": {"members": ["web_vip"]}}
+    one(texts(result, "note"), "renamed 'my_group'", "its notify script gets GROUP my_group")
+    assert result.document["sync_groups"] == {
+        "my_group": {"members": ["web_vip"], "notify": {"on_master": ["/bin/true"]}}
+    }
     assert config.sync_groups[0].members == ("web_vip",)

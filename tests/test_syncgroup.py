@@ -221,6 +221,20 @@ def test_group_tracker_fault_holds_every_member_in_backup_and_recovery_preempts_
     assert reasons == ["track script chk failed"]
 
 
+def test_stopping_a_group_whose_tracker_failed_reports_initialize_so_its_stop_hook_runs():
+    """Issue #5 point 4/5: a group's on_stop runs at shutdown like an instance's, even while a group tracker
+    holds it in FAULT (the daemon reports the group's INITIALIZE as STOP)."""
+    lan = GroupLan({"a": (200, 200), "b": (100, 100)})
+    lan._group("a", (CHECK,))
+    lan.start()
+    lan.run_for(10)
+    lan.track("a", TrackState.DOWN)
+    assert lan.groups["a"].state is State.FAULT
+    lan.feed("a.x", ShutdownRequested())
+    assert lan.host_state("a") == {State.INITIALIZE}
+    assert lan.changes[-1][1] == GroupStateChanged("a", State.FAULT, State.INITIALIZE, "member a.x stopped")
+
+
 def test_group_preempts_only_if_every_member_would_nopreempt_member_keeps_it_backup():
     lan = GroupLan({"a": (200, 200), "b": (100, 100)})
     lan.nodes["a.y"].router.config = replace(lan.nodes["a.y"].router.config, preempt=False)

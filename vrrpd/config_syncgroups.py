@@ -8,6 +8,9 @@ sync_groups:
       - {name: chk_haproxy, on_failure: fault}
     track_interfaces:
       - {interface: bond0, on_failure: fault}
+    notify:                             # optional: group hooks, the same keys as an instance's notify:
+      on_master: /usr/local/bin/web-up
+      notify: /etc/keepalived/notify.sh # gets GROUP web MASTER 0 appended, as keepalived passes it
 ```
 
 Decisions:
@@ -21,8 +24,11 @@ Decisions:
   trackers, which may be a step in a migration, not a mistake worth refusing.
 - Warnings for member settings that change the whole group: `preempt: false` on some members only (the group
   then never preempts), and an address owner as a member (it waits for the group instead of starting as master).
-- Group hooks (`notify`, `on_master`...) are not keys yet: group transitions are reported by the pure core as
-  `GroupStateChanged` and logged; the hook runner consumes them once per-instance hooks have landed.
+- Group hooks (`notify:`) are an instance's `notify:` section (vrrpd.hookconfig.parse_hooks): they run on the
+  group's own transitions (`GroupStateChanged` from the pure core: MASTER when every member is, FAULT when a
+  member or a group tracker is, BACKUP otherwise, STOP when the daemon stops), one at a time in order, in their
+  own queue beside the members' hooks; the generic `notify` gets ``GROUP NAME STATE 0`` appended (a group has
+  no priority), as keepalived passes it.
 
 This module only works on the checker's objects (`vrrpd.config._Checker`, `_Loc`), so config.py imports it,
 not the other way round.
@@ -35,12 +41,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from vrrpd.hookconfig import HooksConfig
 from vrrpd.protocol.tracking import Tracker, TrackerKind
 
 if TYPE_CHECKING:
     from vrrpd.config import Config, InstanceConfig, _Checker, _Loc
 
-_GROUP_KEYS = ("members", "track_scripts", "track_interfaces")
+_GROUP_KEYS = ("members", "track_scripts", "track_interfaces", "notify")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +60,8 @@ class SyncGroupConfig:
     """Scripts (by name, from the top-level `track_scripts`) whose failure holds every member out of Master."""
     track_interfaces: tuple[Tracker, ...] = ()
     line: int = field(default=0, compare=False)
+    notify: HooksConfig = field(default_factory=HooksConfig)
+    """Hooks run on the group's own transitions (none by default)."""
 
     @property
     def trackers(self) -> tuple[Tracker, ...]:
@@ -121,7 +130,10 @@ def check_sync_groups(
                         "add a weight to; use on_failure: fault",
                     )
             trackers[key] = parsed
-        group = SyncGroupConfig(name, tuple(members), trackers["track_scripts"], trackers["track_interfaces"], loc.line)
+        notify = checker.notify(raw["notify"], loc.key(raw, "notify")) if "notify" in raw else HooksConfig()
+        group = SyncGroupConfig(
+            name, tuple(members), trackers["track_scripts"], trackers["track_interfaces"], loc.line, notify
+        )
         if len(members) < 2:
             checker.warn(
                 members_loc,

@@ -376,6 +376,11 @@ class Daemon:
             except HookSetupError as exc:
                 raise StartupError(str(exc)) from None
         self.sync.build({name: inst.router for name, inst in self.instances.items()})
+        for group in self.config.sync_groups:
+            try:
+                self.notifier.add_group(group)
+            except HookSetupError as exc:
+                raise StartupError(str(exc)) from None
 
     async def _start_tracking(self) -> None:
         """Subscribe to link changes and read every link's state; resolve script users; create (not yet start)
@@ -602,8 +607,10 @@ class Daemon:
             self._group_changed(change)
 
     def _group_changed(self, change: GroupStateChanged) -> None:
-        """One sync group transition, in order (the seam for group hooks and the event stream)."""
+        """One sync group transition, in order: logged, then to the event stream and the group's hooks."""
         log.info("sync group %s: %s -> %s (%s)", change.group, change.old, change.new, change.reason)
+        # A group has no priority of its own: 0, as keepalived passes to a group's notify script.
+        self.notifier.transition("group", change.group, change.old, change.new, change.reason, 0)
 
     def _arm(self, inst: Instance) -> None:
         deadline = inst.router.next_deadline()
@@ -887,7 +894,7 @@ class Daemon:
             ],
             "track_scripts": [monitor.status() for monitor in self.scripts.values()],
             "track_files": [monitor.status() for monitor in self.files.values()],
-            "sync_groups": self.sync.status(now),
+            "sync_groups": self.sync.status(now, self.notifier),
             "firewall": self.firewall.status(),
             "sysctls": self.sysctls.status(),
         }

@@ -1,21 +1,25 @@
 """The daemon's side of sync groups: config -> pure `SyncGroup`s over the daemon's routers, group trackers, status.
 
 The group logic itself is pure (vrrpd.protocol.syncgroup); this only builds the groups, says which instance's
-inputs go through which group, hands group-tracker changes on, and renders the status entry. The daemon applies
-each `Coordinated` result (every member's actions, then the group's own transitions).
+inputs go through which group, hands group-tracker changes on, and renders the status entry (with the group's
+hooks, which the daemon registers with its `Notifier` as it does an instance's). The daemon applies each
+`Coordinated` result (every member's actions, then the group's own transitions).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vrrpd.config import Config, InstanceConfig
 from vrrpd.config_syncgroups import group_of
 from vrrpd.protocol.router import RouterConfig, VirtualRouter
 from vrrpd.protocol.syncgroup import Coordinated, SyncGroup
 from vrrpd.protocol.tracking import TrackerKind, TrackState
+
+if TYPE_CHECKING:
+    from vrrpd.hooks import Notifier
 
 
 class SyncGroups:
@@ -56,12 +60,13 @@ class SyncGroups:
         for group in self.groups.values():
             yield group.tracker_changed(kind, name, state, now)
 
-    def status(self, now: float) -> list[dict[str, Any]]:
+    def status(self, now: float, notifier: Notifier | None = None) -> list[dict[str, Any]]:
         return [
             {
                 "name": name,
                 "state": group.state.value,
                 "reason": group.reason,
+                "hooks": notifier.status("group", name) if notifier is not None else None,
                 "held_by": group.held_by(now),
                 "waiting_for": group.waiting_for(),
                 "members": [

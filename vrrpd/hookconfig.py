@@ -1,6 +1,6 @@
-"""The `notify:` section (per instance, later also per sync group): which commands run on which transition.
+"""The `notify:` section (per instance and per sync group): which commands run on which transition.
 
-Kept out of vrrpd/config.py so a sync-group section can reuse the same schema (`parse_hooks`) for its
+Kept out of vrrpd/config.py so the sync-group section reuses the same schema (`parse_hooks`) for its
 group-level hooks, and out of vrrpd/hooks.py so the configuration never imports asyncio. The parsing uses the
 config checker's helpers (`mapping`, `command`, `seconds`, `user_name`, `warn`), so every error is the same
 one sentence naming file, key path and line as anywhere else.

@@ -3,7 +3,7 @@
 keepalived runs notify scripts fire-and-forget: concurrently, unordered and without a timeout, so a BACKUP
 script can finish after the MASTER script that followed it (keepalived-vrrp.md pain point 3). Here:
 
-- Each instance (later each sync group) has one `HookRunner`: a queue and one worker task. A transition queues
+- Each instance and each sync group has one `HookRunner`: a queue and one worker task. A transition queues
   its hooks; the worker runs them strictly one after another in transition order: for each transition the
   state's own hook (on_master, on_backup, on_fault, on_stop), then the generic `notify`.
 - The state machine never waits for a hook: `submit` only appends to the queue. A hook runs as
@@ -21,8 +21,8 @@ script can finish after the MASTER script that followed it (keepalived-vrrp.md p
   running then are killed, and transitions still waiting are not run (both counted and logged).
 - Output (stdout and stderr together, at most `OUTPUT_CAP` bytes) goes to the log.
 
-Sync groups (another module) plug in the same way: ``Notifier.add("group", NAME, hooks)`` with the group's
-`HooksConfig` (parsed by `vrrpd.hookconfig.parse_hooks`), then ``Notifier.transition("group", NAME, old, new,
+Sync groups plug in the same way: ``Notifier.add_group(SyncGroupConfig)`` with the group's `notify:`
+(parsed by `vrrpd.hookconfig.parse_hooks`), then ``Notifier.transition("group", NAME, old, new,
 reason, 0)`` per group transition: the generic hook then gets ``GROUP NAME STATE 0``, as keepalived passes it, and
 the event stream carries ``"kind": "group"``.
 """
@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vrrpd.config import InstanceConfig
+from vrrpd.config_syncgroups import SyncGroupConfig
 from vrrpd.eventlog import EventLog
 from vrrpd.hookconfig import HOOK_KEYS, HooksConfig
 from vrrpd.logsetup import RateLimitedLogger
@@ -278,6 +279,13 @@ class Notifier:
             ("VRRPD_VIRTUAL_ADDRESSES", " ".join(str(a) for a in cfg.virtual_addresses)),
         )
         self.add("instance", cfg.name, cfg.notify, fields, env)
+
+    def add_group(self, cfg: SyncGroupConfig) -> None:
+        """Register a sync group (at start-up, as `add_instance`): its events name the members, and so does
+        VRRPD_MEMBERS (space-separated) for its hooks."""
+        self.add(
+            "group", cfg.name, cfg.notify, {"members": list(cfg.members)}, (("VRRPD_MEMBERS", " ".join(cfg.members)),)
+        )
 
     def add(
         self,

@@ -208,7 +208,8 @@ def events(ctx: click.Context, replay: int, count: int | None) -> None:
     \b
     {"type": "transition", "seq": 7, "time": "...Z", "timestamp": ..., "kind": "instance", "name": "gw-v4",
      "old": "BACKUP", "new": "MASTER", "reason": "...", "priority": 150, "vrid": 51, ...}
-    new is MASTER, BACKUP, FAULT or STOP (the daemon stopped the instance). A reader too slow to keep up
+    Sync group events: "kind": "group", "priority": 0, "members": [...] (no vrid, interface, family).
+    new is MASTER, BACKUP, FAULT or STOP (the daemon stopped the instance or group). A reader too slow to keep up
     gets {"type": "gap", "missed": N, "first_seq": A, "last_seq": B} where events were dropped for it.
     Exit status: 0 on Ctrl-C or after --count transitions, 1 when the daemon ends the stream or cannot be reached.
     """

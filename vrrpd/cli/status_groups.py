@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from vrrpd.cli.status_hooks import render_hooks
+
 _GROUP_COLUMNS = ("SYNC_GROUP", "STATE", "MEMBERS", "HELD_BY")
 _TRACKER_COLUMNS = ("SYNC_GROUP", "KIND", "TRACKER", "STATE", "EFFECT")
 
@@ -41,7 +43,7 @@ def render_groups(result: dict[str, Any]) -> list[str]:
     lines = ["", *_table(_GROUP_COLUMNS, rows)]
     if trackers:
         lines += ["", *_table(_TRACKER_COLUMNS, trackers)]
-    return lines
+    return lines + render_hooks([{**g, "name": f"sync group {g.get('name', '?')}"} for g in groups])
 
 
 def _table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:

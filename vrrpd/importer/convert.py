@@ -33,10 +33,6 @@ _MAC = re.compile(r"(?i)[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 _TRUE = ("true", "on", "yes")
 _FALSE = ("false", "off", "no")
 _MAX_V3_INTERVAL = 40.95
-_NOTIFY = (
-    "vrrpd has no sync groups yet, so no group hooks; the script will NOT run. Give each member instance its "
-    "own notify: hooks (they get INSTANCE, not GROUP), or follow `vrrpctl events`"
-)
 _EVENTS = (
     "use `vrrpctl events` instead: it prints every transition (instance, old and new state, priority, reason) "
     "as one JSON line, in order; a FIFO reader can read its output instead"
@@ -48,7 +44,8 @@ _HOOK_KEYS = {
     "notify_stop": "on_stop",
     "notify": "notify",
 }
-"""keepalived's per-instance notify keywords -> the keys of vrrpd's notify: section, in vrrpd's order."""
+"""keepalived's notify keywords (of a vrrp_instance or a vrrp_sync_group) -> the keys of vrrpd's notify: section,
+in vrrpd's order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -793,13 +790,21 @@ class _Converter:
         return out
 
     def notify_out(self, inst: _Instance, out: dict[str, Any]) -> None:
-        """notify_* -> notify: {on_*: argv}. keepalived splits the script text at spaces with quotes grouping and
-        runs it without a shell, as shlex.split and vrrpd do; the generic `notify` gets the same appended
-        arguments (INSTANCE NAME STATE PRIORITY) in both."""
+        hooks = self.hooks_out(inst.hooks, "vrrp_instance", inst.name, inst.stmt)
+        if hooks is not None:
+            out["notify"] = hooks
+
+    def hooks_out(
+        self, statements: dict[str, Statement], block: str, name: str, at: Statement
+    ) -> dict[str, Any] | None:
+        """notify_* of a vrrp_instance or (block "vrrp_sync_group") a group -> its notify: section, None when no
+        hook was imported. keepalived splits the script text at spaces with quotes grouping and runs it without
+        a shell, as shlex.split and vrrpd do; the generic `notify` gets the same appended arguments (INSTANCE|GROUP
+        NAME STATE PRIORITY) in both."""
         hooks: dict[str, Any] = {}
         users: dict[str, Statement] = {}
         for keyword, key in _HOOK_KEYS.items():
-            stmt = inst.hooks.get(keyword)
+            stmt = statements.get(keyword)
             if stmt is None:
                 continue
             try:
@@ -822,22 +827,36 @@ class _Converter:
                         f"{keyword}: vrrpd runs hooks with the user's primary group; group {group} is not imported",
                     )
         if not hooks:
-            return
+            return None
         if len(users) > 1:
             first, *others = users
+            unit = "instance" if block == "vrrp_instance" else "sync group"
             for other in others:
                 self.warn(
                     users[other],
-                    f"notify scripts of {inst.name} run as different users ({', '.join(users)}); vrrpd has one "
-                    f"notify.user per instance and uses {first}",
+                    f"notify scripts of {name} run as different users ({', '.join(users)}); vrrpd has one "
+                    f"notify.user per {unit} and uses {first}",
                 )
         user = next(iter(users), None) or self.globals.script_user
-        out["notify"] = {**hooks, **({"user": user} if user is not None else {})}
         self.note(
-            inst.stmt,
-            f"vrrp_instance {inst.name}: notify scripts run one at a time in transition order in vrrpd, each killed "
+            at,
+            f"{block} {name}: notify scripts run one at a time in transition order in vrrpd, each killed "
             "after notify.timeout (30 s by default); keepalived runs them concurrently and never kills them",
         )
+        return {**hooks, **({"user": user} if user is not None else {})}
+
+    def remember_hook(self, statements: dict[str, Statement], block: str, stmt: Statement) -> None:
+        """One notify_* statement of `block` (e.g. "vrrp_instance VI_1"); keepalived uses the last one given."""
+        if not stmt.args:
+            self.warn(stmt, f"{stmt.keyword}: has no script; ignored")
+            return
+        if stmt.keyword in statements:
+            self.warn(
+                stmt,
+                f"{stmt.keyword}: given twice in {block}; vrrpd imports this last one, check it is the one keepalived "
+                "used",
+            )
+        statements[stmt.keyword] = stmt
 
     def advert_interval(self, inst: _Instance, version: int) -> float | int:
         if inst.advert is None:
@@ -1198,16 +1217,7 @@ def _h_down_timer(c: _Converter, inst: _Instance, stmt: Statement) -> None:
 
 
 def _h_notify(c: _Converter, inst: _Instance, stmt: Statement) -> None:
-    if not stmt.args:
-        c.warn(stmt, f"{stmt.keyword}: has no script; ignored")
-        return
-    if stmt.keyword in inst.hooks:
-        c.warn(
-            stmt,
-            f"{stmt.keyword}: given twice in vrrp_instance {inst.name}; vrrpd imports this last one, check it is the "
-            "one keepalived used",
-        )
-    inst.hooks[stmt.keyword] = stmt
+    c.remember_hook(inst.hooks, f"vrrp_instance {inst.name}", stmt)
 
 
 def _h_track_script(c: _Converter, inst: _Instance, stmt: Statement) -> None:

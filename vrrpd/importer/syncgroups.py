@@ -8,7 +8,9 @@ Mapping:
 - Weighted trackers of *member* instances: keepalived ignores them (it logs "ignoring tracked script with
   weights due to SYNC group"), so leaving them out is faithful (a note); with `sync_group_tracking_weight` (or the
   deprecated `global_tracking`) keepalived applies them, which vrrpd refuses, so that is a warning.
-- `notify*` of a group: warned until group hooks exist (they follow the per-instance hooks); `smtp_alert`: noted.
+- `notify_master/backup/fault/stop` and `notify` of a group -> the group's `notify:` (on_master ... notify),
+  converted as an instance's (`_Converter.hooks_out`): the generic notify gets GROUP NAME STATE 0 in both.
+  `notify_priority_changes` (keepalived accepts it in a group) has no equivalent: warned. `smtp_alert`: noted.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from vrrpd.importer.syntax import Statement
 if TYPE_CHECKING:
     from vrrpd.importer.convert import _Converter, _Instance
 
-_GROUP_NOTIFY = (
-    "vrrpd has no group hooks yet (they come after the per-instance hooks); the script will NOT run. Group "
-    "transitions are logged as 'sync group NAME: OLD -> NEW (reason)' meanwhile"
+_GROUP_NOTIFY_UNMAPPED = (
+    "vrrpd's group hooks are on_master, on_backup, on_fault, on_stop and notify (a group has no priority to "
+    "report changes of); `vrrpctl events` shows every group transition; not imported"
 )
 _UNMAPPED_TRACKERS = {
     "track_file": "vrrpd's sync groups cannot track files; track the file on each member with on_failure: fault, "
@@ -41,11 +43,13 @@ class Group:
     members: list[tuple[str, Statement]] = field(default_factory=list)
     track_scripts: list[tuple[str, int | None, bool, Statement]] = field(default_factory=list)
     track_interfaces: list[tuple[str, int, bool, Statement]] = field(default_factory=list)
+    hooks: dict[str, Statement] = field(default_factory=dict)
+    """keepalived notify keyword -> its statement (the last one given)."""
 
 
 def read_group(c: _Converter, stmt: Statement) -> None:
     """One `vrrp_sync_group` block; remembers which instance is in which group (`c.sync_groups`)."""
-    from vrrpd.importer.convert import _weight
+    from vrrpd.importer.convert import _HOOK_KEYS, _weight
 
     name = stmt.args[0] if stmt.args else "?"
     group = Group(name, stmt)
@@ -62,8 +66,10 @@ def read_group(c: _Converter, stmt: Statement) -> None:
                     group.track_interfaces.append((entry.keyword, weight or 0, reverse, entry))
         elif sub.keyword in _UNMAPPED_TRACKERS:
             c.warn(sub, f"vrrp_sync_group {name}: {sub.keyword}: {_UNMAPPED_TRACKERS[sub.keyword]}; not imported")
+        elif sub.keyword in _HOOK_KEYS:
+            c.remember_hook(group.hooks, f"vrrp_sync_group {name}", sub)
         elif sub.keyword.startswith("notify"):
-            c.warn(sub, f"vrrp_sync_group {name}: {sub.keyword}: {_GROUP_NOTIFY}")
+            c.warn(sub, f"vrrp_sync_group {name}: {sub.keyword}: {_GROUP_NOTIFY_UNMAPPED}")
         elif sub.keyword == "smtp_alert":
             c.note(sub, f"vrrp_sync_group {name}: smtp_alert: ignored: vrrpd sends no e-mail; use the journal")
         elif sub.keyword in ("sync_group_tracking_weight", "global_tracking"):
@@ -125,9 +131,16 @@ def groups_out(c: _Converter, instances: list[_Instance], outputs: list[dict[str
             out["track_scripts"] = [s for s in scripts if s]
         if any(interfaces):
             out["track_interfaces"] = [i for i in interfaces if i]
+        hooks = c.hooks_out(group.hooks, "vrrp_sync_group", group.name, group.stmt)
+        if hooks is not None:
+            out["notify"] = hooks
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", group.name) or "group"
         if name != group.name:
-            c.note(group.stmt, f"vrrp_sync_group {group.name!r}: renamed {name!r} (vrrpd names use A-Z a-z 0-9 _ . -)")
+            hooks_see = f"; its notify script gets GROUP {name}" if "notify" in out else ""
+            c.note(
+                group.stmt,
+                f"vrrp_sync_group {group.name!r}: renamed {name!r} (vrrpd names use A-Z a-z 0-9 _ . -){hooks_see}",
+            )
         result[name] = out
     return result
 

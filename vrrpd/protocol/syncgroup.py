@@ -45,9 +45,9 @@ Semantics:
   one host's addresses are lower on every link; if the orders differ between links, timing decides.
   Configure the same router highest on every member.
 - Trackers of the group itself are fault trackers only (a group has no priority of its own to weigh).
-- Every change of the group's state (INITIALIZE, BACKUP, MASTER, FAULT: FAULT when a member is in FAULT or a
-  group tracker failed, MASTER when every member is) is reported as a `GroupStateChanged`, for logs, hooks
-  and event streams.
+- Every change of the group's state (INITIALIZE when no member runs, whatever the trackers say; else FAULT
+  when a member is in FAULT or a group tracker failed, MASTER when every member is, BACKUP) is reported as a
+  `GroupStateChanged`, for logs, hooks and event streams.
 """
 
 from __future__ import annotations
@@ -188,12 +188,13 @@ class SyncGroup:
 
     def _derive(self) -> State:
         states = [r.state for r in self.members.values()]
+        # First: a group whose members are all stopped is stopped (its STOP hook runs), failed trackers or not.
+        if all(s is State.INITIALIZE for s in states):
+            return State.INITIALIZE
         if self.tracking.faults or State.FAULT in states:
             return State.FAULT
         if all(s is State.MASTER for s in states):
             return State.MASTER
-        if all(s is State.INITIALIZE for s in states):
-            return State.INITIALIZE
         return State.BACKUP
 
     def _track(self, out: Coordinated, reason: str) -> None:
