@@ -8,10 +8,9 @@ import asyncio
 import logging
 import shutil
 import textwrap
-from ipaddress import ip_address
 from pathlib import Path
-from typing import Any
 
+import daemoncase
 import pytest
 
 from vrrpd.cli.ctl import render_status
@@ -20,7 +19,7 @@ from vrrpd.daemon import Daemon, Instance
 from vrrpd.hooks import HookSetupError, Notifier
 from vrrpd.logsetup import RateLimitedLogger
 from vrrpd.net.netlink import FakeNetlink
-from vrrpd.protocol import ShutdownRequested, Started, State, TimerExpired, VirtualRouter, decode
+from vrrpd.protocol import ShutdownRequested, Started, State, TimerExpired, VirtualRouter
 from vrrpd.protocol.tracking import Tracking, TrackState
 
 CONFIG = """\
@@ -36,18 +35,14 @@ sync_groups:
     track_scripts: [{name: chk, on_failure: fault}]
     track_interfaces: [{interface: eth1, on_failure: fault}]
 """
-SOURCE = ip_address("198.51.100.11")
 
 
-class Tx:
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
+SOURCE = daemoncase.SOURCE
 
-    def send(self, wire: bytes, source: Any) -> None:
-        self.sent.append(wire)
 
+class Tx(daemoncase.Tx):
     def priorities(self) -> list[int]:
-        return [decode(w, SOURCE, ip_address("224.0.0.18")).advert.priority for w in self.sent]
+        return daemoncase.priorities(self)
 
 
 async def make(text: str = CONFIG) -> tuple[Daemon, dict[str, Instance], FakeNetlink, dict[str, Tx]]:

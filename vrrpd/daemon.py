@@ -95,7 +95,7 @@ from vrrpd.protocol.router import OWNER_PRIORITY
 from vrrpd.protocol.syncgroup import Coordinated, GroupStateChanged
 from vrrpd.protocol.tracking import TrackerKind, Tracking, TrackState
 from vrrpd.scheduler import MAX_SLACK, POLL_ABOVE_RATE, Scheduler
-from vrrpd.scripts import RunAs, ScriptMonitor, resolve_user
+from vrrpd.scripts import RunAs, ScriptMonitor, resolve_user_for
 
 log = logging.getLogger("vrrpd")
 VRRP_TTL = 255
@@ -407,11 +407,9 @@ class Daemon:
             run_as: RunAs | None = None
             if script.user is not None:
                 try:
-                    run_as = resolve_user(script.user)
-                except KeyError:
-                    raise StartupError(f"track script {script.name}: no such user {script.user!r}") from None
-                except PermissionError as exc:
-                    raise StartupError(f"track script {script.name}: {exc}") from None
+                    run_as = resolve_user_for(f"track script {script.name}", script.user)
+                except ValueError as exc:
+                    raise StartupError(str(exc)) from None
             self.scripts[script.name] = ScriptMonitor(script, self._on_script, self.ratelog, run_as)
         used_files = {t.name for inst in self.instances.values() for t in inst.config.track_files}
         trackings = [inst.tracking for inst in self.instances.values()]

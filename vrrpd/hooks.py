@@ -43,7 +43,7 @@ from vrrpd.config_syncgroups import SyncGroupConfig
 from vrrpd.eventlog import EventLog
 from vrrpd.hookconfig import HOOK_KEYS, HooksConfig
 from vrrpd.logsetup import RateLimitedLogger
-from vrrpd.scripts import KILL_GRACE, RunAs, RunResult, resolve_user, run_once
+from vrrpd.scripts import KILL_GRACE, RunAs, RunResult, resolve_user_for, run_once
 
 log = logging.getLogger("vrrpd.hooks")
 
@@ -301,11 +301,9 @@ class Notifier:
             run_as = None
             if hooks.user is not None:
                 try:
-                    run_as = resolve_user(hooks.user)
-                except KeyError:
-                    raise HookSetupError(f"{kind} {name}: notify.user: no such user {hooks.user!r}") from None
-                except PermissionError as exc:
-                    raise HookSetupError(f"{kind} {name}: notify.user: {exc}") from None
+                    run_as = resolve_user_for(f"{kind} {name}: notify.user", hooks.user)
+                except ValueError as exc:
+                    raise HookSetupError(str(exc)) from None
             subject.runner = HookRunner(kind, name, hooks, self.ratelog, run_as, grace=self.grace)
         self.subjects[(kind, name)] = subject
 

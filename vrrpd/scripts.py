@@ -85,6 +85,17 @@ def resolve_user(name: str, capabilities: int | None = None) -> RunAs:
     return run_as
 
 
+def resolve_user_for(what: str, name: str) -> RunAs:
+    """resolve_user for a start-up check: every problem as one ValueError naming `what` (e.g. "track script
+    chk_web" or "group gw: notify.user")."""
+    try:
+        return resolve_user(name)
+    except KeyError:
+        raise ValueError(f"{what}: no such user {name!r}") from None
+    except PermissionError as exc:
+        raise ValueError(f"{what}: {exc}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class RunResult:
     ok: bool
