@@ -63,7 +63,7 @@ def write(tmp_path: Path, text: str, name: str = "keepalived.conf") -> Path:
     return path
 
 
-def instance_block(body: str = "", name: str = "VI_1", vrid: int = 1, vip: str = "192.0.2.1/24") -> str:
+def instance_block(body: str = "", name: str = "VI_1", vrid: int = 1, vip: str = "203.0.113.1/24") -> str:
     return (
         f"vrrp_instance {name} {{\n    interface eth0\n    virtual_router_id {vrid}\n"
         f"{textwrap.indent(textwrap.dedent(body), '    ')}"
@@ -144,7 +144,7 @@ def test_v2_default_ipv4_is_version_2_ipv6_is_3_and_state_master_is_owner():
     v4, v6, owner = config.instances
     assert (v4.name, v4.interface, v4.vrid, v4.priority, v4.advert_interval) == ("VI_v4", "eth0", 51, 150, 2.0)
     assert v4.version == 2
-    assert [str(a) for a in v4.virtual_addresses] == ["192.0.2.1/24", "192.0.2.2/32"]  # keepalived's /32
+    assert [str(a) for a in v4.virtual_addresses] == ["203.0.113.1/24", "203.0.113.2/32"]  # keepalived's /32
     assert v4.authentication == Authentication(AuthType.SIMPLE, b"s3cret")
     assert (v6.name, v6.version, v6.priority, v6.advert_interval) == ("VI_v6", 3, 100, 1.0)
     assert [str(a) for a in v6.virtual_addresses] == ["2001:db8::1/64"]
@@ -168,7 +168,7 @@ def test_v3_tuned_garp_preempt_accept_and_vmac():
     assert web.advert_on_lower_priority is False  # global vrrp_lower_prio_no_advert
     # global repeat 3 / delay 10 / refresh 60 / garp_interval 0.01, instance garp_master_repeat 2
     assert web.garp == GarpConfig(count=2, interval=0.01, repeat_delay=10, repeat_count=2, refresh=60)
-    assert [str(a) for a in web.virtual_addresses] == ["192.0.2.60/24"]  # dev eth0 = its interface: no warning
+    assert [str(a) for a in web.virtual_addresses] == ["203.0.113.60/24"]  # dev eth0 = its interface: no warning
     assert (db.version, db.priority, db.preempt, db.preempt_delay) == (3, 90, True, 30.0)
     assert db.accept_mode is True and db.advert_on_lower_priority is True  # accept, lower_prio_no_advert false
     # IPv6 uses vrrp_gna_interval; garp_master_delay 0 = no second burst in keepalived
@@ -257,10 +257,10 @@ def test_unmapped_keywords_each_warn_with_file_line_and_advice():
     one(warnings, "unmapped.conf:31:", "scope host")
     assert len(warnings) == len(expected) + 3
     u, ah = config.instances
-    assert [str(a) for a in u.virtual_addresses] == ["192.0.2.88/24", "192.0.2.89/24"]  # still on eth0
+    assert [str(a) for a in u.virtual_addresses] == ["203.0.113.88/24", "203.0.113.89/24"]  # still on eth0
     # Unicast maps since issue #5 point 7 (notes only, see test_importer_unicast.py).
-    assert [str(p) for p in u.unicast_peers] == ["192.0.2.81"]
-    assert str(u.unicast_source) == "192.0.2.80"
+    assert [str(p) for p in u.unicast_peers] == ["203.0.113.81"]
+    assert str(u.unicast_source) == "203.0.113.80"
     assert (ah.version, ah.authentication) == (2, None)
 
 
@@ -350,7 +350,7 @@ def test_include_globs_relative_to_the_including_file_in_sorted_order(monkeypatc
     result, config = convert("include-main.conf")
     assert [i.name for i in config.instances] == ["inc_web", "inc_db"]
     web = config.instance("inc_web")
-    assert [str(a) for a in web.virtual_addresses] == ["192.0.2.90/24", "192.0.2.190/24"]  # include in a block
+    assert [str(a) for a in web.virtual_addresses] == ["203.0.113.90/24", "203.0.113.190/24"]  # include in a block
     assert all(i.version == 3 for i in config.instances)  # global_defs in the main file applies
     assert [Path(f).name for f in result.files] == ["include-main.conf", "10-web.conf", "vips.inc", "20-db.conf"]
     (warning,) = texts(result)
@@ -363,7 +363,7 @@ def test_comments_quotes_and_brace_placement():
     (inst,) = config.instances
     assert (inst.name, inst.interface, inst.vrid, inst.priority, inst.version) == ("VI_syntax", "eth0", 9, 200, 2)
     assert inst.authentication == Authentication(AuthType.SIMPLE, b"p w#1!")  # quotes keep # ! and spaces
-    assert [str(a) for a in inst.virtual_addresses] == ["192.0.2.9/24"]
+    assert [str(a) for a in inst.virtual_addresses] == ["203.0.113.9/24"]
 
 
 def test_password_truncated_to_8_bytes_like_keepalived():
@@ -489,14 +489,14 @@ def test_use_vmac_with_a_mac_address_warns(tmp_path):
 
 
 def test_unicast_maps_and_is_never_a_silent_fallback(tmp_path):
-    body = "unicast_src_ip 192.0.2.10\nunicast_peer {\n    192.0.2.11\n    192.0.2.12\n}\nunicast_ttl 10\n"
+    body = "unicast_src_ip 203.0.113.10\nunicast_peer {\n    203.0.113.11\n    203.0.113.12\n}\nunicast_ttl 10\n"
     result = cli(str(write(tmp_path, instance_block(body))))
     assert result.exit_code == 0, result.stderr
     inst = yaml.safe_load(result.stdout)["instances"][0]
-    assert inst["unicast_peers"] == ["192.0.2.11", "192.0.2.12"]
-    assert (inst["unicast_source"], inst["unicast_ttl"], inst["unicast_min_ttl"]) == ("192.0.2.10", 10, 10)
+    assert inst["unicast_peers"] == ["203.0.113.11", "203.0.113.12"]
+    assert (inst["unicast_source"], inst["unicast_ttl"], inst["unicast_min_ttl"]) == ("203.0.113.10", 10, 10)
     # Without peers keepalived 2.2.7 falls back to multicast: the import says so loudly (exit 1).
-    result = cli(str(write(tmp_path, instance_block("unicast_src_ip 192.0.2.10\nunicast_peer {\n}\n"))))
+    result = cli(str(write(tmp_path, instance_block("unicast_src_ip 203.0.113.10\nunicast_peer {\n}\n"))))
     assert result.exit_code == 1
     assert ":4: warning: unicast_src_ip: this instance has no usable unicast peer" in result.stderr
     assert not [key for key in yaml.safe_load(result.stdout)["instances"][0] if key.startswith("unicast")]
@@ -513,7 +513,7 @@ def test_min_garp_and_refresh_repeat(tmp_path):
 
 def test_instance_without_addresses_or_vrid_is_skipped(tmp_path):
     text = "vrrp_instance A {\n    interface eth0\n    virtual_router_id 1\n}\n" + instance_block(name="B", vrid=2)
-    text += "vrrp_instance C {\n    interface eth0\n    virtual_ipaddress {\n        192.0.2.7/24\n    }\n}\n"
+    text += "vrrp_instance C {\n    interface eth0\n    virtual_ipaddress {\n        203.0.113.7/24\n    }\n}\n"
     result, config = convert(write(tmp_path, text))
     assert [i.name for i in config.instances] == ["B"]
     one(texts(result), ":1:", "vrrp_instance A: has no virtual_ipaddress")
@@ -527,18 +527,18 @@ def test_no_instance_at_all_prints_nothing_and_exits_1(tmp_path):
 
 
 def test_clashes_vrrpd_would_reject_are_resolved_with_warnings(tmp_path):
-    text = instance_block(name="A", vrid=5) + instance_block(name="B", vrid=5, vip="192.0.2.2/24")
+    text = instance_block(name="A", vrid=5) + instance_block(name="B", vrid=5, vip="203.0.113.2/24")
     text += instance_block(name="C", vrid=6)  # same VIP as A on the same interface
     text += instance_block(
-        "virtual_ipaddress {\n    224.0.0.1/24\n    2001:db8::1/64\n    192.0.2.9/24\n}\n", "D", 7, "192.0.2.8/24"
+        "virtual_ipaddress {\n    224.0.0.1/24\n    2001:db8::1/64\n    203.0.113.9/24\n}\n", "D", 7, "203.0.113.8/24"
     )
     result, config = convert(write(tmp_path, text))
     assert [i.name for i in config.instances] == ["A", "D"]
     one(texts(result), "vrrp_instance B: VRID 5 on eth0 is already used by A")
-    one(texts(result), "vrrp_instance C: 192.0.2.1/24 is already a virtual address of A")
+    one(texts(result), "vrrp_instance C: 203.0.113.1/24 is already a virtual address of A")
     one(texts(result), "224.0.0.1/24: not a unicast address")
     one(texts(result), "2001:db8::1/64: not IPv4 like the first address")
-    assert [str(a) for a in config.instance("D").virtual_addresses] == ["192.0.2.9/24", "192.0.2.8/24"]
+    assert [str(a) for a in config.instance("D").virtual_addresses] == ["203.0.113.9/24", "203.0.113.8/24"]
 
 
 def test_names_are_made_valid_for_vrrpd(tmp_path):
@@ -567,7 +567,7 @@ def test_tracker_details(tmp_path):
 
 
 def test_messages_are_ordered_by_file_and_line(tmp_path):
-    text = instance_block("unicast_peer {\n    192.0.2.3\n}\n") + "global_defs {\n    vrrp_mcast_group4 224.0.0.19\n}\n"
+    text = instance_block("unicast_peer {\n    203.0.113.3\n}\n") + "global_defs {\n    vrrp_mcast_group4 224.0.0.19\n}\n"
     result = import_keepalived(str(write(tmp_path, text)))
     lines = [m.line for m in result.messages if m.line is not None]
     assert lines == sorted(lines)
@@ -612,13 +612,13 @@ def test_the_example_instance_type_is_unchanged():
 # or its own explanation, never the generic "unknown keyword".
 INSTANCE_KEYWORDS = r"""
 state BACKUP | vrf red | priority 100 | advert_int 1 | version 2 | nopreempt | preempt | preempt_delay 0
-accept | no_accept | virtual_ipaddress_excluded {\n 192.0.2.200/24\n} | no_virtual_ipaddress
-virtual_routes {\n 10.0.0.0/8 via 192.0.2.254\n} | virtual_rules {\n from 192.0.2.1 table 10\n}
+accept | no_accept | virtual_ipaddress_excluded {\n 203.0.113.200/24\n} | no_virtual_ipaddress
+virtual_routes {\n 10.0.0.0/8 via 203.0.113.254\n} | virtual_rules {\n from 203.0.113.1 table 10\n}
 track_interface {\n eth1\n} | dont_track_primary | track_script {\n chk\n} | track_file {\n f\n}
 track_process {\n p\n} | track_bfd {\n b\n} | track_src_ip | notify_master /bin/true | notify_backup /bin/true
 notify_fault /bin/true | notify_stop /bin/true | notify /bin/true | notify_deleted
-notify_master_rx_lower_pri /bin/true | notify_priority_changes | smtp_alert | unicast_peer {\n 192.0.2.9\n}
-unicast_src_ip 192.0.2.8 | mcast_src_ip 192.0.2.8 | unicast_ttl 10 | unicast_fault_no_peer | check_unicast_src
+notify_master_rx_lower_pri /bin/true | notify_priority_changes | smtp_alert | unicast_peer {\n 203.0.113.9\n}
+unicast_src_ip 203.0.113.8 | mcast_src_ip 203.0.113.8 | unicast_ttl 10 | unicast_fault_no_peer | check_unicast_src
 mcast_dst_ip 224.0.0.19 | use_vmac | use_vmac_addr | vmac_xmit_base | use_ipvlan | native_ipv6
 garp_master_delay 5 | garp_master_repeat 5 | garp_master_refresh 0 | garp_master_refresh_repeat 1
 garp_lower_prio_delay 5 | garp_lower_prio_repeat 5 | garp_extra_if 10 | vmac_garp_intvl 10
@@ -657,8 +657,8 @@ TOP_BLOCKS = [
     "static_routes {\n 10.0.0.0/8 via 10.0.0.1\n}",
     "static_rules {\n from 10.0.0.1 table 1\n}",
     "garp_group {\n garp_interval 1\n interface eth0\n}",
-    "bfd_instance b {\n neighbor_ip 192.0.2.9\n}",
-    "virtual_server 192.0.2.1 80 {\n}",
+    "bfd_instance b {\n neighbor_ip 203.0.113.9\n}",
+    "virtual_server 203.0.113.1 80 {\n}",
     "vrrp_sync_group G {\n group {\n VI_1\n }\n track_script {\n chk\n }\n notify_master /bin/true\n"
     " notify /bin/true\n smtp_alert\n global_tracking\n sync_group_tracking_weight\n}",
     'vrrp_script chk {\n script "/bin/true"\n interval 1\n timeout 1\n weight 0\n rise 1\n fall 1\n'
@@ -701,12 +701,12 @@ def test_instance_strict_mode_and_sync_group_tracking_weight(tmp_path):
 
 
 def test_dev_is_checked_against_the_interface_wherever_it_is_set(tmp_path):
-    text = "vrrp_instance A {\n    virtual_router_id 1\n    virtual_ipaddress {\n        192.0.2.1/24 dev eth1\n"
-    text += "        192.0.2.2/24 dev eth0\n    }\n    interface eth0\n}\n"
+    text = "vrrp_instance A {\n    virtual_router_id 1\n    virtual_ipaddress {\n        203.0.113.1/24 dev eth1\n"
+    text += "        203.0.113.2/24 dev eth0\n    }\n    interface eth0\n}\n"
     result, config = convert(write(tmp_path, text))
     (warning,) = texts(result)
-    assert ":4: warning: virtual_ipaddress 192.0.2.1/24: dev eth1:" in warning
-    assert [str(a) for a in config.instances[0].virtual_addresses] == ["192.0.2.1/24", "192.0.2.2/24"]
+    assert ":4: warning: virtual_ipaddress 203.0.113.1/24: dev eth1:" in warning
+    assert [str(a) for a in config.instances[0].virtual_addresses] == ["203.0.113.1/24", "203.0.113.2/24"]
 
 
 @pytest.mark.skipif(not tracking_supported(), reason="vrrpd.config has no track_scripts yet")

@@ -1306,7 +1306,7 @@ def _flow(data: dict[str, Any]) -> str:
 
 def tracking_supported() -> bool:
     """Whether this vrrpd's config schema has track_scripts / track_interfaces (they are being added)."""
-    base = "instances:\n  - {name: a, interface: eth0, vrid: 1, virtual_addresses: [192.0.2.1/24]%s}\n"
+    base = "instances:\n  - {name: a, interface: eth0, vrid: 1, virtual_addresses: [203.0.113.1/24]%s}\n"
     for doc in ("track_scripts: 0\n" + base % "", base % ", track_interfaces: 0"):
         try:
             parse_config(doc, "<probe>")

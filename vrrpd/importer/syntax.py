@@ -2,7 +2,7 @@
 
 What keepalived's parser (lib/parser.c) does and this one copies:
 - A line is a keyword and its arguments; `{` opens a block for the statement it follows (on the same line or
-  alone on the next line) and `}` closes it; `virtual_ipaddress { 192.0.2.1/24 }` fits on one line.
+  alone on the next line) and `}` closes it; `virtual_ipaddress { 203.0.113.1/24 }` fits on one line.
 - `#` and `!` start a comment anywhere outside double quotes, even inside a word (`priority 1#0` is 1).
 - Double quotes make one argument of text with spaces, braces or comment characters; `\\"` and `\\\\` escape.
 - `include GLOB...` anywhere, relative to the including file's directory, matches in sorted order.
