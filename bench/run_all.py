@@ -433,7 +433,8 @@ class Hog:
 
 
 def add_interfaces(host: Host, count: int) -> list[str]:
-    """eth1..ethN: more veths from the host to the lab bridge (IPv6 link-local only), like Lab.add_host's eth0."""
+    """eth1..ethN: more veths from the host into the bridge namespace, each its own segment (not on the bridge:
+    the same VRIDs run on every interface), with only an IPv6 link-local address."""
     lab = host.lab
     names = []
     for k in range(1, count + 1):
@@ -442,7 +443,7 @@ def add_interfaces(host: Host, count: int) -> list[str]:
             ["ip", "-n", lab.bridge_ns, "link", "add", port, "type", "veth", "peer", "name", eth, "netns", host.ns],
             check=True,
         )
-        subprocess.run(["ip", "-n", lab.bridge_ns, "link", "set", port, "master", "br0", "up"], check=True)
+        subprocess.run(["ip", "-n", lab.bridge_ns, "link", "set", port, "up"], check=True)
         subprocess.run(["ip", "-n", host.ns, "link", "set", eth, "up"], check=True)
         names.append(eth)
 
@@ -498,13 +499,19 @@ def run_labs(count: int, body: Callable[[int, Lab], Any]) -> list[Any]:
 
 def section_cpu(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
     # (name, master daemon, backup daemon): measured sides are where the subject daemon sits.
-    pairs = (("vrrpd-master", "vrrpd", "keepalived"), ("vrrpd-backup", "keepalived", "vrrpd"), ("ka-ka", *DAEMONS[1:] * 2))
+    pairs = (
+        ("vrrpd-master", "vrrpd", "keepalived"),
+        ("vrrpd-backup", "keepalived", "vrrpd"),
+        ("ka-ka", *DAEMONS[1:] * 2),
+    )
     for interval in args.intervals:
         for n in args.sizes:
             log(f"cpu: {n} instances at {interval:g} s, 3 labs side by side, window {args.window:g} s")
             barrier = threading.Barrier(len(pairs))
 
-            def body(i: int, lab: Lab, n: int = n, interval: float = interval, barrier: threading.Barrier = barrier) -> Any:
+            def body(
+                i: int, lab: Lab, n: int = n, interval: float = interval, barrier: threading.Barrier = barrier
+            ) -> Any:
                 _, mdaemon, bdaemon = pairs[i]
                 try:
                     r1, r2 = lab.add_host("r1", ipv4=f"{R1}/24"), lab.add_host("r2", ipv4=f"{R2}/24")
@@ -574,7 +581,13 @@ def section_rss1000(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) 
             time.sleep(min(args.window, 10))
             b = sample(subject.pids(), memory=True)
             subject.stop()
-            return {"daemon": daemon, "instances": len(insts), "interfaces": ifaces, "interval": 1.0, **usage(a, b).__dict__}
+            return {
+                "daemon": daemon,
+                "instances": len(insts),
+                "interfaces": ifaces,
+                "interval": 1.0,
+                **usage(a, b).__dict__,
+            }
 
         (got,) = run_labs(1, body)
         if isinstance(got, BaseException):
@@ -620,7 +633,9 @@ def histogram(title: str, devs: Sequence[float], width: int = 50) -> str:
     top = max(counts) or 1
     lines = [title]
     for i, c in enumerate(counts):
-        label = f"< {edges[0]:+.1f}" if i == 0 else f">= {edges[-1]:+.1f}" if i == len(edges) else f"{edges[i - 1]:+.1f}"
+        label = (
+            f"< {edges[0]:+.1f}" if i == 0 else f">= {edges[-1]:+.1f}" if i == len(edges) else f"{edges[i - 1]:+.1f}"
+        )
         bar = "#" * (round(width * c / top) if c else 0)
         lines.append(f"  {label:>8} ms | {bar} {c}")
     return "\n".join(lines)
@@ -751,9 +766,16 @@ def section_vip(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> N
     interval = 0.1
     layouts = {
         100: [Inst(1, MASTER_PRIO, interval, tuple(f"203.0.113.{h}/24" for h in range(1, 101)))],
+        # IPv6 (the IPv4 documentation ranges hold ~500 addresses), 12 instances of 83-84: 84 addresses fill a
+        # 1392-byte advert; more would make the advert exceed the 1500-byte MTU.
         1000: [
-            Inst(vrid, MASTER_PRIO, interval, tuple(f"2001:db8:{vrid}::{h:x}/64" for h in range(1, 251)))
-            for vrid in range(1, 5)
+            Inst(
+                vrid,
+                MASTER_PRIO,
+                interval,
+                tuple(f"2001:db8:{vrid}::{h:x}/64" for h in range(1, 1 + 1000 // 12 + (vrid <= 1000 % 12))),
+            )
+            for vrid in range(1, 13)
         ],
     }
     for count, insts in layouts.items():
@@ -774,9 +796,7 @@ def section_vip(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> N
                     time.sleep(0.3)  # ip monitor has no "ready" signal; the daemon needs longer than this anyway
                     subject.launch()
                     subject.wait_states("MASTER", 30)
-                    wait_for(
-                        lambda: wanted <= set(_addresses(r1)), 30, 0.05, f"{daemon}: VIPs not all present"
-                    )
+                    wait_for(lambda: wanted <= set(_addresses(r1)), 30, 0.05, f"{daemon}: VIPs not all present")
                     time.sleep(0.3)
                     cap.stop()
                     r1.stop(mon, signal.SIGTERM, 5)
@@ -792,7 +812,8 @@ def section_vip(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> N
                         raise RuntimeError(f"run {run}: first advert {first}, {len(added)}/{len(wanted)} VIPs seen")
                     t0 = min(first, min(added.values()))
                     times.append((max(added.values()) - t0) * 1000)
-                    log(f"vip: {daemon} {len(wanted)} run {run}: {times[-1]:.1f} ms (first VIP {(min(added.values()) - first) * 1000:+.1f} ms from first advert)")
+                    lead = (min(added.values()) - first) * 1000
+                    log(f"vip: {daemon} {len(wanted)} run {run}: {times[-1]:.1f} ms (first VIP {lead:+.1f} ms after)")
                     subject.stop()
                     wait_for(lambda: not (wanted & set(_addresses(r1))), 30, 0.05, "VIPs left after stop")
                 return times
@@ -881,8 +902,10 @@ def section_startup(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) 
                             # keepalived sends no READY=1 here (it does under systemd): its VRRP child's "Startup
                             # complete", polled every millisecond, is the nearest equivalent.
                             wait_for(
-                                lambda: b"Startup complete" in subject.log_path.read_bytes()[offset:],
-                                30, 0.001, "keepalived: no 'Startup complete'",
+                                lambda s=subject, o=offset: b"Startup complete" in s.log_path.read_bytes()[o:],
+                                30,
+                                0.001,
+                                "keepalived: no 'Startup complete'",
                             )
                             times.append((time.monotonic() - t0) * 1000)
                         subject.stop()
@@ -947,8 +970,15 @@ def summary(res: Results) -> list[dict[str, Any]]:
 
     def row(metric: str, v: float | None, k: float | None, target: str, ok: bool | None, unit: str) -> None:
         out.append(
-            {"metric": metric, "unit": unit, "vrrpd": v, "keepalived": k, "ratio": _ratio(v, k), "target": target,
-             "verdict": "-" if ok is None else "pass" if ok else "MISS"}
+            {
+                "metric": metric,
+                "unit": unit,
+                "vrrpd": v,
+                "keepalived": k,
+                "ratio": _ratio(v, k),
+                "target": target,
+                "verdict": "-" if ok is None else "pass" if ok else "MISS",
+            }
         )
 
     for side, limit in (("master", 0.5), ("backup", 1.0)):
@@ -956,12 +986,26 @@ def summary(res: Results) -> list[dict[str, Any]]:
         k = _find(res.cpu, daemon="keepalived", side=side, instances=100, interval=0.01)
         vv, kk = (v or {}).get("cpu_pct"), (k or {}).get("cpu_pct")
         r = _ratio(vv, kk)
-        row(f"CPU, 100 inst @ 10 ms, {side}", vv, kk, f"<= {limit}x keepalived", None if r is None else r <= limit, "% core")
+        row(
+            f"CPU, 100 inst @ 10 ms, {side}",
+            vv,
+            kk,
+            f"<= {limit}x keepalived",
+            None if r is None else r <= limit,
+            "% core",
+        )
     v = _find(res.cpu, daemon="vrrpd", side="master", instances=100, interval=0.01)
     k = _find(res.cpu, daemon="keepalived", side="master", instances=100, interval=0.01)
     vv, kk = (v or {}).get("rss_kb"), (k or {}).get("rss_kb")
     r = _ratio(vv, kk)
-    row("RSS, 100 inst (master)", vv and vv / 1024, kk and kk / 1024, "<= 2.0x keepalived", None if r is None else r <= 2.0, "MB")
+    row(
+        "RSS, 100 inst (master)",
+        vv and vv / 1024,
+        kk and kk / 1024,
+        "<= 2.0x keepalived",
+        None if r is None else r <= 2.0,
+        "MB",
+    )
     for daemon in DAEMONS:
         one = _find(res.cpu, daemon=daemon, side="master", instances=1, interval=1.0)
         big = _find(res.rss1000, daemon=daemon)
@@ -995,7 +1039,11 @@ def summary(res: Results) -> list[dict[str, Any]]:
         vv, kk = t["over_bound_p99_ms"], (k or {}).get("over_bound_p99_ms")
         row(
             f"takeover {t['event']} @ {t['interval']:g} s: own timer p99 - bound ({t['bound_ms']:.1f} ms)",
-            vv, kk, "<= 2 ms", None if math.isnan(vv) else vv <= 2.0, "ms",
+            vv,
+            kk,
+            "<= 2 ms",
+            None if math.isnan(vv) else vv <= 2.0,
+            "ms",
         )
     for n in (1, 100):
         v, k = _find(res.startup, daemon="vrrpd", instances=n), _find(res.startup, daemon="keepalived", instances=n)
@@ -1018,8 +1066,15 @@ def render(args: argparse.Namespace, code: fo.VrrpdCode, res: Results, elapsed: 
         *md_table(
             ("metric", "unit", "vrrpd", "keepalived", "ratio", "target", "verdict"),
             [
-                (r["metric"], r["unit"], _fmt(r["vrrpd"], 2), _fmt(r["keepalived"], 2),
-                 (_fmt(r["ratio"], 2) + "x") if r["ratio"] is not None else "-", r["target"], r["verdict"])
+                (
+                    r["metric"],
+                    r["unit"],
+                    _fmt(r["vrrpd"], 2),
+                    _fmt(r["keepalived"], 2),
+                    (_fmt(r["ratio"], 2) + "x") if r["ratio"] is not None else "-",
+                    r["target"],
+                    r["verdict"],
+                )
                 for r in rows
             ],
         ),
@@ -1037,8 +1092,12 @@ def render(args: argparse.Namespace, code: fo.VrrpdCode, res: Results, elapsed: 
                     r = _ratio(g(v, "cpu_pct"), g(k, "cpu_pct"))
                     table.append(
                         (
-                            str(n), f"{interval:g} s", side,
-                            _fmt(g(v, "cpu_pct"), 2), _fmt(g(k, "cpu_pct"), 2), "-" if r is None else f"{r:.2f}x",
+                            str(n),
+                            f"{interval:g} s",
+                            side,
+                            _fmt(g(v, "cpu_pct"), 2),
+                            _fmt(g(k, "cpu_pct"), 2),
+                            "-" if r is None else f"{r:.2f}x",
                             f"{_fmt(g(v, 'oncpu_pct'), 2)} / {_fmt(g(k, 'oncpu_pct'), 2)}",
                             f"{_fmt(g(v, 'runq_ms_per_s'), 2)} / {_fmt(g(k, 'runq_ms_per_s'), 2)}",
                             f"{_fmt(g(v, 'switches_per_s'), 0)} / {_fmt(g(k, 'switches_per_s'), 0)}",
@@ -1051,9 +1110,19 @@ def render(args: argparse.Namespace, code: fo.VrrpdCode, res: Results, elapsed: 
             f"## CPU and memory ({args.window:g} s windows; three labs side by side per row, see the docstring)",
             "",
             *md_table(
-                ("inst", "interval", "side", "vrrpd CPU %", "keepalived CPU %", "ratio",
-                 "on-CPU % (schedstat) v / k", "run-queue ms/s v / k", "ctx switches/s v / k", "RSS MB v / k",
-                 "PSS MB v / k"),
+                (
+                    "inst",
+                    "interval",
+                    "side",
+                    "vrrpd CPU %",
+                    "keepalived CPU %",
+                    "ratio",
+                    "on-CPU % (schedstat) v / k",
+                    "run-queue ms/s v / k",
+                    "ctx switches/s v / k",
+                    "RSS MB v / k",
+                    "PSS MB v / k",
+                ),
                 table,
             ),
             "",
@@ -1065,42 +1134,120 @@ def render(args: argparse.Namespace, code: fo.VrrpdCode, res: Results, elapsed: 
         lines += ["", "## 1000 instances (4 interfaces x 250 VRIDs, IPv6, 1 s, all master, alone)", ""]
         lines += md_table(
             ("daemon", "RSS MB", "PSS MB", "CPU %", "processes"),
-            [(r["daemon"], _fmt(r["rss_kb"] / 1024), _fmt(r["pss_kb"] / 1024), _fmt(r["cpu_pct"], 2),
-              str(r["processes"])) for r in res.rss1000],
+            [
+                (
+                    r["daemon"],
+                    _fmt(r["rss_kb"] / 1024),
+                    _fmt(r["pss_kb"] / 1024),
+                    _fmt(r["cpu_pct"], 2),
+                    str(r["processes"]),
+                )
+                for r in res.rss1000
+            ],
         )
     if res.jitter:
         lines += ["", f"## Advert interval jitter on the wire (100 inst @ 10 ms, {args.jitter:g} s per load)", ""]
         lines += md_table(
-            ("daemon", "load", "gaps", "p50 |dev| ms", "p99 |dev| ms", "max |dev| ms", "max late ms",
-             "backup adverts", "state changes", "pcap drops"),
-            [(r["daemon"], r["load"], str(r["gaps"]), _fmt(r["p50_ms"], 3), _fmt(r["p99_ms"], 3),
-              _fmt(r["max_ms"], 2), _fmt(r["max_late_ms"], 2), str(r["backup_adverts"]), str(r["state_changes"]),
-              str(r["dropped_by_kernel"])) for r in res.jitter],
+            (
+                "daemon",
+                "load",
+                "gaps",
+                "p50 |dev| ms",
+                "p99 |dev| ms",
+                "max |dev| ms",
+                "max late ms",
+                "backup adverts",
+                "state changes",
+                "pcap drops",
+            ),
+            [
+                (
+                    r["daemon"],
+                    r["load"],
+                    str(r["gaps"]),
+                    _fmt(r["p50_ms"], 3),
+                    _fmt(r["p99_ms"], 3),
+                    _fmt(r["max_ms"], 2),
+                    _fmt(r["max_late_ms"], 2),
+                    str(r["backup_adverts"]),
+                    str(r["state_changes"]),
+                    str(r["dropped_by_kernel"]),
+                )
+                for r in res.jitter
+            ],
         )
         lines += ["", "```", *res.histograms, "```"]
     if res.soak:
-        lines += ["", f"## Soak ({args.soak:g} s, 100 inst @ 10 ms, hog in the second half, both pairs side by side)", ""]
+        lines += [
+            "",
+            f"## Soak ({args.soak:g} s, 100 inst @ 10 ms, hog in the second half, both pairs side by side)",
+            "",
+        ]
         lines += md_table(
-            ("daemon pair", "false failovers quiet", "false failovers hog", "backup adverts", "state changes",
-             "pcap drops"),
-            [(r["daemon"], str(r["false_failovers_quiet"]), str(r["false_failovers_hog"]), str(r["backup_adverts"]),
-              str(r["state_changes"]), str(r["dropped_by_kernel"])) for r in res.soak],
+            (
+                "daemon pair",
+                "false failovers quiet",
+                "false failovers hog",
+                "backup adverts",
+                "state changes",
+                "pcap drops",
+            ),
+            [
+                (
+                    r["daemon"],
+                    str(r["false_failovers_quiet"]),
+                    str(r["false_failovers_hog"]),
+                    str(r["backup_adverts"]),
+                    str(r["state_changes"]),
+                    str(r["dropped_by_kernel"]),
+                )
+                for r in res.soak
+            ],
         )
     if res.vip:
         lines += ["", "## VIP bring-up (first advert on the wire -> last VIP's RTM_NEWADDR)", ""]
         lines += md_table(
             ("daemon", "VIPs", "runs", "median ms", "max ms", "samples ms"),
-            [(r["daemon"], str(r["vips"]), str(r["runs"]), _fmt(r["median_ms"]), _fmt(r["max_ms"]),
-              " ".join(f"{s:.1f}" for s in r["samples_ms"])) for r in res.vip],
+            [
+                (
+                    r["daemon"],
+                    str(r["vips"]),
+                    str(r["runs"]),
+                    _fmt(r["median_ms"]),
+                    _fmt(r["max_ms"]),
+                    " ".join(f"{s:.1f}" for s in r["samples_ms"]),
+                )
+                for r in res.vip
+            ],
         )
     if res.takeover:
         lines += ["", "## Takeover (bench/failover.py method)", ""]
         lines += md_table(
-            ("daemon", "interval", "event", "n", "takeover median ms", "takeover max ms", "bound ms",
-             "own timer p99 ms", "p99 - bound ms"),
-            [(r["daemon"], f"{r['interval']:g} s", r["event"], str(r["n"]), _fmt(r["takeover_median_ms"]),
-              _fmt(r["takeover_max_ms"]), _fmt(r["bound_ms"]), _fmt(r["own_timer_p99_ms"]),
-              _fmt(r["over_bound_p99_ms"], 2)) for r in sorted(res.takeover, key=lambda r: (r["interval"], r["event"]))],
+            (
+                "daemon",
+                "interval",
+                "event",
+                "n",
+                "takeover median ms",
+                "takeover max ms",
+                "bound ms",
+                "own timer p99 ms",
+                "p99 - bound ms",
+            ),
+            [
+                (
+                    r["daemon"],
+                    f"{r['interval']:g} s",
+                    r["event"],
+                    str(r["n"]),
+                    _fmt(r["takeover_median_ms"]),
+                    _fmt(r["takeover_max_ms"]),
+                    _fmt(r["bound_ms"]),
+                    _fmt(r["own_timer_p99_ms"]),
+                    _fmt(r["over_bound_p99_ms"], 2),
+                )
+                for r in sorted(res.takeover, key=lambda r: (r["interval"], r["event"]))
+            ],
         )
         lines.append(
             "\n'own timer' = the backup's first advert - the master's last advert (for term its priority-0 advert): "
@@ -1110,8 +1257,10 @@ def render(args: argparse.Namespace, code: fo.VrrpdCode, res: Results, elapsed: 
         lines += ["", "## Start-up: exec -> READY=1 on NOTIFY_SOCKET", ""]
         lines += md_table(
             ("daemon", "instances", "runs", "median ms", "max ms"),
-            [(r["daemon"], str(r["instances"]), str(r["runs"]), _fmt(r["median_ms"]), _fmt(r["max_ms"]))
-             for r in res.startup],
+            [
+                (r["daemon"], str(r["instances"]), str(r["runs"]), _fmt(r["median_ms"]), _fmt(r["max_ms"]))
+                for r in res.startup
+            ],
         )
     if res.notes:
         lines += ["", "## Notes", "", *(f"- {n}" for n in res.notes)]
@@ -1121,31 +1270,52 @@ def render(args: argparse.Namespace, code: fo.VrrpdCode, res: Results, elapsed: 
 # --- main ------------------------------------------------------------------------------------------------------
 
 
+_DEFAULT: dict[str, Any] = {
+    "window": 60.0,
+    "settle": 6.0,
+    "jitter": 30.0,
+    "soak": 600.0,
+    "vip_runs": 5,
+    "startup_runs": 10,
+    "takeover": "0.01:10,0.1:10,1:4",
+}
+_QUICK: dict[str, Any] = {
+    "window": 10.0,
+    "settle": 2.0,
+    "jitter": 10.0,
+    "soak": 30.0,
+    "vip_runs": 2,
+    "startup_runs": 3,
+    "takeover": "0.01:3,0.1:3,1:1",
+}
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="short windows and few runs, for development (~6 min)")
     p.add_argument("--only", default=",".join(SECTIONS), help=f"sections, comma-separated: {', '.join(SECTIONS)}")
     p.add_argument("--daemons", default=",".join(DAEMONS), help="vrrpd, keepalived or both")
-    p.add_argument("--window", type=float, default=60, help="CPU/RSS window in seconds (default 60)")
+    p.add_argument("--window", type=float, help="CPU/RSS window in seconds (default 60)")
     p.add_argument("--sizes", default="1,100,255", help="instance counts of the CPU section (default 1,100,255)")
     p.add_argument("--intervals", default="1,0.01", help="advert intervals of the CPU section (default 1,0.01)")
-    p.add_argument("--settle", type=float, default=6, help="seconds after settling before measuring (GARP bursts)")
-    p.add_argument("--jitter", type=float, default=30, help="jitter window per load in seconds (default 30)")
-    p.add_argument("--soak", type=float, default=600, help="soak seconds (default 600; hog in the second half)")
-    p.add_argument("--vip-runs", type=int, default=5, help="VIP bring-up runs per daemon and size (default 5)")
-    p.add_argument("--startup-runs", type=int, default=10, help="start-up runs per daemon and size (default 10)")
+    p.add_argument("--settle", type=float, help="seconds after settling before measuring (GARP bursts)")
+    p.add_argument("--jitter", type=float, help="jitter window per load in seconds (default 30)")
+    p.add_argument("--soak", type=float, help="soak seconds (default 600; hog in the second half)")
+    p.add_argument("--vip-runs", type=int, help="VIP bring-up runs per daemon and size (default 5)")
+    p.add_argument("--startup-runs", type=int, help="start-up runs per daemon and size (default 10)")
     p.add_argument(
-        "--takeover", default="0.01:10,0.1:10,1:4",
+        "--takeover",
         help="INTERVAL:RUNS per event, comma-separated (default 0.01:10,0.1:10,1:4)",
     )
     p.add_argument("--vrrpd-ref", metavar="REF", help="benchmark vrrpd as of this git ref (default: working tree)")
     p.add_argument("--out", type=Path, help="directory for results.md/results.json (default bench/out/<UTC time>)")
     args = p.parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])
-    if args.quick:
-        args.window, args.jitter, args.soak, args.settle = 10, 10, 30, 2
-        args.vip_runs, args.startup_runs = 2, 3
-        args.takeover = "0.01:3,0.1:3,1:1"
+    # An option given explicitly wins over both plans.
+    plan = _QUICK if args.quick else _DEFAULT
+    for key, value in plan.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     args.sections = [s for s in args.only.split(",") if s]
     args.daemons = [d for d in args.daemons.split(",") if d]
     args.sizes = [int(x) for x in args.sizes.split(",") if x]
