@@ -39,6 +39,7 @@ version of the code even if the tree is edited meanwhile.
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import datetime as dt
 import ipaddress
@@ -622,22 +623,19 @@ def summarize_devs(devs: Sequence[float]) -> dict[str, Any]:
 
 
 def histogram(title: str, devs: Sequence[float], width: int = 50) -> str:
-    """ASCII histogram of signed deviations, 0.1 ms bins from -1 to +1 ms, with overflow bins either side."""
-    edges = [round(-1.0 + 0.1 * i, 1) for i in range(21)]
+    """ASCII histogram of signed deviations (ms); bins widen away from zero so the tail stays visible."""
+    edges = [-1.0, -0.1, 0.0, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
     counts = [0] * (len(edges) + 1)
     for d in devs:
-        idx = 0
-        while idx < len(edges) and d >= edges[idx]:
-            idx += 1
-        counts[idx] += 1
+        counts[bisect.bisect_right(edges, d)] += 1
     top = max(counts) or 1
     lines = [title]
     for i, c in enumerate(counts):
-        label = (
-            f"< {edges[0]:+.1f}" if i == 0 else f">= {edges[-1]:+.1f}" if i == len(edges) else f"{edges[i - 1]:+.1f}"
-        )
-        bar = "#" * (round(width * c / top) if c else 0)
-        lines.append(f"  {label:>8} ms | {bar} {c}")
+        lo = "" if i == 0 else f"{edges[i - 1]:+g}"
+        hi = "" if i == len(edges) else f"{edges[i]:+g}"
+        label = f"< {hi}" if not lo else f">= {lo}" if not hi else f"{lo} .. {hi}"
+        bar = "#" * max(1 if c else 0, round(width * c / top))
+        lines.append(f"  {label:>12} ms | {bar} {c}")
     return "\n".join(lines)
 
 
