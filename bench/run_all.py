@@ -1361,6 +1361,34 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def planned_seconds(args: argparse.Namespace) -> float:
+    """A rough runtime forecast from the plan; overheads measured on the 2-vCPU lab VM (daemon start-up, the
+    Master_Down wait, lab set-up), so the default plan can be checked against its 30-minute budget before it runs."""
+    total = 0.0
+    for name in args.sections:
+        if name == "cpu":
+            for interval in args.intervals:
+                for n in args.sizes:
+                    labs = 1 if n / interval <= args.parallel_limit else 3
+                    total += labs * (args.window + args.settle + 12)
+        elif name == "rss1000":
+            total += len(args.daemons) * (min(args.window, 10) + args.settle + 8)
+        elif name == "jitter":
+            total += len(args.daemons) * (2 * args.jitter + args.settle + 5)
+        elif name == "soak":
+            total += args.soak + args.settle + 5
+        elif name == "vip":
+            total += 2 * len(args.daemons) * (1 + 1.5 * args.vip_runs)
+        elif name == "takeover":
+            for interval, runs in args.takeover_plan:
+                per_run = 0.6 + fo.master_down_interval(interval) + 4 * interval
+                together = interval >= fo.PARALLEL_MIN_INTERVAL
+                total += len(fo.EVENTS) * runs * per_run * (1 if together else len(args.daemons)) + 5
+        elif name == "startup":
+            total += 2 * len(args.daemons) * (1 + 0.5 * args.startup_runs)
+    return total
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if os.geteuid() != 0:
@@ -1369,6 +1397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or REPO / "bench" / "out" / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    log(f"plan: {', '.join(args.sections)}; forecast ~{planned_seconds(args) / 60:.0f} min")
     code = fo.snapshot_vrrpd(args.vrrpd_ref)
     res = Results()
     try:
