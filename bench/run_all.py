@@ -4,8 +4,8 @@
 Not a test: it prints one table (issue #6's targets with pass/miss) and writes it as markdown and JSON. Run as root
 from the repository root:
 
-    .venv/bin/python bench/run_all.py             # the whole plan, about 25-30 minutes on the 2-vCPU lab VM
-    .venv/bin/python bench/run_all.py --quick     # short windows for development, about 6 minutes; figures noisy
+    .venv/bin/python bench/run_all.py             # the whole plan, about 28 minutes on the 2-vCPU lab VM
+    .venv/bin/python bench/run_all.py --quick     # short windows for development, about 6-7 minutes; figures noisy
     .venv/bin/python bench/run_all.py --only cpu,startup --window 20
 
 Every lab is built by netns-tests/lab.py (a bridge namespace plus one namespace per host, nothing in the root
