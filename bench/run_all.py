@@ -1128,7 +1128,7 @@ def render(args: argparse.Namespace, code: fo.VrrpdCode, res: Results, elapsed: 
                     )
         lines += [
             "",
-            f"## CPU and memory ({args.window:g} s windows; three labs side by side per row, see the docstring)",
+            f"## CPU and memory ({args.window:g} s windows; labs side by side up to --parallel-limit)",
             "",
             *md_table(
                 (
