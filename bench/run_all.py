@@ -477,6 +477,8 @@ class Results:
     startup: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     histograms: list[str] = field(default_factory=list)
+    deviations: dict[str, list[float]] = field(default_factory=dict)
+    """Jitter samples per 'daemon, load', kept in memory for the optional PNG (not written to the JSON)."""
 
 
 def run_labs(count: int, body: Callable[[int, Lab], Any]) -> list[Any]:
@@ -684,6 +686,7 @@ def section_jitter(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -
                 backup_adverts = sum(1 for a in adverts if a[1] == R2)
                 after = master.transitions() + backup.transitions()
                 res.histograms.append(histogram(f"{daemon}, {load}: advert gap - {interval * 1000:g} ms", devs))
+                res.deviations[f"{daemon}, {load}"] = devs
                 out.append(
                     {
                         "daemon": daemon,
@@ -1389,6 +1392,31 @@ def planned_seconds(args: argparse.Namespace) -> float:
     return total
 
 
+def plot_jitter(deviations: dict[str, list[float]], path: Path) -> None:
+    """The jitter distributions as a PNG, only where matplotlib is already installed (it is no dependency of this
+    project: the markdown report carries the same distributions as ASCII histograms)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    try:
+        fig, ax = plt.subplots(figsize=(9, 5))
+        for label, devs in deviations.items():
+            ax.hist([max(-2.0, min(10.0, d)) for d in devs], bins=120, range=(-2, 10), histtype="step", label=label)
+        ax.set_yscale("log")
+        ax.set_xlabel("advert gap - interval (ms), clipped to [-2, 10]")
+        ax.set_ylabel("gaps")
+        ax.legend()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        log(f"wrote {path}")
+    except Exception as exc:  # a plot is a nicety; the figures are already written
+        log(f"no jitter plot: {exc!r}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if os.geteuid() != 0:
@@ -1412,13 +1440,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     (out / "results.md").write_text(text)
-    doc = {k: v for k, v in res.__dict__.items() if k != "histograms"}
+    doc = {k: v for k, v in res.__dict__.items() if k not in ("histograms", "deviations")}
     doc["summary"] = summary(res)
     doc["machine"] = fo.machine(code)
     doc["argv"] = args.argv
     doc["runtime_s"] = elapsed
     (out / "results.json").write_text(json.dumps(doc, indent=1))
     log(f"wrote {out / 'results.md'} and {out / 'results.json'}")
+    if res.deviations:
+        plot_jitter(res.deviations, out / "jitter.png")
     return 1 if res.notes and any("failed" in n for n in res.notes) else 0
 
 
