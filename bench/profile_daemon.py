@@ -73,13 +73,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--sides", default="master,backup")
     p.add_argument("--top", type=int, default=20)
     p.add_argument("--out", type=Path, default=Path("bench/out"))
+    p.add_argument("--vrrpd-ref", metavar="REF", help="profile vrrpd as of this git ref (default: the working tree)")
     args = p.parse_args(argv)
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(pyspy).exists():
         print("py-spy not found: `.venv/bin/pip install py-spy` (profiling only, not a project dependency)")
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    code = fo.snapshot_vrrpd(None)
+    code = fo.snapshot_vrrpd(args.vrrpd_ref)
+    print(code.description)
     try:
         for side in args.sides.split(","):
             with Lab(prefix="pd") as lab:
