@@ -567,7 +567,9 @@ def test_tracker_details(tmp_path):
 
 
 def test_messages_are_ordered_by_file_and_line(tmp_path):
-    text = instance_block("unicast_peer {\n    203.0.113.3\n}\n") + "global_defs {\n    vrrp_mcast_group4 224.0.0.19\n}\n"
+    text = (
+        instance_block("unicast_peer {\n    203.0.113.3\n}\n") + "global_defs {\n    vrrp_mcast_group4 224.0.0.19\n}\n"
+    )
     result = import_keepalived(str(write(tmp_path, text)))
     lines = [m.line for m in result.messages if m.line is not None]
     assert lines == sorted(lines)
