@@ -3,12 +3,14 @@ instance wired into a Daemon with no link or announcer, whose adverts land in a 
 
 from __future__ import annotations
 
+import struct
 from ipaddress import ip_address
 from typing import Any
 
 from vrrpd.config import InstanceConfig
 from vrrpd.daemon import Daemon, Instance
 from vrrpd.protocol import VirtualRouter, decode
+from vrrpd.protocol.packet import Advert, encode
 from vrrpd.protocol.tracking import Tracking
 
 SOURCE = ip_address("198.51.100.11")
@@ -42,3 +44,13 @@ def add_instance(daemon: Daemon, cfg: InstanceConfig, tx: Tx) -> Instance:
     )
     daemon.instances[cfg.name] = inst
     return inst
+
+
+def advert_packet(vrid: int, priority: int, src: str, vip: str) -> bytes:
+    """A raw IPv4 packet (header included, TTL 255, to 224.0.0.18) carrying one VRRPv3 advert."""
+    payload = encode(Advert(vrid=vrid, priority=priority, interval_cs=1, addresses=(ip_address(vip),)), ip_address(src))
+    header = bytearray(20)
+    header[0], header[8], header[9] = 0x45, 255, 112
+    struct.pack_into("!H", header, 2, 20 + len(payload))
+    header[12:16], header[16:20] = ip_address(src).packed, ip_address("224.0.0.18").packed
+    return bytes(header) + payload

@@ -4,10 +4,10 @@ first, and a daemon's backups see an advert waiting in a polled socket before th
 from __future__ import annotations
 
 import asyncio
-import struct
 import textwrap
 from ipaddress import ip_address
 
+import daemoncase
 import pytest
 
 from vrrpd.config import parse_config
@@ -15,7 +15,6 @@ from vrrpd.daemon import Daemon, Instance, Link
 from vrrpd.net.netlink import FakeNetlink
 from vrrpd.net.sockets import Received, parse_ipv4
 from vrrpd.protocol import Family, Started, State, VirtualRouter
-from vrrpd.protocol.packet import Advert, encode
 from vrrpd.protocol.tracking import Tracking
 from vrrpd.scheduler import POLL_PERIOD, Scheduler
 
@@ -100,15 +99,6 @@ class QueueSocket:
         return parse_ipv4(self.queue.pop(0), 2) if self.queue else None
 
 
-def _advert_packet(vrid: int, priority: int, src: str, vip: str) -> bytes:
-    payload = encode(Advert(vrid=vrid, priority=priority, interval_cs=1, addresses=(ip_address(vip),)), ip_address(src))
-    header = bytearray(20)
-    header[0], header[8], header[9] = 0x45, 255, 112
-    struct.pack_into("!H", header, 2, 20 + len(payload))
-    header[12:16], header[16:20] = ip_address(src).packed, ip_address("224.0.0.18").packed
-    return bytes(header) + payload
-
-
 def test_a_backup_on_a_polled_link_keeps_following_a_live_master() -> None:
     """With the socket only drained from the tick, a master advertising every 10 ms is still heard in time:
     the backup never takes over while adverts keep arriving (RFC 9568 §6.4.2)."""
@@ -126,7 +116,7 @@ def test_a_backup_on_a_polled_link_keeps_following_a_live_master() -> None:
         link.routers[1], daemon.instances[cfg.name] = inst, inst
         daemon.scheduler.poll(lambda: daemon._on_readable(link, 4096))
         daemon._feed(inst, Started())
-        packet = _advert_packet(1, 200, "198.51.100.2", "203.0.113.1")
+        packet = daemoncase.advert_packet(1, 200, "198.51.100.2", "203.0.113.1")
         for _ in range(30):  # 300 ms of a live master: ~8 Master_Down_Intervals
             sock.queue.append(packet)
             await asyncio.sleep(0.01)

@@ -162,9 +162,9 @@ class Instance:
     """The deadline last handed to the scheduler."""
     wire: tuple[object, bytes] | None = None
     """The last advert sent and its encoding: an unchanged advert is not encoded again."""
-    rx: tuple[bytes, IPAddress, IPAddress, Decoded] | None = None
-    """The last advert decoded for this router (bytes, source, destination, result): a repeat is not decoded
-    again."""
+    rx: tuple[bytes, IPAddress, IPAddress, int, Decoded] | None = None
+    """The last advert that passed the receive checks (bytes, source, destination, TTL, decoding): a repeat
+    is neither checked nor decoded again."""
     ops: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
     worker: asyncio.Task[None] | None = None
     garp: asyncio.Task[None] | None = None
@@ -842,37 +842,41 @@ class Daemon:
     def _receive(self, link: Link, packet: Received) -> None:
         vrid = packet.payload[1] if len(packet.payload) >= 2 else None
         inst = link.routers.get(vrid) if vrid is not None else None
+        rx = inst.rx if inst is not None else None
+        if (
+            rx is not None
+            and (rx[1] is packet.src or rx[1] == packet.src)
+            and (rx[2] is packet.dst or rx[2] == packet.dst)
+            and rx[3] == packet.ttl
+            and rx[0] == packet.payload
+            and not packet.length_mismatch
+        ):
+            # The master's unchanged advert again (same bytes, source, destination and TTL): every check below
+            # passed for it last time and cannot answer differently, and neither can its decoding.
+            assert inst is not None
+            self._feed(inst, AdvertReceived(packet.src, rx[4].advert, rx[4].checksum_form))
+            return
         unicast = inst.unicast if inst else None
-
-        def drop(reason: str, detail: str = "") -> None:
-            self._drop(link, inst, packet, reason, detail)
-
         if packet.length_mismatch:
-            return drop("length", "IP length")
+            return self._drop(link, inst, packet, "length", "IP length")
         if packet.ttl != VRRP_TTL and unicast is None:  # unicast: unicast_min_ttl, below
-            return drop("ttl", f"TTL/hop limit {packet.ttl}")  # RFC 9568 §7.1
+            return self._drop(link, inst, packet, "ttl", f"TTL/hop limit {packet.ttl}")  # RFC 9568 §7.1
         if packet.src in link.own:
-            return drop("own_address")
+            return self._drop(link, inst, packet, "own_address")
         if unicast is not None and (rejected := unicast.reject(packet.src, packet.dst, packet.ttl)):
-            return drop(*rejected)
+            return self._drop(link, inst, packet, *rejected)
         if packet.dst != link.family.group and unicast is None:
             # V15: a multicast instance takes no unicast advert (keepalived drops it too).
-            return drop("unicast", f"sent to {packet.dst}")
-        rx = inst.rx if inst is not None else None
-        if rx is not None and rx[0] == packet.payload and rx[1] == packet.src and rx[2] == packet.dst:
-            # The master's unchanged advert again (same bytes, source and destination): its decoding and
-            # checksum verdict cannot differ from last time.
-            decoded = rx[3]
-        else:
-            mode = inst.config.checksum_mode if inst else None
-            try:
-                decoded = decode(packet.payload, packet.src, packet.dst, *(() if mode is None else (mode,)))
-            except InvalidAdvert as exc:
-                return drop(exc.reason, exc.detail)
-            if inst is not None:
-                inst.rx = (packet.payload, packet.src, packet.dst, decoded)
+            return self._drop(link, inst, packet, "unicast", f"sent to {packet.dst}")
+        mode = inst.config.checksum_mode if inst else None
+        try:
+            decoded = decode(packet.payload, packet.src, packet.dst, *(() if mode is None else (mode,)))
+        except InvalidAdvert as exc:
+            return self._drop(link, inst, packet, exc.reason, exc.detail)
         if inst is None:
-            return drop("vrid", f"VRID {decoded.advert.vrid} not configured on {link.ifname}")  # RFC 9568 §7.1
+            # RFC 9568 §7.1
+            return self._drop(link, inst, packet, "vrid", f"VRID {decoded.advert.vrid} not configured on {link.ifname}")
+        inst.rx = (packet.payload, packet.src, packet.dst, packet.ttl, decoded)
         self._feed(inst, AdvertReceived(packet.src, decoded.advert, decoded.checksum_form))
 
     # --- status ------------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import socket
 import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
+from typing import Any
 
 from vrrpd.protocol.packet import IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6, Family, IPAddress
 
@@ -77,6 +78,8 @@ class VrrpSocket:
         self.family = family
         self.receive = receive
         self.ifindex = socket.if_nametoindex(ifname)
+        self._send_args: dict[IPAddress, tuple[list[tuple[int, int, bytes]], int, tuple[Any, ...]]] = {}
+        """Per advert source (ours: a handful), what sendmsg needs besides the payload."""
         if family is Family.IPV4:
             self._sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_VRRP)
         else:
@@ -161,19 +164,24 @@ class VrrpSocket:
         went into the checksum pseudo-header. Raises OSError (ENETDOWN, EADDRNOTAVAIL, ENOBUFS, ...); the caller
         counts it and carries on, as the next advert is only an interval away.
         """
+        cached = self._send_args.get(src)
+        if cached is None:
+            cached = self._send_args[src] = self._group_send_args(src)
+        self._sock.sendmsg([payload], *cached)
+
+    def _group_send_args(self, src: IPAddress) -> tuple[list[tuple[int, int, bytes]], int, tuple[Any, ...]]:
+        """sendmsg's ancillary data, flags and address for adverts to the group from `src`: built once per
+        source, since a master sends the same ones every interval."""
         if self.family is Family.IPV4:
             if not isinstance(src, IPv4Address):
                 raise ValueError(f"IPv4 socket cannot send from {src}")
             # ipi_spec_dst is the source for raw sockets: raw_sendmsg() takes saddr from it after ip_cmsg_send().
             info = _IN_PKTINFO.pack(self.ifindex, src.packed, b"\0" * 4)
-            cmsg = [(socket.IPPROTO_IP, IP_PKTINFO, info)]
-            self._sock.sendmsg([payload], cmsg, 0, (str(VRRP_GROUP_V4), 0))
-        else:
-            if not isinstance(src, IPv6Address):
-                raise ValueError(f"IPv6 socket cannot send from {src}")
-            info = _IN6_PKTINFO.pack(src.packed, self.ifindex)
-            cmsg = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, info)]
-            self._sock.sendmsg([payload], cmsg, 0, (str(VRRP_GROUP_V6), 0, 0, self.ifindex))
+            return [(socket.IPPROTO_IP, IP_PKTINFO, info)], 0, (str(VRRP_GROUP_V4), 0)
+        if not isinstance(src, IPv6Address):
+            raise ValueError(f"IPv6 socket cannot send from {src}")
+        info = _IN6_PKTINFO.pack(src.packed, self.ifindex)
+        return [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, info)], 0, (str(VRRP_GROUP_V6), 0, 0, self.ifindex)
 
     def send_to(self, payload: bytes, src: IPAddress, dst: IPAddress, ttl: int = VRRP_TTL) -> None:
         """Send one VRRP message to a unicast peer `dst` from `src`, with TTL / hop limit `ttl`.
@@ -266,7 +274,8 @@ def parse_ipv4(data: bytes, ifindex: int, truncated: bool = False) -> Received |
     return Received(_ipv4(data[12:16]), _ipv4(data[16:20]), data[8], data[start:end], ifindex, mismatch)
 
 
-_IPV4_CACHE: dict[bytes, IPv4Address] = {}
+_IPV4_CACHE: dict[bytes, IPv4Address] = {VRRP_GROUP_V4.packed: VRRP_GROUP_V4}
+"""Seeded with the group, so a received destination usually *is* VRRP_GROUP_V4 (a cheap identity test)."""
 _IPV4_CACHE_MAX = 4096
 
 
@@ -277,5 +286,6 @@ def _ipv4(raw: bytes) -> IPv4Address:
     if addr is None:
         if len(_IPV4_CACHE) >= _IPV4_CACHE_MAX:
             _IPV4_CACHE.clear()
+            _IPV4_CACHE[VRRP_GROUP_V4.packed] = VRRP_GROUP_V4
         addr = _IPV4_CACHE[raw] = IPv4Address(raw)
     return addr
