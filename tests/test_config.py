@@ -617,3 +617,14 @@ def test_startup_delay_reaches_the_router_and_is_range_checked():
     assert config.instances[0].router_config().startup_delay == 30
     with pytest.raises(ConfigError, match=r"instances\[0\]\.startup_delay \(line 6\)"):
         parse(with_key("startup_delay: -1"))
+
+
+def test_ipv6_addresses_beyond_a_1500_byte_advert_are_a_warning():
+    """91 IPv6 addresses make a 1504-byte advert: fragmented on a 1500 MTU (the daemon refuses that at start)."""
+    addresses = ", ".join(f'"2001:db8::{i:x}/64"' for i in range(1, 92))
+    text = f"instances:\n  - {{name: a, interface: eth0, vrid: 1, virtual_addresses: [{addresses}]}}\n"
+    (warning,) = parse(text).warnings
+    assert warning.startswith(f"{FILE}: instances[0].virtual_addresses (line 2): has 91 IPv6 addresses")
+    assert "1504 bytes" in warning and "(90 addresses)" in warning
+    ninety = ", ".join(f'"2001:db8::{i:x}/64"' for i in range(1, 91))
+    assert parse(text.replace(addresses, ninety)).warnings == ()

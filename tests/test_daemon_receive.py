@@ -8,13 +8,14 @@ import textwrap
 from ipaddress import ip_address
 from unittest import mock
 
+import pytest
 from daemoncase import advert_packet
 from test_scheduler import CONFIG
 
 from vrrpd import daemon as daemon_module
 from vrrpd.config import parse_config
-from vrrpd.daemon import Daemon, Instance, Link
-from vrrpd.net.netlink import FakeNetlink
+from vrrpd.daemon import Daemon, Instance, Link, StartupError, _check_advert_fits
+from vrrpd.net.netlink import FakeNetlink, LinkInfo
 from vrrpd.net.sockets import parse_ipv4
 from vrrpd.protocol import Family, Started, State, VirtualRouter
 from vrrpd.protocol.tracking import Tracking
@@ -56,3 +57,14 @@ def test_a_repeated_advert_is_decoded_once_but_a_changed_ttl_is_still_dropped() 
             assert inst.router.master_priority == 150
 
     asyncio.run(body())
+
+
+def test_an_advert_larger_than_the_link_mtu_refuses_to_start() -> None:
+    """A fragmented advert is dropped or mishandled by peers: say so at start-up, with the count that fits."""
+    addresses = ", ".join(f'"2001:db8::{i:x}/64"' for i in range(1, 92))
+    text = f"instances:\n  - {{name: a, interface: eth0, vrid: 1, virtual_addresses: [{addresses}]}}\n"
+    cfg = parse_config(text).instances[0]
+    eth0 = LinkInfo(index=2, name="eth0", mac="02:00:00:00:00:01", up=True, mtu=1500)
+    with pytest.raises(StartupError, match=r"1504 bytes with 91 addresses.*instances of at most 90"):
+        _check_advert_fits(cfg, eth0)
+    _check_advert_fits(cfg, LinkInfo(index=2, name="eth0", mac="02:00:00:00:00:01", up=True, mtu=9000))

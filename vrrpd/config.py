@@ -53,6 +53,8 @@ _MAX_UNIX_PATH = 107  # sun_path is 108 bytes including the terminating NUL
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 _IFNAME_MAX = 15  # IFNAMSIZ - 1
 _BROADCAST = IPv4Address("255.255.255.255")
+_IPV6_ADDRESSES_IN_1500 = (1500 - 40 - 8) // 16
+"""90: an IPv6 advert with more no longer fits a 1500-byte frame (IPv4 fits 255 addresses in 1048 bytes)."""
 
 VirtualAddress = IPv4Interface | IPv6Interface
 
@@ -711,6 +713,13 @@ class _Checker(UnicastChecks):
                 raise self.error(at, f"{address.ip} is already listed at {loc.path}[{seen[address.ip]}]")
             seen[address.ip] = index
             result.append(address)
+        if result and result[0].version == 6 and len(result) > _IPV6_ADDRESSES_IN_1500:
+            self.warn(
+                loc,
+                f"has {len(result)} IPv6 addresses: the advertisement is {48 + 16 * len(result)} bytes, more than a "
+                f"1500-byte MTU carries ({_IPV6_ADDRESSES_IN_1500} addresses), so vrrpd will refuse to start on an "
+                "interface with that MTU; split the addresses over several instances",
+            )
         return tuple(result)
 
     def _address(self, value: Any, loc: _Loc) -> VirtualAddress:

@@ -365,6 +365,7 @@ class Daemon:
                 raise StartupError(f"{cfg.name}: {exc}") from None
             if unicast is not None:  # adverts go from the interface itself to each peer (vrrpd.net.unicast)
                 source, tx = unicast.source, link.sock
+            _check_advert_fits(cfg, link.info)
             router = VirtualRouter(self.sync.router_config(cfg), source)
             tracking = Tracking(cfg.priority, cfg.trackers)
             inst = Instance(cfg, router, link, announcer, source, tx, tracking, vmac, unicast=unicast)
@@ -978,6 +979,23 @@ class Daemon:
                 "drops": dict(c.drops),
             },
         }
+
+
+def _check_advert_fits(cfg: InstanceConfig, info: LinkInfo) -> None:
+    """An advert larger than the link MTU would leave fragmented, and peers drop or mishandle fragmented VRRP
+    (keepalived instead moves the addresses that do not fit out of the advert). IPv6 reaches 1500 bytes at 91
+    addresses; IPv4 never does below 255 with the usual MTU."""
+    ip_header = 20 if cfg.family is Family.IPV4 else 40
+    per_address = 4 if cfg.family is Family.IPV4 else 16
+    auth = 8 if cfg.version == 2 else 0
+    size = ip_header + 8 + per_address * len(cfg.virtual_addresses) + auth
+    if size > info.mtu:
+        fits = (info.mtu - ip_header - 8 - auth) // per_address
+        raise StartupError(
+            f"{cfg.name}: its advertisement would be {size} bytes with {len(cfg.virtual_addresses)} addresses, more "
+            f"than {cfg.interface}'s MTU of {info.mtu}, so it would leave fragmented; split the addresses over "
+            f"instances of at most {fits}"
+        )
 
 
 def _link_state(info: LinkInfo | None) -> TrackState:
