@@ -6,9 +6,13 @@ import asyncio
 from ipaddress import ip_address, ip_interface
 from typing import Any
 
+from daemoncase import Tx, add_instance
+
+from vrrpd import daemon as daemon_module
 from vrrpd.config import parse_config
 from vrrpd.daemon import Daemon, Link
 from vrrpd.net.netlink import FakeNetlink
+from vrrpd.protocol import Started, TimerExpired
 from vrrpd.protocol.packet import Family
 
 CONFIG = """\
@@ -65,5 +69,32 @@ def test_stale_vips_removed_owner_kept_with_one_dump_per_interface():
         assert daemon._kept == {"owner": {ip_address("198.51.100.11")}}
         assert [str(a) for a in await fake.addresses(eth0.index)] == ["198.51.100.11/24"]
         assert dumps == {(kind, info.index): 1 for kind in ("addresses", "ours") for info in (eth0, eth1)}
+
+    asyncio.run(body())
+
+
+def test_status_is_sent_once_per_loop_iteration_with_the_latest_summary(monkeypatch):
+    """Issue #6: 100 instances entering Backup at start-up send one STATUS= (of the final counts), not 100
+    summaries of 100 instances; none follows STOPPING=1."""
+    sent: list[str] = []
+    monkeypatch.setattr(daemon_module.sdnotify, "status", sent.append)
+    text = "control_socket: /tmp/vrrpd-test-unused.sock\ninstances:\n" + "".join(
+        f"  - {{name: v{n}, interface: eth0, vrid: {n}, virtual_addresses: [198.51.100.{n}/24]}}\n"
+        for n in range(1, 101)
+    )
+
+    async def body() -> None:
+        config = parse_config(text)
+        daemon = Daemon(config, FakeNetlink())
+        insts = [add_instance(daemon, cfg, Tx()) for cfg in config.instances]
+        for inst in insts:
+            daemon._feed(inst, Started())
+        assert sent == []  # queued, not yet sent
+        await asyncio.sleep(0)
+        assert sent == ["100 backup"]
+        daemon._feed(insts[0], TimerExpired(), now=1e9)
+        daemon._stopping = True
+        await asyncio.sleep(0)
+        assert sent == ["100 backup"]  # the master transition came too late: we are stopping
 
     asyncio.run(body())

@@ -201,6 +201,8 @@ class Daemon:
         """Transitions -> the event stream (`vrrpctl events`) and notify hooks (vrrpd.hooks)."""
         self._stop = asyncio.Event()
         self._stopping = False
+        self._status_due = False
+        """A STATUS= update is queued for this loop iteration (`_push_status`)."""
         self._loop = asyncio.get_running_loop()
 
     # --- life cycle --------------------------------------------------------------------------------------------
@@ -660,8 +662,11 @@ class Daemon:
                 self.notifier.transition(
                     "instance", inst.config.name, action.old, action.new, action.reason, inst.router.priority
                 )
-                if not self._stopping:  # after STOPPING=1 systemd shows our last running status, not teardown
-                    sdnotify.status(self._summary())
+                if not self._stopping and not self._status_due:
+                    # One update per loop iteration, not per transition: 100 instances starting would cost 100
+                    # summaries of 100 instances each before READY (issue #6).
+                    self._status_due = True
+                    self._loop.call_soon(self._push_status)
             elif isinstance(action, Log):
                 self.ratelog.log(
                     getattr(logging, action.level.upper(), logging.INFO),
@@ -874,6 +879,11 @@ class Daemon:
         self._feed(inst, AdvertReceived(packet.src, decoded.advert, decoded.checksum_form))
 
     # --- status ------------------------------------------------------------------------------------------------
+
+    def _push_status(self) -> None:
+        self._status_due = False
+        if not self._stopping:  # after STOPPING=1 systemd shows our last running status, not teardown
+            sdnotify.status(self._summary())
 
     def _summary(self) -> str:
         states: dict[str, int] = {}
