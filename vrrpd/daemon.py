@@ -62,7 +62,7 @@ from vrrpd.hooks import HookSetupError, Notifier
 from vrrpd.logsetup import RateLimitedLogger
 from vrrpd.net.announce import Announcer
 from vrrpd.net.firewall import Firewall
-from vrrpd.net.netlink import AddressManager, LinkInfo, LinkMonitor, Netlink, NetlinkError
+from vrrpd.net.netlink import AddressManager, IPInterface, LinkInfo, LinkMonitor, Netlink, NetlinkError
 from vrrpd.net.sockets import Received, VrrpSocket
 from vrrpd.net.sysctl import Sysctls, conf_key
 from vrrpd.net.unicast import UnicastError, UnicastPeers
@@ -201,6 +201,8 @@ class Daemon:
         """Transitions -> the event stream (`vrrpctl events`) and notify hooks (vrrpd.hooks)."""
         self._stop = asyncio.Event()
         self._stopping = False
+        self._status_due = False
+        """A STATUS= update is queued for this loop iteration (`_push_status`)."""
         self._loop = asyncio.get_running_loop()
 
     # --- life cycle --------------------------------------------------------------------------------------------
@@ -569,10 +571,17 @@ class Daemon:
     async def _remove_stale_addresses(self) -> None:
         """A crash can leave our VIPs behind; a Backup must not hold them (RFC 9568 §6.4.2). VIPs left on a
         macvlan go with it (`_remove_stale_macvlan`); these are the ones on the interface itself."""
+        # One pair of dumps per interface, not per instance: 100 instances on a link would otherwise cost 200
+        # netlink round trips at start-up (issue #6).
+        dumps: dict[int, tuple[dict[IPAddress, IPInterface], set[IPAddress]]] = {}
         for cfg in self.config.instances:
             link = self.links[(cfg.interface, cfg.family)]
-            present = {a.ip: a for a in await self.netlink.addresses(link.info.index)}
-            ours = await self.netlink.ours(link.info.index)
+            if link.info.index not in dumps:
+                dumps[link.info.index] = (
+                    {a.ip: a for a in await self.netlink.addresses(link.info.index)},
+                    await self.netlink.ours(link.info.index),
+                )
+            present, ours = dumps[link.info.index]
             for vip in cfg.virtual_addresses:
                 if vip.ip not in present:
                     continue
@@ -584,7 +593,7 @@ class Daemon:
                     self._kept.setdefault(cfg.name, set()).add(vip.ip)
                     continue
                 log.warning("%s: removing %s left on %s (crash?)", cfg.name, present[vip.ip], cfg.interface)
-                await self.netlink.remove(link.info.index, present[vip.ip])
+                await self.netlink.remove(link.info.index, present.pop(vip.ip))
 
     # --- the core's inputs and actions --------------------------------------------------------------------------
 
@@ -663,8 +672,11 @@ class Daemon:
                 self.notifier.transition(
                     "instance", inst.config.name, action.old, action.new, action.reason, inst.router.priority
                 )
-                if not self._stopping:  # after STOPPING=1 systemd shows our last running status, not teardown
-                    sdnotify.status(self._summary())
+                if not self._stopping and not self._status_due:
+                    # One update per loop iteration, not per transition: 100 instances starting would cost 100
+                    # summaries of 100 instances each before READY (issue #6).
+                    self._status_due = True
+                    self._loop.call_soon(self._push_status)
             elif isinstance(action, Log):
                 self.ratelog.log(
                     getattr(logging, action.level.upper(), logging.INFO),
@@ -881,6 +893,11 @@ class Daemon:
         self._feed(inst, AdvertReceived(packet.src, decoded.advert, decoded.checksum_form))
 
     # --- status ------------------------------------------------------------------------------------------------
+
+    def _push_status(self) -> None:
+        self._status_due = False
+        if not self._stopping:  # after STOPPING=1 systemd shows our last running status, not teardown
+            sdnotify.status(self._summary())
 
     def _summary(self) -> str:
         states: dict[str, int] = {}
