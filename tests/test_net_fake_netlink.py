@@ -98,3 +98,19 @@ def test_fake_tags_only_what_add_added_as_ours():
         assert await nl.ours(info.index) == {ip_interface("198.51.100.100/24").ip}
 
     asyncio.run(main())
+
+
+def test_batch_reports_each_address_and_keeps_going(nl):
+    """add_many/remove_many (issue #6's batch path) return one result per address: an injected failure lands on
+    the first address only, the others are still added, and the calls are recorded address by address."""
+    idx = run(nl.link("eth0")).index
+    vips = [ip_interface("198.51.100.100/24"), ip_interface("2001:db8::100/64"), ip_interface("203.0.113.7/32")]
+    nl.fail_next = OSError(errno.EPERM, "injected")
+    errors = run(nl.add_many(idx, vips))
+    assert [e.errno if e else None for e in errors] == [errno.EPERM, None, None]
+    assert isinstance(errors[0], NetlinkError)
+    assert run(nl.ours(idx)) == {vips[1].ip, vips[2].ip}
+    assert run(nl.add_many(999, vips[:1]))[0].errno == errno.ENODEV
+    assert run(nl.remove_many(idx, vips)) == [None, None, None]  # the first was never added: still success
+    assert not set(vips) & set(run(nl.addresses(idx)))
+    assert [c[0] for c in nl.calls] == ["add"] * 4 + ["remove"] * 3
