@@ -9,14 +9,9 @@ Virtual MAC (`virtual_mac: true`, RFC 9568 §7.3; vrrpd.daemon_vmac): the VIPs l
 the virtual router MAC, kept in protodown while the instance is not master. The ordered worker runs its "up"
 (clear protodown, wait for the carrier) before the VIPs are added and its "down" after they are removed.
 
-Tracking (keepalived's track_script / track_interface): every instance has a pure `Tracking` (its own interface
-as an implicit fault tracker, then its configured interfaces and scripts). A `LinkMonitor` (netlink, subscribed
-before its initial dump) reports link changes and one `ScriptMonitor` per script reports rise/fall changes; after
-each change the instance's effective priority goes to the router as `PriorityChanged`, then any fault as
-`Faulted(reasons)`, or `Recovered` once none is left. The initial states are fed before `Started`, so a router
-whose interface is down at start goes straight to FAULT; scripts start UNKNOWN (no effect) until they have run.
-Track files (vrrpd.filetrack) are read once before the routers start, then polled; each value change arrives
-through `_on_file` like a script's.
+Tracking (keepalived's track_script / track_interface / track_file; vrrpd.daemon_tracking): the monitors
+change the pure `Tracking` of each instance, then `_update_tracking` hands the router its effective priority
+(`PriorityChanged`), then any fault (`Faulted(reasons)`), or `Recovered` once none is left.
 
 Sync groups (vrrpd.protocol.syncgroup, vrrpd.daemon_syncgroups): every input of a member instance goes through
 its group, which feeds the member and then moves the other members with it; group trackers (fault only) reach
@@ -42,8 +37,9 @@ from vrrpd import __version__, sdnotify
 from vrrpd.config import Config, InstanceConfig
 from vrrpd.control import ControlServer
 from vrrpd.daemon_syncgroups import SyncGroups
+from vrrpd.daemon_tracking import TrackingError, TrackingMonitors
 from vrrpd.daemon_vmac import VirtualMac, VirtualMacError, VirtualMacs
-from vrrpd.filetrack import FileMonitor, create_monitors
+from vrrpd.filetrack import FileMonitor
 from vrrpd.hooks import HookSetupError, Notifier
 from vrrpd.logsetup import RateLimitedLogger
 from vrrpd.net.announce import Announcer
@@ -80,7 +76,7 @@ from vrrpd.protocol.router import OWNER_PRIORITY
 from vrrpd.protocol.syncgroup import Coordinated, GroupStateChanged
 from vrrpd.protocol.tracking import TrackerKind, Tracking, TrackState
 from vrrpd.scheduler import MAX_SLACK, POLL_ABOVE_RATE, Scheduler
-from vrrpd.scripts import RunAs, ScriptMonitor, resolve_user_for
+from vrrpd.scripts import ScriptMonitor
 
 log = logging.getLogger("vrrpd")
 VRRP_TTL = 255
@@ -157,13 +153,13 @@ class Daemon:
         self.firewall = Firewall()
         self.vmacs = VirtualMacs(self.netlink, self.sysctls, asyncio.get_running_loop())
         self.control: ControlServer | None = None
-        self.link_monitor: LinkMonitor | None = None
-        self.scripts: dict[str, ScriptMonitor] = {}
-        self.files: dict[str, FileMonitor] = {}
         self.scheduler: Scheduler | None = None
         self.sync = SyncGroups(config)
         self.started_at = time.monotonic()
         self.ratelog = RateLimitedLogger(log)
+        self.monitors = TrackingMonitors(
+            config, self.netlink, self.sync, self.ratelog, self.instances, self._update_tracking, self._update_groups
+        )
         self.notifier = Notifier(self.ratelog)
         """Transitions -> the event stream (`vrrpctl events`) and notify hooks (vrrpd.hooks)."""
         self._stop = asyncio.Event()
@@ -349,65 +345,35 @@ class Daemon:
             except HookSetupError as exc:
                 raise StartupError(str(exc)) from None
 
-    async def _start_tracking(self) -> None:
-        """Subscribe to link changes and read every link's state; resolve script users; create (not yet start)
-        one monitor per script in use."""
-        self.link_monitor = self.netlink.link_monitor()
-        links = await self.link_monitor.start(self._on_link)
-        for inst in self.instances.values():
-            for tracker in inst.tracking.trackers:
-                if tracker.kind is TrackerKind.INTERFACE:
-                    info = links.get(tracker.name)
-                    if info is None:
-                        log.warning(
-                            "%s: tracked interface %s does not exist (counted as down)", inst.config.name, tracker.name
-                        )
-                    inst.tracking.set_state(tracker.kind, tracker.name, _link_state(info))
-        for name in self.sync.interfaces():
-            if name not in links:
-                log.warning("sync group tracked interface %s does not exist (counted as down)", name)
-            self.sync.set_initial(TrackerKind.INTERFACE, name, _link_state(links.get(name)))
-        used = {t.name for inst in self.instances.values() for t in inst.config.track_scripts} | self.sync.scripts()
-        for script in self.config.track_scripts:
-            if script.name not in used:
-                continue
-            run_as: RunAs | None = None
-            if script.user is not None:
-                try:
-                    run_as = resolve_user_for(f"track script {script.name}", script.user)
-                except ValueError as exc:
-                    raise StartupError(str(exc)) from None
-            self.scripts[script.name] = ScriptMonitor(script, self._on_script, self.ratelog, run_as)
-        used_files = {t.name for inst in self.instances.values() for t in inst.config.track_files}
-        trackings = [inst.tracking for inst in self.instances.values()]
-        self.files = await create_monitors(self.config.track_files, used_files, trackings, self._on_file, self.ratelog)
+    @property
+    def link_monitor(self) -> LinkMonitor | None:
+        return self.monitors.link_monitor
 
-    def _on_link(self, name: str, info: LinkInfo | None) -> None:
-        state = _link_state(info)
-        affected = [
-            inst for inst in self.instances.values() if inst.tracking.set_state(TrackerKind.INTERFACE, name, state)
-        ]
-        if affected:
-            log.info("interface %s is %s", name, "gone" if info is None else state.value)
-        for inst in affected:
-            self._update_tracking(inst)
-        self._update_groups(TrackerKind.INTERFACE, name, state)
+    @property
+    def scripts(self) -> dict[str, ScriptMonitor]:
+        return self.monitors.scripts
+
+    @property
+    def files(self) -> dict[str, FileMonitor]:
+        return self.monitors.files
+
+    async def _start_tracking(self) -> None:
+        """Create the link, script and file monitors (vrrpd.daemon_tracking) and read the initial states."""
+        try:
+            await self.monitors.create()
+        except TrackingError as exc:
+            raise StartupError(str(exc)) from None
 
     def _on_script(self, name: str, state: TrackState) -> None:
-        for inst in self.instances.values():
-            if inst.tracking.set_state(TrackerKind.SCRIPT, name, state):
-                self._update_tracking(inst)
-        self._update_groups(TrackerKind.SCRIPT, name, state)
+        self.monitors.on_script(name, state)
+
+    def _on_file(self, name: str, value: int | None) -> None:
+        self.monitors.on_file(name, value)
 
     def _update_groups(self, kind: TrackerKind, name: str, state: TrackState) -> None:
         if not self._stopping:
             for out in self.sync.changed(kind, name, state, self._loop.time()):
                 self._apply_group(out)
-
-    def _on_file(self, name: str, value: int | None) -> None:
-        for inst in self.instances.values():
-            if inst.tracking.set_value(name, value):
-                self._update_tracking(inst)
 
     def _update_tracking(self, inst: Instance) -> None:
         """Hand the router what tracking now says: the effective priority first (so a recovering router
@@ -878,10 +844,6 @@ def _check_advert_fits(cfg: InstanceConfig, info: LinkInfo) -> None:
             f"than {cfg.interface}'s MTU of {info.mtu}, so it would leave fragmented; split the addresses over "
             f"instances of at most {fits}"
         )
-
-
-def _link_state(info: LinkInfo | None) -> TrackState:
-    return TrackState.UP if info is not None and info.up else TrackState.DOWN
 
 
 def _family(family: Family) -> str:
