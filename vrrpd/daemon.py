@@ -5,31 +5,13 @@ many adverts), netlink and announcements run in one ordered worker task per inst
 deadline, re-read from `next_deadline()` after every input, is kept by the scheduler (vrrpd.scheduler: all
 deadlines on one timerfd). Router time is `loop.time()` (monotonic).
 
-Virtual MAC (`virtual_mac: true`, RFC 9568 §7.3): the VIPs live on a bridge-mode macvlan of the instance's
-interface whose MAC is the virtual router MAC, as FRR does it (reference/vrrp-facts.md §5):
-- Adverts leave through the macvlan (a send-only socket bound to it), so their Ethernet source is the
-  virtual MAC, from the parent's primary IPv4 address (§5.1.1.1) or the macvlan's own link-local (§5.1.2.1;
-  addrgenmode random, so two routers sharing the MAC do not share an EUI-64 link-local, and DAD off on it so
-  the address is usable at once). The parent's socket receives: a bridge-mode macvlan's multicast never comes
-  back to its parent, so we never hear ourselves.
-- A Backup keeps the macvlan in protodown (carrier off), as FRR does, rather than merely without VIPs: up, it
-  would still send IPv6 MLD reports and router solicitations with the shared virtual MAC (moving the switch's
-  MAC table entry away from the master) and would accept and forward frames sent to the virtual MAC, which a
-  Backup must discard (§6.4.2). Protodown keeps its link-local, so taking over only clears protodown, waits for
-  the carrier (milliseconds), adds the VIPs, then advertises and announces, in that order in the worker.
-- The parent gets arp_ignore=1 and arp_announce=2 (restored on exit) so it never answers ARP for a VIP, or
-  announces one, with its own MAC; the macvlan gets the same plus rp_filter=0, since the route back to a client
-  may point out of the parent (strict reverse-path filtering would drop what arrives on the macvlan).
-  accept_local is not needed: no packet with one of our own source addresses ever reaches our sockets.
+Virtual MAC (`virtual_mac: true`, RFC 9568 §7.3; vrrpd.daemon_vmac): the VIPs live on a macvlan whose MAC is
+the virtual router MAC, kept in protodown while the instance is not master. The ordered worker runs its "up"
+(clear protodown, wait for the carrier) before the VIPs are added and its "down" after they are removed.
 
-Tracking (keepalived's track_script / track_interface): every instance has a pure `Tracking` (its own interface
-as an implicit fault tracker, then its configured interfaces and scripts). A `LinkMonitor` (netlink, subscribed
-before its initial dump) reports link changes and one `ScriptMonitor` per script reports rise/fall changes; after
-each change the instance's effective priority goes to the router as `PriorityChanged`, then any fault as
-`Faulted(reasons)`, or `Recovered` once none is left. The initial states are fed before `Started`, so a router
-whose interface is down at start goes straight to FAULT; scripts start UNKNOWN (no effect) until they have run.
-Track files (vrrpd.filetrack) are read once before the routers start, then polled; each value change arrives
-through `_on_file` like a script's.
+Tracking (keepalived's track_script / track_interface / track_file; vrrpd.daemon_tracking): the monitors
+change the pure `Tracking` of each instance, then `_update_tracking` hands the router its effective priority
+(`PriorityChanged`), then any fault (`Faulted(reasons)`), or `Recovered` once none is left.
 
 Sync groups (vrrpd.protocol.syncgroup, vrrpd.daemon_syncgroups): every input of a member instance goes through
 its group, which feeds the member and then moves the other members with it; group trackers (fault only) reach
@@ -43,30 +25,29 @@ after they are removed, in the same ordered worker.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
 import logging
 import os
 import signal
 import time
 from dataclasses import dataclass, field
-from ipaddress import IPv6Address, ip_interface
+from ipaddress import ip_interface
 from typing import Any
 
 from vrrpd import __version__, sdnotify
 from vrrpd.config import Config, InstanceConfig
 from vrrpd.control import ControlServer
 from vrrpd.daemon_syncgroups import SyncGroups
-from vrrpd.filetrack import FileMonitor, create_monitors
+from vrrpd.daemon_tracking import TrackingError, TrackingMonitors
+from vrrpd.daemon_vmac import VirtualMac, VirtualMacError, VirtualMacs
+from vrrpd.filetrack import FileMonitor
 from vrrpd.hooks import HookSetupError, Notifier
 from vrrpd.logsetup import RateLimitedLogger
 from vrrpd.net.announce import Announcer
 from vrrpd.net.firewall import Firewall
-from vrrpd.net.netlink import AddressManager, IPInterface, LinkInfo, LinkMonitor, Netlink, NetlinkError
+from vrrpd.net.netlink import AddressManager, IPInterface, LinkInfo, LinkMonitor, Netlink
 from vrrpd.net.sockets import Received, VrrpSocket
-from vrrpd.net.sysctl import Sysctls, conf_key
+from vrrpd.net.sysctl import Sysctls
 from vrrpd.net.unicast import UnicastError, UnicastPeers
-from vrrpd.net.vmac import macvlan_name, virtual_mac
 from vrrpd.protocol import (
     Action,
     AddAddresses,
@@ -95,16 +76,13 @@ from vrrpd.protocol.router import OWNER_PRIORITY
 from vrrpd.protocol.syncgroup import Coordinated, GroupStateChanged
 from vrrpd.protocol.tracking import TrackerKind, Tracking, TrackState
 from vrrpd.scheduler import MAX_SLACK, POLL_ABOVE_RATE, Scheduler
-from vrrpd.scripts import RunAs, ScriptMonitor, resolve_user_for
+from vrrpd.scripts import ScriptMonitor
 
 log = logging.getLogger("vrrpd")
 VRRP_TTL = 255
 # Bounded work per wake-up, so one flooded socket cannot starve the timers of every other router.
 MAX_PACKETS_PER_WAKEUP = 64
 MAX_PACKETS_PER_POLL = 4096
-# How long start-up waits for a new macvlan's IPv6 link-local, and a takeover for the macvlan's carrier.
-LINK_LOCAL_TIMEOUT = 5.0
-CARRIER_TIMEOUT = 1.0
 
 
 class StartupError(Exception):
@@ -131,19 +109,6 @@ class Link:
 
     def drop(self, reason: str) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + 1
-
-
-@dataclass
-class VirtualMac:
-    """The macvlan carrying one instance's virtual MAC and VIPs."""
-
-    name: str
-    mac: str
-    index: int = 0
-    running: bool = False
-    """Protodown off and carrier up: adverts sent now leave with the virtual MAC."""
-    pending_up: int = 0
-    """Queued "up" operations: while non-zero, adverts go through the worker so they follow the carrier."""
 
 
 @dataclass
@@ -183,20 +148,18 @@ class Daemon:
         self.announcers: list[Announcer] = []
         self._kept: dict[str, set[IPAddress]] = {}
         """Per instance: owner addresses that were on the interface before us; never removed by us."""
-        self.tx_sockets: list[VrrpSocket] = []
-        self.macvlans: list[VirtualMac] = []
         restore = config.control_socket.with_name(config.control_socket.name + ".sysctl-restore.json")
         self.sysctls = Sysctls(restore)
         self.firewall = Firewall()
-        self._vmac_io: dict[str, tuple[VirtualMac, Announcer, IPAddress, VrrpSocket]] = {}
+        self.vmacs = VirtualMacs(self.netlink, self.sysctls, asyncio.get_running_loop())
         self.control: ControlServer | None = None
-        self.link_monitor: LinkMonitor | None = None
-        self.scripts: dict[str, ScriptMonitor] = {}
-        self.files: dict[str, FileMonitor] = {}
         self.scheduler: Scheduler | None = None
         self.sync = SyncGroups(config)
         self.started_at = time.monotonic()
         self.ratelog = RateLimitedLogger(log)
+        self.monitors = TrackingMonitors(
+            config, self.netlink, self.sync, self.ratelog, self.instances, self._update_tracking, self._update_groups
+        )
         self.notifier = Notifier(self.ratelog)
         """Transitions -> the event stream (`vrrpctl events`) and notify hooks (vrrpd.hooks)."""
         self._stop = asyncio.Event()
@@ -213,7 +176,10 @@ class Daemon:
         try:
             await self._open_links()
             await self._remove_stale_addresses()
-            await self._setup_virtual_macs()
+            try:
+                await self.vmacs.setup(self.config, self.links)
+            except VirtualMacError as exc:
+                raise StartupError(str(exc)) from None
             await self._create_routers()
             await self._start_tracking()
             if any(not cfg.accepts_traffic for cfg in self.config.instances):
@@ -312,15 +278,9 @@ class Daemon:
             await self.link_monitor.close()
         for link in self.links.values():
             link.sock.close()
-        for sock in self.tx_sockets:
-            sock.close()
         for announcer in self.announcers:
             announcer.close()
-        for vmac in self.macvlans:
-            try:
-                await self.netlink.delete_link(vmac.index)
-            except OSError as exc:
-                log.error("cannot delete macvlan %s: %s", vmac.name, exc)
+        await self.vmacs.close()
         self.sysctls.restore()
         await self.firewall.close()
         await self.netlink.close()
@@ -350,7 +310,7 @@ class Daemon:
         shared: dict[str, Announcer] = {}
         for cfg in self.config.instances:
             link = self.links[(cfg.interface, cfg.family)]
-            vmac_io = self._vmac_io.get(cfg.name)
+            vmac_io = self.vmacs.io.get(cfg.name)
             if vmac_io is not None:
                 vmac, announcer, source, tx = vmac_io
             else:
@@ -385,65 +345,35 @@ class Daemon:
             except HookSetupError as exc:
                 raise StartupError(str(exc)) from None
 
-    async def _start_tracking(self) -> None:
-        """Subscribe to link changes and read every link's state; resolve script users; create (not yet start)
-        one monitor per script in use."""
-        self.link_monitor = self.netlink.link_monitor()
-        links = await self.link_monitor.start(self._on_link)
-        for inst in self.instances.values():
-            for tracker in inst.tracking.trackers:
-                if tracker.kind is TrackerKind.INTERFACE:
-                    info = links.get(tracker.name)
-                    if info is None:
-                        log.warning(
-                            "%s: tracked interface %s does not exist (counted as down)", inst.config.name, tracker.name
-                        )
-                    inst.tracking.set_state(tracker.kind, tracker.name, _link_state(info))
-        for name in self.sync.interfaces():
-            if name not in links:
-                log.warning("sync group tracked interface %s does not exist (counted as down)", name)
-            self.sync.set_initial(TrackerKind.INTERFACE, name, _link_state(links.get(name)))
-        used = {t.name for inst in self.instances.values() for t in inst.config.track_scripts} | self.sync.scripts()
-        for script in self.config.track_scripts:
-            if script.name not in used:
-                continue
-            run_as: RunAs | None = None
-            if script.user is not None:
-                try:
-                    run_as = resolve_user_for(f"track script {script.name}", script.user)
-                except ValueError as exc:
-                    raise StartupError(str(exc)) from None
-            self.scripts[script.name] = ScriptMonitor(script, self._on_script, self.ratelog, run_as)
-        used_files = {t.name for inst in self.instances.values() for t in inst.config.track_files}
-        trackings = [inst.tracking for inst in self.instances.values()]
-        self.files = await create_monitors(self.config.track_files, used_files, trackings, self._on_file, self.ratelog)
+    @property
+    def link_monitor(self) -> LinkMonitor | None:
+        return self.monitors.link_monitor
 
-    def _on_link(self, name: str, info: LinkInfo | None) -> None:
-        state = _link_state(info)
-        affected = [
-            inst for inst in self.instances.values() if inst.tracking.set_state(TrackerKind.INTERFACE, name, state)
-        ]
-        if affected:
-            log.info("interface %s is %s", name, "gone" if info is None else state.value)
-        for inst in affected:
-            self._update_tracking(inst)
-        self._update_groups(TrackerKind.INTERFACE, name, state)
+    @property
+    def scripts(self) -> dict[str, ScriptMonitor]:
+        return self.monitors.scripts
+
+    @property
+    def files(self) -> dict[str, FileMonitor]:
+        return self.monitors.files
+
+    async def _start_tracking(self) -> None:
+        """Create the link, script and file monitors (vrrpd.daemon_tracking) and read the initial states."""
+        try:
+            await self.monitors.create()
+        except TrackingError as exc:
+            raise StartupError(str(exc)) from None
 
     def _on_script(self, name: str, state: TrackState) -> None:
-        for inst in self.instances.values():
-            if inst.tracking.set_state(TrackerKind.SCRIPT, name, state):
-                self._update_tracking(inst)
-        self._update_groups(TrackerKind.SCRIPT, name, state)
+        self.monitors.on_script(name, state)
+
+    def _on_file(self, name: str, value: int | None) -> None:
+        self.monitors.on_file(name, value)
 
     def _update_groups(self, kind: TrackerKind, name: str, state: TrackState) -> None:
         if not self._stopping:
             for out in self.sync.changed(kind, name, state, self._loop.time()):
                 self._apply_group(out)
-
-    def _on_file(self, name: str, value: int | None) -> None:
-        for inst in self.instances.values():
-            if inst.tracking.set_value(name, value):
-                self._update_tracking(inst)
 
     def _update_tracking(self, inst: Instance) -> None:
         """Hand the router what tracking now says: the effective priority first (so a recovering router
@@ -463,90 +393,6 @@ class Daemon:
         elif router.fault_reason is not None:
             log.info("%s: fault cleared (%s)", inst.config.name, router.fault_reason)
             self._feed(inst, Recovered())
-
-    async def _setup_virtual_macs(self) -> None:
-        """Create each `virtual_mac` instance's macvlan (removing one a crash left), set the sysctls it needs,
-        and open its send socket and announcer. The macvlan ends in protodown: every router starts in
-        Initialize, and the worker clears protodown when the router becomes master."""
-        wanted = [cfg for cfg in self.config.instances if cfg.virtual_mac]
-        per_vrid: dict[tuple[Family, int], set[str]] = {}
-        for cfg in wanted:
-            per_vrid.setdefault((cfg.family, cfg.vrid), set()).add(cfg.interface)
-        if any(cfg.family is Family.IPV4 for cfg in wanted):
-            with contextlib.suppress(OSError, ValueError):
-                if int(self.sysctls.read("net/ipv4/conf/all/rp_filter")) == 1:
-                    log.warning(
-                        "net.ipv4.conf.all.rp_filter=1 (strict) applies to every interface: traffic to a virtual "
-                        "address arrives on the macvlan but is routed back via the parent and may be dropped; "
-                        "use 2 (loose) or 0"
-                    )
-        for cfg in wanted:
-            link = self.links[(cfg.interface, cfg.family)]
-            parent = link.info
-            shared_vrid = len(per_vrid[(cfg.family, cfg.vrid)]) > 1
-            vmac = VirtualMac(
-                name=macvlan_name(cfg.family, cfg.vrid, parent.index if shared_vrid else None),
-                mac=virtual_mac(cfg.family, cfg.vrid),
-            )
-            await self._remove_stale_macvlan(vmac.name, parent)
-            if cfg.family is Family.IPV4:
-                # The parent must not answer ARP for a VIP (now on the macvlan) with its own MAC, nor use a VIP
-                # as the sender of its own ARP requests (RFC 9568 §6.4.3, §8.1.2: only the virtual MAC).
-                try:
-                    self.sysctls.ensure_at_least(conf_key(4, parent.name, "arp_ignore"), 1)
-                    self.sysctls.ensure_at_least(conf_key(4, parent.name, "arp_announce"), 2)
-                except (OSError, ValueError) as exc:
-                    raise StartupError(f"{cfg.name}: cannot set ARP sysctls of {parent.name}: {exc}") from None
-            try:
-                info = await self.netlink.add_macvlan(parent.index, vmac.name, vmac.mac)
-            except OSError as exc:
-                raise StartupError(f"{cfg.name}: cannot create macvlan {vmac.name} on {parent.name}: {exc}") from None
-            vmac.index = info.index
-            self.macvlans.append(vmac)
-            try:
-                for key, value in (("arp_ignore", 1), ("arp_announce", 2), ("rp_filter", 0)):
-                    self.sysctls.write(conf_key(4, vmac.name, key), value)
-                # DAD would hold the random link-local (our IPv6 advert source) tentative for a second or more.
-                self.sysctls.write(conf_key(6, vmac.name, "accept_dad"), 0)
-            except OSError as exc:
-                raise StartupError(f"{cfg.name}: cannot configure {vmac.name}: {exc}") from None
-            await self.netlink.set_link(vmac.index, up=True)
-            link_local = await self._wait_link_local(vmac.index)
-            if cfg.family is Family.IPV6 and link_local is None:
-                raise StartupError(f"{cfg.name}: macvlan {vmac.name} got no usable IPv6 link-local address")
-            await self.netlink.set_link(vmac.index, protodown=True)
-            source: IPAddress = link_local if cfg.family is Family.IPV6 and link_local else link.primary
-            try:
-                tx = VrrpSocket(vmac.name, cfg.family, receive=False)
-            except OSError as exc:
-                raise StartupError(f"{cfg.name}: cannot open the send socket on {vmac.name}: {exc}") from None
-            self.tx_sockets.append(tx)
-            announcer = Announcer(vmac.name, vmac.mac, link_local)
-            self.announcers.append(announcer)
-            self._vmac_io[cfg.name] = (vmac, announcer, source, tx)
-            log.info("%s: virtual MAC %s on %s (parent %s)", cfg.name, vmac.mac, vmac.name, parent.name)
-
-    async def _remove_stale_macvlan(self, name: str, parent: LinkInfo) -> None:
-        try:
-            existing = await self.netlink.link(name)
-        except NetlinkError as exc:
-            if exc.errno == errno.ENODEV:
-                return
-            raise
-        if existing.kind != "macvlan" or existing.parent != parent.index:
-            raise StartupError(
-                f"interface {name} exists and is not a macvlan of {parent.name}; vrrpd will not touch it"
-            )
-        log.warning("removing macvlan %s left on %s (crash?)", name, parent.name)
-        await self.netlink.delete_link(existing.index)
-
-    async def _wait_link_local(self, ifindex: int) -> IPv6Address | None:
-        deadline = self._loop.time() + LINK_LOCAL_TIMEOUT
-        while True:
-            link_local = await self.netlink.link_local(ifindex)
-            if link_local is not None or self._loop.time() >= deadline:
-                return link_local
-            await asyncio.sleep(0.02)
 
     async def _open_link(self, ifname: str, family: Family, vips: set[IPAddress]) -> Link:
         try:
@@ -570,7 +416,7 @@ class Daemon:
 
     async def _remove_stale_addresses(self) -> None:
         """A crash can leave our VIPs behind; a Backup must not hold them (RFC 9568 §6.4.2). VIPs left on a
-        macvlan go with it (`_remove_stale_macvlan`); these are the ones on the interface itself."""
+        macvlan go with it (vrrpd.daemon_vmac removes the macvlan); these are the ones on the interface itself."""
         # One pair of dumps per interface, not per instance: 100 instances on a link would otherwise cost 200
         # netlink round trips at start-up (issue #6).
         dumps: dict[int, tuple[dict[IPAddress, IPInterface], set[IPAddress]]] = {}
@@ -747,15 +593,10 @@ class Daemon:
             self._transmit(inst, arg)
         elif op == "up":
             assert inst.vmac is not None
-            try:
-                await self._vmac_up(inst.vmac)
-            finally:
-                inst.vmac.pending_up -= 1
+            await self.vmacs.up(inst.vmac)
         elif op == "down":
             assert inst.vmac is not None
-            if not inst.vmac.pending_up:  # a takeover queued behind us will need it up again
-                inst.vmac.running = False
-                await self.netlink.set_link(inst.vmac.index, protodown=True)
+            await self.vmacs.down(inst.vmac)
         elif op in ("add", "remove"):
             if op == "add" and blocks:
                 await self._firewall(inst, self.firewall.block, arg)
@@ -788,17 +629,6 @@ class Daemon:
                 inst.config.name,
                 exc,
             )
-
-    async def _vmac_up(self, vmac: VirtualMac) -> None:
-        """Clear protodown and wait for the carrier: until linkwatch has run, the kernel drops what we send."""
-        await self.netlink.set_link(vmac.index, protodown=False)
-        deadline = self._loop.time() + CARRIER_TIMEOUT
-        while not (await self.netlink.link(vmac.name)).up:
-            if self._loop.time() >= deadline:
-                log.warning("%s: no carrier %.1f s after clearing protodown", vmac.name, CARRIER_TIMEOUT)
-                break
-            await asyncio.sleep(0.005)
-        vmac.running = True
 
     async def _announce(self, inst: Instance, addresses: tuple[IPAddress, ...]) -> None:
         garp = inst.config.garp
@@ -1014,10 +844,6 @@ def _check_advert_fits(cfg: InstanceConfig, info: LinkInfo) -> None:
             f"than {cfg.interface}'s MTU of {info.mtu}, so it would leave fragmented; split the addresses over "
             f"instances of at most {fits}"
         )
-
-
-def _link_state(info: LinkInfo | None) -> TrackState:
-    return TrackState.UP if info is not None and info.up else TrackState.DOWN
 
 
 def _family(family: Family) -> str:

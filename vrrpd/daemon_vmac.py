@@ -1,0 +1,201 @@
+"""The daemon's side of the virtual MAC (`virtual_mac: true`, RFC 9568 §7.3): macvlans, their sysctls and I/O.
+
+The VIPs live on a bridge-mode macvlan of the instance's interface whose MAC is the virtual router MAC, as FRR
+does it (reference/vrrp-facts.md §5):
+- Adverts leave through the macvlan (a send-only socket bound to it), so their Ethernet source is the
+  virtual MAC, from the parent's primary IPv4 address (§5.1.1.1) or the macvlan's own link-local (§5.1.2.1;
+  addrgenmode random, so two routers sharing the MAC do not share an EUI-64 link-local, and DAD off on it so
+  the address is usable at once). The parent's socket receives: a bridge-mode macvlan's multicast never comes
+  back to its parent, so we never hear ourselves.
+- A Backup keeps the macvlan in protodown (carrier off), as FRR does, rather than merely without VIPs: up, it
+  would still send IPv6 MLD reports and router solicitations with the shared virtual MAC (moving the switch's
+  MAC table entry away from the master) and would accept and forward frames sent to the virtual MAC, which a
+  Backup must discard (§6.4.2). Protodown keeps its link-local, so taking over only clears protodown, waits for
+  the carrier (milliseconds), adds the VIPs, then advertises and announces, in that order in the worker.
+- The parent gets arp_ignore=1 and arp_announce=2 (restored on exit) so it never answers ARP for a VIP, or
+  announces one, with its own MAC; the macvlan gets the same plus rp_filter=0, since the route back to a client
+  may point out of the parent (strict reverse-path filtering would drop what arrives on the macvlan).
+  accept_local is not needed: no packet with one of our own source addresses ever reaches our sockets.
+
+`VirtualMacs` creates the macvlans at start-up and deletes them on exit; the daemon's ordered worker calls its
+`up` and `down` for an instance's takeover and release, and the daemon queues those operations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from ipaddress import IPv6Address
+from typing import TYPE_CHECKING
+
+from vrrpd.config import Config
+from vrrpd.net.announce import Announcer
+from vrrpd.net.netlink import AddressManager, LinkInfo, NetlinkError
+from vrrpd.net.sockets import VrrpSocket
+from vrrpd.net.sysctl import Sysctls, conf_key
+from vrrpd.net.vmac import macvlan_name, virtual_mac
+from vrrpd.protocol import Family
+from vrrpd.protocol.packet import IPAddress
+
+if TYPE_CHECKING:
+    from vrrpd.daemon import Link
+
+log = logging.getLogger("vrrpd")
+# How long start-up waits for a new macvlan's IPv6 link-local, and a takeover for the macvlan's carrier.
+LINK_LOCAL_TIMEOUT = 5.0
+CARRIER_TIMEOUT = 1.0
+
+
+class VirtualMacError(Exception):
+    """A virtual MAC cannot be set up; the daemon reports it as its StartupError."""
+
+
+@dataclass
+class VirtualMac:
+    """The macvlan carrying one instance's virtual MAC and VIPs."""
+
+    name: str
+    mac: str
+    index: int = 0
+    running: bool = False
+    """Protodown off and carrier up: adverts sent now leave with the virtual MAC."""
+    pending_up: int = 0
+    """Queued "up" operations: while non-zero, adverts go through the worker so they follow the carrier."""
+
+
+class VirtualMacs:
+    """Every `virtual_mac` instance's macvlan, with the send socket and announcer that use it."""
+
+    def __init__(self, netlink: AddressManager, sysctls: Sysctls, loop: asyncio.AbstractEventLoop) -> None:
+        self.netlink = netlink
+        self.sysctls = sysctls
+        self._loop = loop
+        self.macvlans: list[VirtualMac] = []
+        self.tx_sockets: list[VrrpSocket] = []
+        self.announcers: list[Announcer] = []
+        self.io: dict[str, tuple[VirtualMac, Announcer, IPAddress, VrrpSocket]] = {}
+        """Per instance: its macvlan, announcer, advert source and send socket."""
+
+    async def setup(self, config: Config, links: Mapping[tuple[str, Family], Link]) -> None:
+        """Create each `virtual_mac` instance's macvlan (removing one a crash left), set the sysctls it needs,
+        and open its send socket and announcer. The macvlan ends in protodown: every router starts in
+        Initialize, and the worker clears protodown when the router becomes master."""
+        wanted = [cfg for cfg in config.instances if cfg.virtual_mac]
+        per_vrid: dict[tuple[Family, int], set[str]] = {}
+        for cfg in wanted:
+            per_vrid.setdefault((cfg.family, cfg.vrid), set()).add(cfg.interface)
+        if any(cfg.family is Family.IPV4 for cfg in wanted):
+            with contextlib.suppress(OSError, ValueError):
+                if int(self.sysctls.read("net/ipv4/conf/all/rp_filter")) == 1:
+                    log.warning(
+                        "net.ipv4.conf.all.rp_filter=1 (strict) applies to every interface: traffic to a virtual "
+                        "address arrives on the macvlan but is routed back via the parent and may be dropped; "
+                        "use 2 (loose) or 0"
+                    )
+        for cfg in wanted:
+            link = links[(cfg.interface, cfg.family)]
+            parent = link.info
+            shared_vrid = len(per_vrid[(cfg.family, cfg.vrid)]) > 1
+            vmac = VirtualMac(
+                name=macvlan_name(cfg.family, cfg.vrid, parent.index if shared_vrid else None),
+                mac=virtual_mac(cfg.family, cfg.vrid),
+            )
+            await self._remove_stale_macvlan(vmac.name, parent)
+            if cfg.family is Family.IPV4:
+                # The parent must not answer ARP for a VIP (now on the macvlan) with its own MAC, nor use a VIP
+                # as the sender of its own ARP requests (RFC 9568 §6.4.3, §8.1.2: only the virtual MAC).
+                try:
+                    self.sysctls.ensure_at_least(conf_key(4, parent.name, "arp_ignore"), 1)
+                    self.sysctls.ensure_at_least(conf_key(4, parent.name, "arp_announce"), 2)
+                except (OSError, ValueError) as exc:
+                    raise VirtualMacError(f"{cfg.name}: cannot set ARP sysctls of {parent.name}: {exc}") from None
+            try:
+                info = await self.netlink.add_macvlan(parent.index, vmac.name, vmac.mac)
+            except OSError as exc:
+                raise VirtualMacError(
+                    f"{cfg.name}: cannot create macvlan {vmac.name} on {parent.name}: {exc}"
+                ) from None
+            vmac.index = info.index
+            self.macvlans.append(vmac)
+            try:
+                for key, value in (("arp_ignore", 1), ("arp_announce", 2), ("rp_filter", 0)):
+                    self.sysctls.write(conf_key(4, vmac.name, key), value)
+                # DAD would hold the random link-local (our IPv6 advert source) tentative for a second or more.
+                self.sysctls.write(conf_key(6, vmac.name, "accept_dad"), 0)
+            except OSError as exc:
+                raise VirtualMacError(f"{cfg.name}: cannot configure {vmac.name}: {exc}") from None
+            await self.netlink.set_link(vmac.index, up=True)
+            link_local = await self._wait_link_local(vmac.index)
+            if cfg.family is Family.IPV6 and link_local is None:
+                raise VirtualMacError(f"{cfg.name}: macvlan {vmac.name} got no usable IPv6 link-local address")
+            await self.netlink.set_link(vmac.index, protodown=True)
+            source: IPAddress = link_local if cfg.family is Family.IPV6 and link_local else link.primary
+            try:
+                tx = VrrpSocket(vmac.name, cfg.family, receive=False)
+            except OSError as exc:
+                raise VirtualMacError(f"{cfg.name}: cannot open the send socket on {vmac.name}: {exc}") from None
+            self.tx_sockets.append(tx)
+            announcer = Announcer(vmac.name, vmac.mac, link_local)
+            self.announcers.append(announcer)
+            self.io[cfg.name] = (vmac, announcer, source, tx)
+            log.info("%s: virtual MAC %s on %s (parent %s)", cfg.name, vmac.mac, vmac.name, parent.name)
+
+    async def _remove_stale_macvlan(self, name: str, parent: LinkInfo) -> None:
+        try:
+            existing = await self.netlink.link(name)
+        except NetlinkError as exc:
+            if exc.errno == errno.ENODEV:
+                return
+            raise
+        if existing.kind != "macvlan" or existing.parent != parent.index:
+            raise VirtualMacError(
+                f"interface {name} exists and is not a macvlan of {parent.name}; vrrpd will not touch it"
+            )
+        log.warning("removing macvlan %s left on %s (crash?)", name, parent.name)
+        await self.netlink.delete_link(existing.index)
+
+    async def _wait_link_local(self, ifindex: int) -> IPv6Address | None:
+        deadline = self._loop.time() + LINK_LOCAL_TIMEOUT
+        while True:
+            link_local = await self.netlink.link_local(ifindex)
+            if link_local is not None or self._loop.time() >= deadline:
+                return link_local
+            await asyncio.sleep(0.02)
+
+    async def up(self, vmac: VirtualMac) -> None:
+        """The worker's "up": clear protodown and wait for the carrier, since until linkwatch has run the kernel
+        drops what we send; then one queued "up" fewer, even if this failed."""
+        try:
+            await self.netlink.set_link(vmac.index, protodown=False)
+            deadline = self._loop.time() + CARRIER_TIMEOUT
+            while not (await self.netlink.link(vmac.name)).up:
+                if self._loop.time() >= deadline:
+                    log.warning("%s: no carrier %.1f s after clearing protodown", vmac.name, CARRIER_TIMEOUT)
+                    break
+                await asyncio.sleep(0.005)
+            vmac.running = True
+        finally:
+            vmac.pending_up -= 1
+
+    async def down(self, vmac: VirtualMac) -> None:
+        """The worker's "down": back to protodown, unless a takeover queued behind it will need it up again."""
+        if not vmac.pending_up:
+            vmac.running = False
+            await self.netlink.set_link(vmac.index, protodown=True)
+
+    async def close(self) -> None:
+        """Close the send sockets and announcers, then delete the macvlans (with the VIPs on them). Also after a
+        failed start, so it copes with what was never made."""
+        for sock in self.tx_sockets:
+            sock.close()
+        for announcer in self.announcers:
+            announcer.close()
+        for vmac in self.macvlans:
+            try:
+                await self.netlink.delete_link(vmac.index)
+            except OSError as exc:
+                log.error("cannot delete macvlan %s: %s", vmac.name, exc)
