@@ -671,3 +671,15 @@ def test_group_backup_hold_delays_the_next_election_by_that_much():
     r.handle(GroupMaster("go"), 10.0)
     r.handle(GroupBackup("sync group g: tie-break", hold=5.0), 11.0)
     assert r.next_deadline() == pytest.approx(11.0 + master_down_interval(200, 100) + 5.0)
+
+
+def test_9568_6_4_3_adver_timer_keeps_its_grid_when_fired_late_but_restarts_after_a_stall():
+    """§6.4.3 re-arms Adver_Timer with the interval: counted from the deadline, a late firing does not push every
+    later advert back (no drift, no jitter); after a stall of a whole interval there is no catch-up burst."""
+    router = master(100)
+    at = router.next_deadline()
+    assert of_type(router.handle(TimerExpired(), at + 0.3), SendAdvert)
+    assert router.next_deadline() == pytest.approx(at + 1.0)
+    at = router.next_deadline()
+    assert of_type(router.handle(TimerExpired(), at + 2.5), SendAdvert)
+    assert router.next_deadline() == pytest.approx(at + 3.5)

@@ -473,19 +473,10 @@ class Daemon:
         inst.timer_at = deadline
         self.scheduler.set(inst.config.name, deadline)
 
-    def _on_deadline(self, name: str, deadline: float, now: float) -> None:
+    def _on_deadline(self, name: str, now: float) -> None:
         inst = self.instances[name]
         inst.timer_at = None
-        if inst.router.state is State.MASTER and now - deadline < inst.config.advert_interval:
-            # Adver_Timer: the router is told its deadline, served early (slack) or a little late alike, so the
-            # next advert is due exactly one interval after this one was: adverts stay on a fixed grid and the
-            # masters that went up together keep sharing a wake-up, instead of drifting apart by each tick's
-            # lateness (a gap that varies by that much is jitter on the wire). After a stall of a whole
-            # interval or more, the grid restarts from now rather than sending a burst to catch up.
-            self._feed(inst, TimerExpired(), deadline)
-            return
-        # Master_Down_Timer: never before its deadline (aioquic's rule for a timer that fires a hair early).
-        self._feed(inst, TimerExpired(), max(deadline, now))
+        self._feed(inst, TimerExpired(), now)
 
     def _slack(self, name: str) -> float:
         """How early a router's timer may be served to share a wake-up: only a master's Adver_Timer, by at most

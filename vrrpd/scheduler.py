@@ -31,13 +31,13 @@ MAX_SLACK = 0.001
 
 
 class Scheduler:
-    """Keys (router names) with deadlines, fired through `fire(key, deadline, now)` (`now` may be a hair before
-    the deadline, or up to its slack); drains (`poll`) before each firing."""
+    """Keys (router names) with deadlines, fired through `fire(key, now)` (`now` never before the deadline);
+    drains (`poll`) before each firing."""
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        fire: Callable[[str, float, float], None],
+        fire: Callable[[str, float], None],
         slack: Callable[[str], float],
     ) -> None:
         self._loop = loop
@@ -113,8 +113,10 @@ class Scheduler:
                 self._drain()
             now = self._loop.time()
             for key, deadline in self.deadlines.pop_due(now):
+                # A timer may fire a hair early (or be served early within its slack); the router then sees
+                # exactly its deadline (aioquic's rule), so a Master_Down_Timer never expires early.
                 try:
-                    self._fire(key, deadline, now)
+                    self._fire(key, max(deadline, now))
                 except Exception:  # one router's bug must not cost the others their timers
                     log.exception("%s: error handling its timer", key)
         finally:

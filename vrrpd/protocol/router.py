@@ -411,9 +411,15 @@ class VirtualRouter:
         self._become_master(now, "master down timer expired", actions)  # §6.4.2
 
     def _on_timer_master(self, event: TimerExpired, now: float, actions: list[Action]) -> None:
-        if self.adver_at is not None and now >= self.adver_at:
-            self._send(actions)  # §6.4.3: Adver_Timer fired
-            self.adver_at = now + self.config.advert_interval_cs / 100
+        if self.adver_at is None or now < self.adver_at:
+            return
+        self._send(actions)  # §6.4.3: Adver_Timer fired
+        interval = self.config.advert_interval_cs / 100
+        # Re-armed from the deadline, not from `now`: adverts stay on a fixed grid whatever the lateness of each
+        # firing (a gap that varies by it is jitter on the wire, and masters that went up together keep sharing
+        # a wake-up). After a stall of a whole interval the grid restarts from now: no burst to catch up.
+        late = now - self.adver_at
+        self.adver_at = (self.adver_at if late < interval else now) + interval
 
     def _on_advert_backup(self, event: AdvertReceived, now: float, actions: list[Action]) -> None:
         if not self._precheck(event, now, actions):
