@@ -9,6 +9,7 @@ import textwrap
 from dataclasses import replace
 from ipaddress import ip_address
 from typing import Any
+from unittest import mock
 
 import pytest
 from scapy.layers.inet import IP
@@ -17,6 +18,7 @@ from scapy.layers.vrrp import VRRPv3
 
 from vrrpd.config import parse_config
 from vrrpd.daemon import Daemon, Instance, Link, StartupError
+from vrrpd.net import unicast as unicast_module
 from vrrpd.net.netlink import FakeNetlink, LinkInfo
 from vrrpd.net.sockets import Received
 from vrrpd.net.unicast import UnicastError, UnicastPeers, is_local
@@ -123,6 +125,22 @@ def test_issue5_7_a_send_error_to_one_peer_is_counted_for_it_and_the_others_stil
     }
     assert [(p["adverts_sent"], p["send_errors"]) for p in status["peers"][1:]] == [(3, 0), (3, 0)]
     assert (status["source"], status["ttl"], status["min_ttl"]) == (str(OURS4), 255, 255)
+
+
+def test_issue6_an_unchanged_advert_is_encoded_once_per_peer_with_that_peer_in_the_checksum():
+    peers = UnicastPeers((PEER4, OTHER4), OURS4, ttl=255, min_ttl=255)
+    sock = FakeSock()
+    advert = Advert(51, 200, 100, (VIP4,))
+    with mock.patch.object(unicast_module, "encode", wraps=unicast_module.encode) as encode:
+        for _ in range(3):
+            peers.transmit(sock, advert, ChecksumForm.PSEUDO_HEADER)  # type: ignore[arg-type]
+        assert encode.call_count == 2
+        peers.transmit(sock, Advert(51, 0, 100, (VIP4,)), ChecksumForm.PSEUDO_HEADER)  # type: ignore[arg-type]
+        assert encode.call_count == 4
+    wires = {dst: wire for wire, _, dst, _ in sock.sent[:2]}
+    assert set(wires) == {PEER4, OTHER4}
+    for dst, wire in wires.items():
+        assert decode(wire, OURS4, dst).advert.priority == 200  # each copy's checksum names its own peer
 
 
 # --- the receive filter ----------------------------------------------------------------------------------------

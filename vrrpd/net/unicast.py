@@ -39,6 +39,9 @@ class Peer:
     adverts_sent: int = 0
     send_errors: int = 0
     last_error: str | None = None
+    wire: tuple[Advert, bytes] | None = None
+    """The last advert sent to this peer and its encoding (the checksum covers the peer's address): an unchanged
+    advert is not encoded again, as for multicast."""
 
 
 class UnicastError(ValueError):
@@ -93,7 +96,11 @@ class UnicastPeers:
         """Send `advert` to every peer; returns the failures (each already counted on its peer)."""
         failures: list[tuple[IPAddress, OSError]] = []
         for peer in self.peers:
-            wire = encode(advert, self.source, peer.address, checksum_form=checksum_form)
+            if peer.wire is not None and peer.wire[0] is advert:
+                wire = peer.wire[1]
+            else:
+                wire = encode(advert, self.source, peer.address, checksum_form=checksum_form)
+                peer.wire = (advert, wire)
             try:
                 sock.send_to(wire, self.source, peer.address, self.ttl)
             except OSError as exc:
