@@ -2,6 +2,7 @@
 
 - `vrrpctl import-keepalived` over every fixture in tests/keepalived-confs/: exit status, the YAML and every
   message on stderr, byte for byte.
+- Every config error sentence and warning in tests/golden/config/cases.json.
 - `vrrpctl status` rendered from tests/golden/status/status.json, a status object taken from a real daemon in
   network namespaces (netns-tests/test_status_golden.py checks that a real daemon still sends exactly those keys).
 
@@ -18,6 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from vrrpd.cli.ctl import main, render_status
+from vrrpd.config import ConfigError, parse_config
 
 HERE = Path(__file__).resolve().parent
 CONFS = HERE / "keepalived-confs"
@@ -55,3 +57,20 @@ def test_vrrpctl_status_table_is_unchanged():
     for heading in ("NAME", "INSTANCE  KIND", "SOURCE", "SYNC_GROUP  STATE", "SYNC_GROUP  KIND", ": hooks"):
         assert heading in text
     check(GOLDEN / "status" / "status.txt", text)
+
+
+def test_config_error_and_warning_sentences_are_unchanged():
+    """Every config error sentence and warning the config tests provoked (tests/golden/config/cases.json, taken
+    from their documents when this test was written), one outcome per document."""
+    cases = json.loads((GOLDEN / "config" / "cases.json").read_text())
+    assert len(cases) > 200
+    lines = []
+    for index, case in enumerate(cases):
+        try:
+            config = parse_config(case["text"], case["file"])
+        except ConfigError as e:
+            lines.append(f"{index}: error: {e}")
+        else:
+            assert config.warnings, "a case without warnings pins no sentence"
+            lines += [f"{index}: warning: {w}" for w in config.warnings]
+    check(GOLDEN / "config" / "sentences.txt", "\n".join(lines) + "\n")
