@@ -22,7 +22,10 @@ STEPS: list[tuple[str, tuple[str, ...]]] = [
     ("PyYAML (with libyaml)", ("yaml",)),
     ("click", ("click",)),
     ("vrrpd.protocol + vrrpd.config", ("vrrpd.protocol", "vrrpd.config")),
-    ("vrrpd.control, logsetup, scripts", ("vrrpd.control", "vrrpd.logsetup", "vrrpd.scripts")),
+    (
+        "vrrpd.services.control, logsetup, scripts",
+        ("vrrpd.services.control", "vrrpd.services.logsetup", "vrrpd.services.scripts"),
+    ),
     ("pyroute2 (AsyncIPRoute and what it imports)", ("vrrpd.net.netlink",)),
     ("vrrpd.net (sockets, announce, ...) + vrrpd.daemon", ("vrrpd.net", "vrrpd.daemon", "vrrpd.cli.daemon")),
     ("systemd.daemon (sd_notify, loaded on first notification)", ("systemd.daemon",)),

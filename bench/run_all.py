@@ -211,7 +211,7 @@ class VrrpdSubject(Subject):
             )
 
     def _status(self) -> dict[str, Any] | None:
-        from vrrpd.control import ControlError, request
+        from vrrpd.services.control import ControlError, request
 
         try:
             return request(self.socket, "status", timeout=5.0)

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from lab import Host, wait_for
 
-from vrrpd.control import ControlError, request
+from vrrpd.services.control import ControlError, request
 
 _counter = itertools.count()
 

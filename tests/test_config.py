@@ -9,7 +9,6 @@ import pytest
 from configcase import BASE, FILE, error, parse
 
 from vrrpd.config import (
-    DEFAULT_CONTROL_SOCKET,
     AcceptChecksum,
     Authentication,
     ConfigError,
@@ -17,6 +16,7 @@ from vrrpd.config import (
     InstanceConfig,
     load_config,
 )
+from vrrpd.defaults import DEFAULT_CONTROL_SOCKET
 from vrrpd.protocol.packet import AuthType, ChecksumForm, ChecksumMode, Family
 from vrrpd.protocol.router import AddressCheck, RouterConfig
 

@@ -1,4 +1,4 @@
-"""vrrpd.config / vrrpd.hookconfig: the per-instance `notify:` section (issue #5 point 4), its errors (file, key
+"""vrrpd.config / vrrpd.config.hooks: the per-instance `notify:` section (issue #5 point 4), its errors (file, key
 path, line) and warnings."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from configcase import BASE, FILE, instance_keys_parsers
 
 from vrrpd.config import parse_config
-from vrrpd.hookconfig import DEFAULT_TIMEOUT, HooksConfig
+from vrrpd.config.hooks import DEFAULT_TIMEOUT, HooksConfig
 
 # The instance's extra keys start on line 6.
 parse, error = instance_keys_parsers(BASE)

@@ -8,7 +8,7 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from vrrpd.config import _INSTANCE_KEYS, ConfigError, parse_config
+from vrrpd.config.document import _INSTANCE_KEYS, ConfigError, parse_config
 
 EXAMPLE_LINES = (Path(__file__).resolve().parent.parent / "etc" / "vrrpd.yaml").read_text().splitlines()
 KEYS = [*_INSTANCE_KEYS, "control_socket", "defaults", "instances", "type", "password", "count", "refresh"]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from vrrpd.config import ConfigError, parse_config
-from vrrpd.config_syncgroups import SyncGroupConfig, group_of
-from vrrpd.hookconfig import HooksConfig
+from vrrpd.config.hooks import HooksConfig
+from vrrpd.config.syncgroups import SyncGroupConfig, group_of
 from vrrpd.protocol.tracking import Tracker, TrackerKind
 
 HEAD = """\
@@ -55,7 +55,7 @@ def test_group_with_members_and_fault_trackers():
 
 
 def test_group_notify_hooks_parse_as_an_instance_notify_section():
-    """Issue #5 point 4/5: notify hooks per group, the same keys (vrrpd.hookconfig) as per instance."""
+    """Issue #5 point 4/5: notify hooks per group, the same keys (vrrpd.config.hooks) as per instance."""
     config = parse(
         """\
         sync_groups:

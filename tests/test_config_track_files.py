@@ -9,7 +9,7 @@ import pytest
 from configcase import FILE, instance_keys_parsers
 
 from vrrpd.config import parse_config
-from vrrpd.config_track_files import FileConfig
+from vrrpd.config.track_files import FileConfig
 from vrrpd.protocol.tracking import Tracker, TrackerKind
 
 F = TrackerKind.FILE

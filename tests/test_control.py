@@ -1,4 +1,5 @@
-"""vrrpd.control: the unix-socket server never breaks on a bad client; the client says clearly what is wrong."""
+"""vrrpd.services.control: the unix-socket server never breaks on a bad client; the client says clearly what is
+wrong."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from vrrpd.control import MAX_REQUEST, ControlError, ControlServer, request
+from vrrpd.services.control import MAX_REQUEST, ControlError, ControlServer, request
 
 
 class ServerThread:

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from test_control import ServerThread
 
 from vrrpd.cli.ctl import main
-from vrrpd.eventlog import EventLog
+from vrrpd.services.eventlog import EventLog
 
 
 class Daemon:

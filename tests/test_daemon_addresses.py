@@ -14,7 +14,7 @@ from daemoncase import Tx, add_instance
 
 from vrrpd.config import parse_config
 from vrrpd.daemon import Daemon, Link
-from vrrpd.net.netlink import FakeNetlink
+from vrrpd.net.fakes import FakeNetlink
 from vrrpd.protocol.packet import Family
 
 CONFIG = """\

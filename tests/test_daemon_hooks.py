@@ -15,7 +15,7 @@ from daemoncase import Tx, add_instance, priorities
 
 from vrrpd.config import parse_config
 from vrrpd.daemon import Daemon, Instance
-from vrrpd.net.netlink import FakeNetlink
+from vrrpd.net.fakes import FakeNetlink
 from vrrpd.protocol import ShutdownRequested, Started, State, TimerExpired
 
 SH, SLEEP = shutil.which("sh"), shutil.which("sleep")

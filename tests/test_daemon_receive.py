@@ -12,10 +12,11 @@ import pytest
 from daemoncase import advert_packet
 from test_scheduler import CONFIG
 
-from vrrpd import daemon as daemon_module
 from vrrpd.config import parse_config
-from vrrpd.daemon import Daemon, Instance, Link, StartupError, _check_advert_fits
-from vrrpd.net.netlink import FakeNetlink, LinkInfo
+from vrrpd.daemon import daemon as daemon_module
+from vrrpd.daemon.daemon import Daemon, Instance, Link, StartupError, _check_advert_fits
+from vrrpd.net.fakes import FakeNetlink
+from vrrpd.net.netlink import LinkInfo
 from vrrpd.net.sockets import parse_ipv4
 from vrrpd.protocol import Family, Started, State, VirtualRouter
 from vrrpd.protocol.tracking import Tracking

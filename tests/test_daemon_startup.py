@@ -8,10 +8,10 @@ from typing import Any
 
 from daemoncase import Tx, add_instance
 
-from vrrpd import daemon as daemon_module
 from vrrpd.config import parse_config
 from vrrpd.daemon import Daemon, Link
-from vrrpd.net.netlink import FakeNetlink
+from vrrpd.daemon import daemon as daemon_module
+from vrrpd.net.fakes import FakeNetlink
 from vrrpd.protocol import Started, TimerExpired
 from vrrpd.protocol.packet import Family
 

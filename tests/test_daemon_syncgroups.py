@@ -16,11 +16,11 @@ import pytest
 from vrrpd.cli.ctl import render_status
 from vrrpd.config import parse_config
 from vrrpd.daemon import Daemon, Instance
-from vrrpd.hooks import HookSetupError, Notifier
-from vrrpd.logsetup import RateLimitedLogger
-from vrrpd.net.netlink import FakeNetlink
+from vrrpd.net.fakes import FakeNetlink
 from vrrpd.protocol import ShutdownRequested, Started, State, TimerExpired, VirtualRouter
 from vrrpd.protocol.tracking import Tracking, TrackState
+from vrrpd.services.hooks import HookSetupError, Notifier
+from vrrpd.services.logsetup import RateLimitedLogger
 
 CONFIG = """\
 control_socket: /tmp/vrrpd-test-unused.sock

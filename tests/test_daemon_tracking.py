@@ -12,7 +12,8 @@ from daemoncase import Tx, add_instance, priorities
 
 from vrrpd.config import parse_config
 from vrrpd.daemon import Daemon, Instance, StartupError
-from vrrpd.net.netlink import FakeLinkMonitor, FakeNetlink, NetlinkLinkMonitor
+from vrrpd.net.fakes import FakeLinkMonitor, FakeNetlink
+from vrrpd.net.netlink import NetlinkLinkMonitor
 from vrrpd.protocol import Started, State, TimerExpired
 from vrrpd.protocol.tracking import TrackState
 

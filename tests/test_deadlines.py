@@ -1,11 +1,11 @@
-"""vrrpd.net.deadlines: many router deadlines behind one timer, on a float clock."""
+"""vrrpd.services.deadlines: many router deadlines behind one timer, on a float clock."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vrrpd.net.deadlines import Deadlines
+from vrrpd.services.deadlines import Deadlines
 
 
 def test_due_keys_come_out_earliest_first_with_their_deadline() -> None:

@@ -1,4 +1,4 @@
-"""vrrpd.eventlog and the `events` stream of the control socket (issue #5 point 4): ordered, numbered
+"""vrrpd.services.eventlog and the `events` stream of the control socket (issue #5 point 4): ordered, numbered
 transitions; replay; a slow follower never blocks the daemon and gets a gap record instead; real unix sockets in
 a temporary directory, no root."""
 
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from vrrpd.control import ControlError, ControlServer, stream
-from vrrpd.eventlog import EventLog
+from vrrpd.services.control import ControlError, ControlServer, stream
+from vrrpd.services.eventlog import EventLog
 
 
 def publish(log: EventLog, n: int, start: int = 1) -> None:
@@ -142,7 +142,7 @@ def test_stream_over_the_socket_with_replay_and_follow(tmp_path):
 
 
 def _status_request(path: Path) -> Any:
-    from vrrpd.control import request
+    from vrrpd.services.control import request
 
     return request(path, "status", timeout=2)
 
@@ -232,9 +232,9 @@ def test_a_client_that_never_reads_does_not_block_the_daemon_and_later_sees_a_ga
 
 def test_a_client_that_accepts_nothing_for_the_stall_limit_is_disconnected(tmp_path, monkeypatch):
     """Bounded twice: the follower queue (gaps) and the time a client may leave our writes unread."""
-    import vrrpd.control
+    import vrrpd.services.control
 
-    monkeypatch.setattr(vrrpd.control, "STREAM_STALL", 0.3)
+    monkeypatch.setattr(vrrpd.services.control, "STREAM_STALL", 0.3)
     path = tmp_path / "vrrpd.sock"
 
     async def body() -> int:

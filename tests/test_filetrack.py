@@ -1,5 +1,5 @@
-"""vrrpd.filetrack: reading track files off the loop, on_missing for missing and garbage files, init_file, and the
-daemon wiring (issue #5 point 2: "track files (an integer in a file times a weight; missing file handled
+"""vrrpd.services.filetrack: reading track files off the loop, on_missing for missing and garbage files, init_file,
+and the daemon wiring (issue #5 point 2: "track files (an integer in a file times a weight; missing file handled
 explicitly)"; point 3: status shows each tracker's state and contribution)."""
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import pytest
 from daemoncase import Tx, add_instance
 
 from vrrpd.config import parse_config
-from vrrpd.config_track_files import FileConfig
+from vrrpd.config.track_files import FileConfig
 from vrrpd.daemon import Daemon
-from vrrpd.filetrack import FileMonitor, Reading, read_value, write_initial
-from vrrpd.logsetup import RateLimitedLogger
-from vrrpd.net.netlink import FakeNetlink
+from vrrpd.net.fakes import FakeNetlink
 from vrrpd.protocol import Started, State, TimerExpired
 from vrrpd.protocol.tracking import TrackState
+from vrrpd.services.filetrack import FileMonitor, Reading, read_value, write_initial
+from vrrpd.services.logsetup import RateLimitedLogger
 
 log = logging.getLogger("test")
 
@@ -238,7 +238,7 @@ def test_daemon_feeds_file_values_to_the_router_and_status(tmp_path: Path) -> No
 
 def test_vrrpctl_status_table_shows_the_file_value() -> None:
     """Issue #5 point 3: `vrrpctl status` shows every tracker's state and contribution (and a file's value)."""
-    from vrrpd.cli.status_trackers import render_trackers
+    from vrrpd.cli.status.trackers import render_trackers
 
     lines = render_trackers(
         [

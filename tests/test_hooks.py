@@ -1,5 +1,6 @@
-"""vrrpd.hooks: notify hooks run one at a time per instance, in transition order, each with a timeout, and never
-make the state machine wait (issue #5 point 4; keepalived-vrrp.md pain point 3). Real tiny commands (sh, sleep)."""
+"""vrrpd.services.hooks: notify hooks run one at a time per instance, in transition order, each with a timeout, and
+never make the state machine wait (issue #5 point 4; keepalived's notify scripts race each other). Real tiny
+commands (sh, sleep)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ import pytest
 import yaml
 
 from vrrpd.config import parse_config
-from vrrpd.eventlog import EventLog
-from vrrpd.hookconfig import HooksConfig
-from vrrpd.hooks import HookRunner, HookSetupError, Notifier, Transition
-from vrrpd.logsetup import RateLimitedLogger
-from vrrpd.scripts import resolve_user
+from vrrpd.config.hooks import HooksConfig
+from vrrpd.services.eventlog import EventLog
+from vrrpd.services.hooks import HookRunner, HookSetupError, Notifier, Transition
+from vrrpd.services.logsetup import RateLimitedLogger
+from vrrpd.services.scripts import resolve_user
 
 SH, SLEEP = shutil.which("sh"), shutil.which("sleep")
 assert SH and SLEEP
@@ -223,7 +224,7 @@ def test_success_output_goes_to_the_log(caplog):
         await r.drain()
         await r.stop()
 
-    with caplog.at_level(logging.INFO, logger="vrrpd.hooks"):
+    with caplog.at_level(logging.INFO, logger="vrrpd.services.hooks"):
         asyncio.run(body())
     assert "hook on_master (BACKUP -> MASTER, seq 2): exit status 0" in caplog.text
     assert "output: moved the elastic IP" in caplog.text
@@ -391,7 +392,7 @@ def test_recording_a_transition_never_raises_into_the_state_machine(caplog, monk
         raise RuntimeError("bug")
 
     monkeypatch.setattr(n.runners[0], "submit", broken)
-    with caplog.at_level(logging.ERROR, logger="vrrpd.hooks"):
+    with caplog.at_level(logging.ERROR, logger="vrrpd.services.hooks"):
         assert n.transition("instance", "gw", "BACKUP", "MASTER", "test", 100) is None
     assert "instance gw: cannot record the transition BACKUP -> MASTER" in caplog.text
 

@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 
 from vrrpd.cli.ctl import main
 from vrrpd.config import AcceptChecksum, Authentication, Config, GarpConfig, InstanceConfig, parse_config
-from vrrpd.hookconfig import HooksConfig
+from vrrpd.config.hooks import HooksConfig
 from vrrpd.importer import Message, SyntaxProblem, import_keepalived
 from vrrpd.importer import convert as convert_module
 from vrrpd.importer.convert import ImportResult, tracking_supported

@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 from vrrpd.config import parse_config
-from vrrpd.config_track_files import FileConfig
+from vrrpd.config.track_files import FileConfig
 from vrrpd.importer import import_keepalived
 from vrrpd.protocol.tracking import Tracker, TrackerKind
 

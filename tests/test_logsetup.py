@@ -1,4 +1,4 @@
-"""vrrpd.logsetup: journald-or-stderr selection, and the rate limiter for the receive path."""
+"""vrrpd.services.logsetup: journald-or-stderr selection, and the rate limiter for the receive path."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from vrrpd.logsetup import RateLimitedLogger, setup_logging, under_systemd
+from vrrpd.services.logsetup import RateLimitedLogger, setup_logging, under_systemd
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,8 @@ from ipaddress import IPv4Address, IPv6Address, ip_interface
 
 import pytest
 
-from vrrpd.net.netlink import AddressManager, FakeNetlink, NetlinkError
+from vrrpd.net.fakes import FakeNetlink
+from vrrpd.net.netlink import AddressManager, NetlinkError
 
 
 def run(coro):
@@ -89,7 +90,7 @@ def test_fake_tags_only_what_add_added_as_ours():
     import asyncio
     from ipaddress import ip_interface
 
-    from vrrpd.net.netlink import FakeNetlink
+    from vrrpd.net.fakes import FakeNetlink
 
     async def main() -> None:
         nl = FakeNetlink()

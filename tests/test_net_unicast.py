@@ -19,7 +19,8 @@ from scapy.layers.vrrp import VRRPv3
 from vrrpd.config import parse_config
 from vrrpd.daemon import Daemon, Instance, Link, StartupError
 from vrrpd.net import unicast as unicast_module
-from vrrpd.net.netlink import FakeNetlink, LinkInfo
+from vrrpd.net.fakes import FakeNetlink
+from vrrpd.net.netlink import LinkInfo
 from vrrpd.net.sockets import Received
 from vrrpd.net.unicast import UnicastError, UnicastPeers, is_local
 from vrrpd.protocol import (

@@ -10,7 +10,8 @@ from ipaddress import ip_address
 import pytest
 
 from vrrpd.net import firewall
-from vrrpd.net.netlink import FakeNetlink, NetlinkError
+from vrrpd.net.fakes import FakeNetlink
+from vrrpd.net.netlink import NetlinkError
 from vrrpd.net.sysctl import Sysctls, conf_key
 from vrrpd.net.vmac import IFNAMSIZ, macvlan_name, virtual_mac
 from vrrpd.protocol.packet import Family

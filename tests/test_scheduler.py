@@ -1,4 +1,4 @@
-"""vrrpd.scheduler on a real event loop (timerfd, no root): deadlines fire on time, polled sockets are drained
+"""vrrpd.services.scheduler on a real event loop (timerfd, no root): deadlines fire on time, polled sockets are drained
 first, and a daemon's backups see an advert waiting in a polled socket before their Master_Down timer runs out."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import daemoncase
 
 from vrrpd.config import parse_config
 from vrrpd.daemon import Daemon, Instance, Link
-from vrrpd.net.netlink import FakeNetlink
+from vrrpd.net.fakes import FakeNetlink
 from vrrpd.net.sockets import Received, parse_ipv4
 from vrrpd.protocol import Family, Started, State, VirtualRouter
 from vrrpd.protocol.tracking import Tracking
-from vrrpd.scheduler import POLL_PERIOD, Scheduler
+from vrrpd.services.scheduler import POLL_PERIOD, Scheduler
 
 
 def test_deadlines_fire_in_order_never_early_and_once() -> None:

@@ -1,4 +1,4 @@
-"""vrrpd.scripts: real tiny commands (true, false, sleep, sh) as track scripts; fast, no root needed."""
+"""vrrpd.services.scripts: real tiny commands (true, false, sleep, sh) as track scripts; fast, no root needed."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from vrrpd.config import ScriptConfig
-from vrrpd.logsetup import RateLimitedLogger
 from vrrpd.protocol.tracking import TrackState
-from vrrpd.scripts import CAP_SETGID, CAP_SETUID, ScriptMonitor, effective_capabilities, resolve_user, run_once
+from vrrpd.services.logsetup import RateLimitedLogger
+from vrrpd.services.scripts import CAP_SETGID, CAP_SETUID, ScriptMonitor, effective_capabilities, resolve_user, run_once
 
 CAP_NET_ADMIN, CAP_NET_RAW = 12, 13
 

@@ -1,4 +1,4 @@
-"""vrrpd.sdnotify: real datagrams on a NOTIFY_SOCKET, and silence (never an exception) without one."""
+"""vrrpd.services.sdnotify: real datagrams on a NOTIFY_SOCKET, and silence (never an exception) without one."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from vrrpd import sdnotify
+from vrrpd.services import sdnotify
 
 
 @pytest.fixture

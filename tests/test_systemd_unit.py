@@ -84,7 +84,7 @@ def test_unit_parses_as_ini():
 
 
 def test_default_paths_match_the_code():
-    from vrrpd.config import DEFAULT_CONFIG_PATH, DEFAULT_CONTROL_SOCKET
+    from vrrpd.defaults import DEFAULT_CONFIG_PATH, DEFAULT_CONTROL_SOCKET
 
     d = directives()
     assert str(DEFAULT_CONFIG_PATH) in d["Service.ExecStart"][0]

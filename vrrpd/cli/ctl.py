@@ -13,12 +13,12 @@ from typing import Any
 
 import click
 
-from vrrpd.cli.status_groups import render_groups
-from vrrpd.cli.status_hooks import render_hooks
-from vrrpd.cli.status_trackers import render_trackers
-from vrrpd.cli.status_unicast import render_unicast
-from vrrpd.config import DEFAULT_CONTROL_SOCKET
-from vrrpd.control import REQUEST_TIMEOUT, ControlError, request, stream
+from vrrpd.cli.status.groups import render_groups
+from vrrpd.cli.status.hooks import render_hooks
+from vrrpd.cli.status.trackers import render_trackers
+from vrrpd.cli.status.unicast import render_unicast
+from vrrpd.defaults import DEFAULT_CONTROL_SOCKET
+from vrrpd.services.control import REQUEST_TIMEOUT, ControlError, request, stream
 
 _COLUMNS = (
     "NAME",

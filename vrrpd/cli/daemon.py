@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import click
 
 from vrrpd import __version__
-from vrrpd.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+from vrrpd.config import Config, ConfigError, load_config
+from vrrpd.defaults import DEFAULT_CONFIG_PATH
 
 if TYPE_CHECKING:
     from vrrpd.daemon import Daemon
@@ -53,7 +54,7 @@ def check(path: str) -> None:
 )
 def run(path: str, log_level: str) -> None:
     """Run in the foreground until SIGTERM/SIGINT (graceful: masters send priority 0)."""
-    from vrrpd.logsetup import setup_logging
+    from vrrpd.services.logsetup import setup_logging
 
     handler = setup_logging(log_level.upper())
     # pyroute2 logs every netlink message at debug level: far too much even for `--log-level debug`.
@@ -77,8 +78,8 @@ class _Failed(Exception):
 
 
 async def _serve(daemon_class: type[Daemon], config: Config) -> None:
-    from vrrpd.control import ControlError
     from vrrpd.daemon import StartupError
+    from vrrpd.services.control import ControlError
 
     daemon = daemon_class(config)
     try:

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vrrpd.importer.syntax import Statement
-from vrrpd.protocol.tracking import MAX_WEIGHT
+from vrrpd.protocol.constants import MAX_WEIGHT
 
 if TYPE_CHECKING:
     from vrrpd.importer.convert import _Converter, _Instance
 
-_VALUE_LIMIT = 10**15  # vrrpd.config_track_files.VALUE_LIMIT
+_VALUE_LIMIT = 10**15  # vrrpd.config.track_files.VALUE_LIMIT
 
 
 @dataclass

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
+from vrrpd.protocol.constants import VRRP_TTL
 from vrrpd.protocol.packet import IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6, Family, IPAddress
 
 IP_PKTINFO = 8  # <linux/in.h>; missing from Python 3.11's socket module
 SO_ATTACH_FILTER = 26  # <asm-generic/socket.h>
 
 TOS_INTERNETCONTROL = 0xC0
-VRRP_TTL = 255
 
 # Large enough for the biggest VRRP packet (60-byte IPv4 header + 1028, or 4088 for IPv6) with room to spare;
 # anything longer is reported as a length error, never read partially and trusted.

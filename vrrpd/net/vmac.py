@@ -2,7 +2,7 @@
 
 Pure helpers: the daemon creates the macvlan through `AddressManager.add_macvlan` and the sysctls through
 `vrrpd.net.sysctl`. Why a macvlan, in bridge mode, with addrgenmode random: reference/vrrp-facts.md §5 (FRR's
-rules) and the module docstring of vrrpd.daemon_vmac (what a Backup does with it).
+rules) and the module docstring of vrrpd.daemon.vmac (what a Backup does with it).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from vrrpd.protocol.constants import OWNER_PRIORITY
 from vrrpd.protocol.events import (
     Action,
     AddAddresses,
@@ -58,7 +59,6 @@ from vrrpd.protocol.packet import (
 )
 from vrrpd.protocol.timers import master_down_interval, skew_time
 
-OWNER_PRIORITY = 255
 LOWER_PRIORITY_ANNOUNCE_HOLDOFF = 5.0
 """Seconds between two re-announcements triggered by lower-priority adverts (keepalived's garp_master_delay)."""
 

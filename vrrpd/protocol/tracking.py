@@ -26,12 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from vrrpd.protocol.router import OWNER_PRIORITY
-
-MIN_PRIORITY = 1
-MAX_PRIORITY = 254
-MAX_WEIGHT = 253
-"""|weight| limit, as keepalived: base 1 + 253 = 254, base 254 - 253 = 1."""
+from vrrpd.protocol.constants import MAX_PRIORITY, MAX_WEIGHT, MIN_PRIORITY, OWNER_PRIORITY
 
 
 class TrackerKind(StrEnum):

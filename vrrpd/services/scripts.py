@@ -27,11 +27,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from vrrpd.config import ScriptConfig
-from vrrpd.logsetup import RateLimitedLogger
-from vrrpd.periodic import PeriodicTask, survive
 from vrrpd.protocol.tracking import RiseFall, TrackState
+from vrrpd.services.logsetup import RateLimitedLogger
+from vrrpd.services.periodic import PeriodicTask, survive
 
-log = logging.getLogger("vrrpd.scripts")
+log = logging.getLogger("vrrpd.services.scripts")
 
 KILL_GRACE = 2.0
 """Seconds between SIGTERM and SIGKILL for a script that timed out (keepalived's value)."""

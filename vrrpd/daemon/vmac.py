@@ -42,7 +42,7 @@ from vrrpd.protocol import Family
 from vrrpd.protocol.packet import IPAddress
 
 if TYPE_CHECKING:
-    from vrrpd.daemon import Link
+    from vrrpd.daemon.daemon import Link
 
 log = logging.getLogger("vrrpd")
 # How long start-up waits for a new macvlan's IPv6 link-local, and a takeover for the macvlan's carrier.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vrrpd.cli.status_hooks import render_hooks
+from vrrpd.cli.status.hooks import render_hooks
 
 _GROUP_COLUMNS = ("SYNC_GROUP", "STATE", "MEMBERS", "HELD_BY")
 _TRACKER_COLUMNS = ("SYNC_GROUP", "KIND", "TRACKER", "STATE", "EFFECT")

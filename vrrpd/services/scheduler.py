@@ -1,7 +1,7 @@
 """The daemon's clock work: every router deadline on one timerfd, and sockets that are polled instead of watched.
 
 Both exist for CPU at scale (issue #6; figures in bench/results.md):
-- Deadlines (vrrpd.net.deadlines): the adverts of many masters that are due together leave from one wake-up.
+- Deadlines (vrrpd.services.deadlines): the adverts of many masters that are due together leave from one wake-up.
 - Polling: a link that expects many adverts a second (a backup of 100 routers at 10 ms hears 10,000) costs a
   wake-up per packet when watched with `add_reader`; drained every POLL_PERIOD it costs one wake-up per period
   for all of them. A link is polled only when it expects more than one advert per period on average, so an idle
@@ -17,8 +17,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from vrrpd.net.deadlines import Deadlines
 from vrrpd.net.timerfd import TimerFd
+from vrrpd.services.deadlines import Deadlines
 
 log = logging.getLogger(__name__)
 

@@ -13,13 +13,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from vrrpd.config import Config, InstanceConfig
-from vrrpd.config_syncgroups import group_of
+from vrrpd.config.syncgroups import group_of
 from vrrpd.protocol.router import RouterConfig, VirtualRouter
 from vrrpd.protocol.syncgroup import Coordinated, SyncGroup
 from vrrpd.protocol.tracking import TrackerKind, TrackState
 
 if TYPE_CHECKING:
-    from vrrpd.hooks import Notifier
+    from vrrpd.services.hooks import Notifier
 
 
 class SyncGroups:

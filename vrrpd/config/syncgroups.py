@@ -24,7 +24,7 @@ Decisions:
   trackers, which may be a step in a migration, not a mistake worth refusing.
 - Warnings for member settings that change the whole group: `preempt: false` on some members only (the group
   then never preempts), and an address owner as a member (it waits for the group instead of starting as master).
-- Group hooks (`notify:`) are an instance's `notify:` section (vrrpd.hookconfig.parse_hooks): they run on the
+- Group hooks (`notify:`) are an instance's `notify:` section (vrrpd.config.hooks.parse_hooks): they run on the
   group's own transitions (`GroupStateChanged` from the pure core: MASTER when every member is, FAULT when a
   member or a group tracker is, BACKUP otherwise, STOP when the daemon stops), one at a time in order, in their
   own queue beside the members' hooks; the generic `notify` gets ``GROUP NAME STATE 0`` appended (a group has
@@ -41,11 +41,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from vrrpd.hookconfig import HooksConfig
+from vrrpd.config.hooks import HooksConfig
 from vrrpd.protocol.tracking import Tracker, TrackerKind
 
 if TYPE_CHECKING:
-    from vrrpd.config import Config, InstanceConfig, _Checker, _Loc
+    from vrrpd.config.document import Config, InstanceConfig, _Checker, _Loc
 
 _GROUP_KEYS = ("members", "track_scripts", "track_interfaces", "notify")
 

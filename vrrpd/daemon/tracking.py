@@ -6,7 +6,7 @@ one `ScriptMonitor` per script reports rise/fall changes; after each change the 
 goes to the router as `PriorityChanged`, then any fault as `Faulted(reasons)`, or `Recovered` once none is left
 (the daemon's `_update_tracking`). The initial states are fed before `Started`, so a router whose interface is
 down at start goes straight to FAULT; scripts start UNKNOWN (no effect) until they have run. Track files
-(vrrpd.filetrack) are read once before the routers start, then polled; each value change arrives through
+(vrrpd.services.filetrack) are read once before the routers start, then polled; each value change arrives through
 `on_file` like a script's. Group trackers (fault only) reach the sync groups from the same link and script
 monitors.
 
@@ -21,15 +21,15 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from vrrpd.config import Config
-from vrrpd.filetrack import FileMonitor, create_monitors
-from vrrpd.logsetup import RateLimitedLogger
 from vrrpd.net.netlink import AddressManager, LinkInfo, LinkMonitor
 from vrrpd.protocol.tracking import TrackerKind, TrackState
-from vrrpd.scripts import RunAs, ScriptMonitor, resolve_user_for
+from vrrpd.services.filetrack import FileMonitor, create_monitors
+from vrrpd.services.logsetup import RateLimitedLogger
+from vrrpd.services.scripts import RunAs, ScriptMonitor, resolve_user_for
 
 if TYPE_CHECKING:
-    from vrrpd.daemon import Instance
-    from vrrpd.daemon_syncgroups import SyncGroups
+    from vrrpd.daemon.daemon import Instance
+    from vrrpd.daemon.syncgroups import SyncGroups
 
 log = logging.getLogger("vrrpd")
 

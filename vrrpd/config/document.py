@@ -18,7 +18,7 @@ Decisions worth knowing:
   interfaces it watches, each with a non-zero ``weight`` or ``on_failure: fault``. ``weight: 0`` is an error:
   keepalived reads it as "fault", which its users often did not mean (keepalived pain point 4). Commands are
   argv lists (a string is split like a shell would, with shlex) and are never run through a shell.
-- Track files: top-level ``track_files`` (vrrpd.config_track_files) names files holding an integer; an instance
+- Track files: top-level ``track_files`` (vrrpd.config.track_files) names files holding an integer; an instance
   lists them like scripts (value x weight, or ``on_failure: fault`` while non-zero).
 """
 
@@ -38,17 +38,17 @@ from typing import Any, TypeVar
 import yaml
 from yaml.nodes import ScalarNode
 
-from vrrpd import config_track_files
-from vrrpd.config_syncgroups import SyncGroupConfig, check_sync_groups
-from vrrpd.config_track_files import FileConfig
-from vrrpd.config_unicast import DEFAULT_TTL, IPAddress, UnicastChecks
-from vrrpd.hookconfig import HooksConfig, parse_hooks
+from vrrpd.config import track_files as config_track_files
+from vrrpd.config.hooks import HooksConfig, parse_hooks
+from vrrpd.config.syncgroups import SyncGroupConfig, check_sync_groups
+from vrrpd.config.track_files import FileConfig
+from vrrpd.config.unicast import DEFAULT_TTL, IPAddress, UnicastChecks
+from vrrpd.defaults import DEFAULT_CONTROL_SOCKET
+from vrrpd.protocol.constants import MAX_PRIORITY, MAX_WEIGHT, MIN_PRIORITY, OWNER_PRIORITY
 from vrrpd.protocol.packet import MAX_INTERVAL_CS, MAX_V2_INTERVAL_S, AuthType, ChecksumForm, ChecksumMode, Family
-from vrrpd.protocol.router import OWNER_PRIORITY, AddressCheck, RouterConfig
-from vrrpd.protocol.tracking import MAX_PRIORITY, MAX_WEIGHT, MIN_PRIORITY, Tracker, TrackerKind, effective_priority
+from vrrpd.protocol.router import AddressCheck, RouterConfig
+from vrrpd.protocol.tracking import Tracker, TrackerKind, effective_priority
 
-DEFAULT_CONFIG_PATH = Path("/etc/vrrpd/vrrpd.yaml")
-DEFAULT_CONTROL_SOCKET = Path("/run/vrrpd/vrrpd.sock")
 _MAX_UNIX_PATH = 107  # sun_path is 108 bytes including the terminating NUL
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 _IFNAME_MAX = 15  # IFNAMSIZ - 1
@@ -180,7 +180,7 @@ class InstanceConfig:
     """Files (by name, from the top-level `track_files`): value x weight, or fault while non-zero."""
     unicast_peers: tuple[IPAddress, ...] = ()
     """Adverts go to each of these (one copy each) instead of the multicast group, and are accepted only from
-    them; empty = multicast. vrrpd.config_unicast has the rules."""
+    them; empty = multicast. vrrpd.config.unicast has the rules."""
     unicast_source: IPAddress | None = None
     """Unicast advert source; None = the interface's primary IPv4 address / IPv6 link-local."""
     unicast_ttl: int = DEFAULT_TTL
@@ -188,7 +188,7 @@ class InstanceConfig:
     unicast_min_ttl: int = DEFAULT_TTL
     """Lowest TTL / hop limit accepted from a unicast peer (255: on-link only, RFC 9568 §7.1)."""
     notify: HooksConfig = field(default_factory=HooksConfig)
-    """Commands run on transitions (vrrpd.hookconfig, vrrpd.hooks); none by default."""
+    """Commands run on transitions (vrrpd.config.hooks, vrrpd.services.hooks); none by default."""
     line: int = field(default=0, compare=False)
     """Where the instance starts in its file (for messages); not part of equality, so a reload that only
     moves an instance within the file does not count as a change."""
@@ -255,7 +255,7 @@ class Config:
     track_scripts: tuple[ScriptConfig, ...] = ()
     track_files: tuple[FileConfig, ...] = ()
     sync_groups: tuple[SyncGroupConfig, ...] = ()
-    """Instances that are Master together (vrrpd.config_syncgroups)."""
+    """Instances that are Master together (vrrpd.config.syncgroups)."""
 
     def script(self, name: str) -> ScriptConfig:
         for script in self.track_scripts:
@@ -838,7 +838,7 @@ class _Checker(UnicastChecks):
 
     def command(self, raw: Any, command_loc: _Loc) -> tuple[str, ...]:
         """argv from a list of strings or one string split like a shell would; never run through a shell.
-        Shared by track scripts and notify hooks (vrrpd.hookconfig)."""
+        Shared by track scripts and notify hooks (vrrpd.config.hooks)."""
         if isinstance(raw, str):
             try:
                 argv = shlex.split(raw)

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from vrrpd.control import ControlError
+from vrrpd.services.control import ControlError
 
 KEEP = 1000
 """Events kept for replay (`vrrpctl events --replay N`)."""

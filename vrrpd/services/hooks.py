@@ -7,7 +7,7 @@ script can finish after the MASTER script that followed it (keepalived-vrrp.md p
   its hooks; the worker runs them strictly one after another in transition order: for each transition the
   state's own hook (on_master, on_backup, on_fault, on_stop), then the generic `notify`.
 - The state machine never waits for a hook: `submit` only appends to the queue. A hook runs as
-  `vrrpd.scripts.run_once` runs track scripts: its own process group, never through a shell, SIGTERM to the
+  `vrrpd.services.scripts.run_once` runs track scripts: its own process group, never through a shell, SIGTERM to the
   group at `timeout`, SIGKILL after `KILL_GRACE`, every child reaped. A failing or timed-out hook is counted and
   logged (rate-limited) and the queue moves on.
 - Transitions that pile up behind a slow hook are all kept, in order, up to `MAX_PENDING` per instance; beyond
@@ -22,7 +22,7 @@ script can finish after the MASTER script that followed it (keepalived-vrrp.md p
 - Output (stdout and stderr together, at most `OUTPUT_CAP` bytes) goes to the log.
 
 Sync groups plug in the same way: ``Notifier.add_group(SyncGroupConfig)`` with the group's `notify:`
-(parsed by `vrrpd.hookconfig.parse_hooks`), then ``Notifier.transition("group", NAME, old, new,
+(parsed by `vrrpd.config.hooks.parse_hooks`), then ``Notifier.transition("group", NAME, old, new,
 reason, 0)`` per group transition: the generic hook then gets ``GROUP NAME STATE 0``, as keepalived passes it, and
 the event stream carries ``"kind": "group"``.
 """
@@ -39,13 +39,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vrrpd.config import InstanceConfig
-from vrrpd.config_syncgroups import SyncGroupConfig
-from vrrpd.eventlog import EventLog
-from vrrpd.hookconfig import HOOK_KEYS, HooksConfig
-from vrrpd.logsetup import RateLimitedLogger
-from vrrpd.scripts import KILL_GRACE, RunAs, RunResult, resolve_user_for, run_once
+from vrrpd.config.hooks import HOOK_KEYS, HooksConfig
+from vrrpd.config.syncgroups import SyncGroupConfig
+from vrrpd.services.eventlog import EventLog
+from vrrpd.services.logsetup import RateLimitedLogger
+from vrrpd.services.scripts import KILL_GRACE, RunAs, RunResult, resolve_user_for, run_once
 
-log = logging.getLogger("vrrpd.hooks")
+log = logging.getLogger("vrrpd.services.hooks")
 
 MAX_PENDING = 1000
 """Transitions waiting for one runner before the oldest waiting one is dropped."""

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from vrrpd.config import _Checker, _Loc, _Val
+    from vrrpd.config.document import _Checker, _Loc, _Val
 
 FILE_KEYS = ("path", "interval", "on_missing", "init")
 DEFAULT_INTERVAL = 1.0
@@ -62,7 +62,7 @@ class FileConfig:
 
 
 def _config_module() -> Any:
-    import vrrpd.config as config  # config.py imports this module
+    import vrrpd.config.document as config  # document.py imports this module
 
     return config
 

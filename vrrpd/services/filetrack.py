@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from vrrpd.config_track_files import FileConfig
-from vrrpd.logsetup import RateLimitedLogger
-from vrrpd.periodic import PeriodicTask, survive
+from vrrpd.config.track_files import FileConfig
 from vrrpd.protocol.tracking import FILE_VALUE_MAX_BYTES, Tracking, parse_file_value
+from vrrpd.services.logsetup import RateLimitedLogger
+from vrrpd.services.periodic import PeriodicTask, survive
 
-log = logging.getLogger("vrrpd.filetrack")
+log = logging.getLogger("vrrpd.services.filetrack")
 
 _T = TypeVar("_T")
 

@@ -27,7 +27,7 @@ K = TypeVar("K", bound=Hashable)
 class Deadlines(Generic[K]):
     """Deadlines by key, on any clock; the owner arms one timer at `next()` and calls `pop_due(now)`.
 
-    Pure bookkeeping (no timerfd here) so it can be tested with a float clock; vrrpd.scheduler wires it to a
+    Pure bookkeeping (no timerfd here) so it can be tested with a float clock; vrrpd.services.scheduler wires it to a
     timerfd.
     """
 

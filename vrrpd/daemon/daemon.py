@@ -2,18 +2,18 @@
 
 The loop never blocks: sockets are non-blocking with `add_reader` (or drained from a tick when a link carries
 many adverts), netlink and announcements run in one ordered worker task per instance, and each router's one
-deadline, re-read from `next_deadline()` after every input, is kept by the scheduler (vrrpd.scheduler: all
+deadline, re-read from `next_deadline()` after every input, is kept by the scheduler (vrrpd.services.scheduler: all
 deadlines on one timerfd). Router time is `loop.time()` (monotonic).
 
-Virtual MAC (`virtual_mac: true`, RFC 9568 §7.3; vrrpd.daemon_vmac): the VIPs live on a macvlan whose MAC is
+Virtual MAC (`virtual_mac: true`, RFC 9568 §7.3; vrrpd.daemon.vmac): the VIPs live on a macvlan whose MAC is
 the virtual router MAC, kept in protodown while the instance is not master. The ordered worker runs its "up"
 (clear protodown, wait for the carrier) before the VIPs are added and its "down" after they are removed.
 
-Tracking (keepalived's track_script / track_interface / track_file; vrrpd.daemon_tracking): the monitors
+Tracking (keepalived's track_script / track_interface / track_file; vrrpd.daemon.tracking): the monitors
 change the pure `Tracking` of each instance, then `_update_tracking` hands the router its effective priority
 (`PriorityChanged`), then any fault (`Faulted(reasons)`), or `Recovered` once none is left.
 
-Sync groups (vrrpd.protocol.syncgroup, vrrpd.daemon_syncgroups): every input of a member instance goes through
+Sync groups (vrrpd.protocol.syncgroup, vrrpd.daemon.syncgroups): every input of a member instance goes through
 its group, which feeds the member and then moves the other members with it; group trackers (fault only) reach
 the group from the same link and script monitors. Group transitions go to `_group_changed`, in order.
 
@@ -33,15 +33,11 @@ from dataclasses import dataclass, field
 from ipaddress import ip_interface
 from typing import Any
 
-from vrrpd import __version__, sdnotify
+from vrrpd import __version__
 from vrrpd.config import Config, InstanceConfig
-from vrrpd.control import ControlServer
-from vrrpd.daemon_syncgroups import SyncGroups
-from vrrpd.daemon_tracking import TrackingError, TrackingMonitors
-from vrrpd.daemon_vmac import VirtualMac, VirtualMacError, VirtualMacs
-from vrrpd.filetrack import FileMonitor
-from vrrpd.hooks import HookSetupError, Notifier
-from vrrpd.logsetup import RateLimitedLogger
+from vrrpd.daemon.syncgroups import SyncGroups
+from vrrpd.daemon.tracking import TrackingError, TrackingMonitors
+from vrrpd.daemon.vmac import VirtualMac, VirtualMacError, VirtualMacs
 from vrrpd.net.announce import Announcer
 from vrrpd.net.firewall import Firewall
 from vrrpd.net.netlink import AddressManager, IPInterface, LinkInfo, LinkMonitor, Netlink
@@ -71,15 +67,19 @@ from vrrpd.protocol import (
     decode,
     encode,
 )
+from vrrpd.protocol.constants import OWNER_PRIORITY, VRRP_TTL
 from vrrpd.protocol.packet import Decoded, IPAddress
-from vrrpd.protocol.router import OWNER_PRIORITY
 from vrrpd.protocol.syncgroup import Coordinated, GroupStateChanged
 from vrrpd.protocol.tracking import TrackerKind, Tracking, TrackState
-from vrrpd.scheduler import MAX_SLACK, POLL_ABOVE_RATE, Scheduler
-from vrrpd.scripts import ScriptMonitor
+from vrrpd.services import sdnotify
+from vrrpd.services.control import ControlServer
+from vrrpd.services.filetrack import FileMonitor
+from vrrpd.services.hooks import HookSetupError, Notifier
+from vrrpd.services.logsetup import RateLimitedLogger
+from vrrpd.services.scheduler import MAX_SLACK, POLL_ABOVE_RATE, Scheduler
+from vrrpd.services.scripts import ScriptMonitor
 
 log = logging.getLogger("vrrpd")
-VRRP_TTL = 255
 # Bounded work per wake-up, so one flooded socket cannot starve the timers of every other router.
 MAX_PACKETS_PER_WAKEUP = 64
 MAX_PACKETS_PER_POLL = 4096
@@ -105,7 +105,7 @@ class Link:
     """Drops that belong to no configured router (unknown VRID, unparseable header)."""
     send_errors: int = 0
     polled: bool = False
-    """Drained by the scheduler's tick rather than watched (vrrpd.scheduler)."""
+    """Drained by the scheduler's tick rather than watched (vrrpd.services.scheduler)."""
 
     def drop(self, reason: str) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + 1
@@ -161,7 +161,7 @@ class Daemon:
             config, self.netlink, self.sync, self.ratelog, self.instances, self._update_tracking, self._update_groups
         )
         self.notifier = Notifier(self.ratelog)
-        """Transitions -> the event stream (`vrrpctl events`) and notify hooks (vrrpd.hooks)."""
+        """Transitions -> the event stream (`vrrpctl events`) and notify hooks (vrrpd.services.hooks)."""
         self._stop = asyncio.Event()
         self._stopping = False
         self._status_due = False
@@ -358,7 +358,7 @@ class Daemon:
         return self.monitors.files
 
     async def _start_tracking(self) -> None:
-        """Create the link, script and file monitors (vrrpd.daemon_tracking) and read the initial states."""
+        """Create the link, script and file monitors (vrrpd.daemon.tracking) and read the initial states."""
         try:
             await self.monitors.create()
         except TrackingError as exc:
@@ -416,7 +416,7 @@ class Daemon:
 
     async def _remove_stale_addresses(self) -> None:
         """A crash can leave our VIPs behind; a Backup must not hold them (RFC 9568 §6.4.2). VIPs left on a
-        macvlan go with it (vrrpd.daemon_vmac removes the macvlan); these are the ones on the interface itself."""
+        macvlan go with it (vrrpd.daemon.vmac removes the macvlan); these are the ones on the interface itself."""
         # One pair of dumps per interface, not per instance: 100 instances on a link would otherwise cost 200
         # netlink round trips at start-up (issue #6).
         dumps: dict[int, tuple[dict[IPAddress, IPInterface], set[IPAddress]]] = {}

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the checker lives in vrrpd.config, which imports this module
-    from vrrpd.config import _Checker, _Loc
+    from vrrpd.config.document import _Checker, _Loc
 
 HOOK_STATES = {"on_master": "MASTER", "on_backup": "BACKUP", "on_fault": "FAULT", "on_stop": "STOP"}
 """The state-specific hooks and the state (as passed to hooks) each one runs on."""

@@ -1,0 +1,1 @@
+"""asyncio services the daemon composes (scheduler, scripts, hooks, control socket...), each unaware of it."""
