@@ -107,7 +107,7 @@ def test_negative_replay_is_a_usage_error():
 
 
 def test_status_table_shows_hook_counters_only_for_instances_with_hooks():
-    from vrrpd.cli.ctl import render_status
+    from vrrpd.cli.status import render_status
 
     hooks = {"hooks": ["on_master", "notify"], "runs": 7, "failures": 2, "timeouts": 1, "dropped": 0}
     status = {

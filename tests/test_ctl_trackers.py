@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from vrrpd.cli.ctl import render_status
+from vrrpd.cli.status import render_status
 
 
 def test_tracker_rows_follow_the_instance_table():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vrrpd.cli.ctl import render_status
+from vrrpd.cli.status import render_status
 
 
 def status(*instances: dict) -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 import daemoncase
 import pytest
 
-from vrrpd.cli.ctl import render_status
+from vrrpd.cli.status import render_status
 from vrrpd.config import parse_config
 from vrrpd.daemon import Daemon, Instance
 from vrrpd.net.fakes import FakeNetlink

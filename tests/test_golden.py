@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from vrrpd.cli.ctl import main, render_status
+from vrrpd.cli.ctl import main
+from vrrpd.cli.status import render_status
 from vrrpd.config import ConfigError, parse_config
 
 HERE = Path(__file__).resolve().parent

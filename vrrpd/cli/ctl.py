@@ -13,27 +13,9 @@ from typing import Any
 
 import click
 
-from vrrpd.cli.status.groups import render_groups
-from vrrpd.cli.status.hooks import render_hooks
-from vrrpd.cli.status.trackers import render_trackers
-from vrrpd.cli.status.unicast import render_unicast
+from vrrpd.cli.status import render_status
 from vrrpd.defaults import DEFAULT_CONTROL_SOCKET
 from vrrpd.services.control import REQUEST_TIMEOUT, ControlError, request, stream
-
-_COLUMNS = (
-    "NAME",
-    "IFACE",
-    "FAMILY",
-    "VRID",
-    "STATE",
-    "PRIO(EFF)",
-    "INTERVAL",
-    "MASTER",
-    "MDI",
-    "ADV_TX",
-    "ADV_RX",
-    "DROPS",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -94,106 +76,6 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(result, indent=2))
     else:
         click.echo(render_status(result), nl=False)
-
-
-def render_status(result: Any) -> str:
-    """The human view of a status result. Tolerates missing fields: an older daemon may send fewer."""
-    if not isinstance(result, dict):
-        return f"unexpected status from the daemon: {result!r}\n"
-    header = f"vrrpd {result.get('version', '?')}, pid {result.get('pid', '?')}, up {_duration(result.get('uptime'))}"
-    instances = [i for i in result.get("instances") or [] if isinstance(i, dict)]
-    if not instances:
-        return header + "\nno instances\n"
-    rows = [_COLUMNS, *(_row(inst) for inst in instances)]
-    widths = [max(len(row[c]) for row in rows) for c in range(len(_COLUMNS))]
-    lines = [header, *("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)]
-    for inst in instances:
-        if inst.get("fault_reason"):
-            lines.append(f"{inst.get('name', '?')}: fault: {inst['fault_reason']}")
-        if inst.get("conflict"):
-            age = inst.get("conflict_age")
-            seen = f" (last seen {_seconds(age, digits=1)} ago)" if age is not None else ""
-            lines.append(f"{inst.get('name', '?')}: CONFLICT: {inst['conflict']}{seen}")
-    lines.extend(render_trackers(instances))
-    lines.extend(render_unicast(instances))
-    lines.extend(render_hooks(instances))
-    lines.extend(render_groups(result))
-    return "\n".join(lines) + "\n"
-
-
-def _row(inst: dict[str, Any]) -> tuple[str, ...]:
-    counters = inst.get("counters") if isinstance(inst.get("counters"), dict) else {}
-    priority, effective = inst.get("priority"), inst.get("effective_priority")
-    interval, master_interval = inst.get("advert_interval"), inst.get("master_advert_interval")
-    shown_interval = _seconds(interval)
-    if master_interval is not None and master_interval != interval:
-        shown_interval += f" ({_seconds(master_interval)})"
-    return (
-        _text(inst.get("name")),
-        _text(inst.get("interface")),
-        _text(inst.get("family")),
-        _text(inst.get("vrid")),
-        _text(inst.get("state")),
-        f"{_text(priority)}({_text(effective if effective is not None else priority)})",
-        shown_interval,
-        _master(inst),
-        _seconds(inst.get("master_down_interval")),
-        _text(counters.get("adverts_sent")),
-        _text(counters.get("adverts_received")),
-        _drops(counters.get("drops")),
-    )
-
-
-def _master(inst: dict[str, Any]) -> str:
-    address = inst.get("master_address")
-    if address is None:
-        return "-"
-    parts = [str(address)]
-    if inst.get("master_priority") is not None:
-        parts.append(f"prio={inst['master_priority']}")
-    age = inst.get("master_age")
-    if age is not None:
-        parts.append(f"age={_seconds(age, digits=1)}")
-    elif inst.get("state") == "MASTER":
-        parts.append("(self)")
-    return " ".join(parts)
-
-
-def _drops(drops: Any) -> str:
-    if not isinstance(drops, dict) or not drops:
-        return "0"
-    counts = {str(k): v for k, v in drops.items() if isinstance(v, int) and v}
-    if not counts:
-        return "0"
-    reasons = ",".join(f"{k}={v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-    return f"{sum(counts.values())} ({reasons})"
-
-
-def _text(value: Any) -> str:
-    return "-" if value is None else str(value)
-
-
-def _seconds(value: Any, digits: int = 3) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "-"
-    text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
-    return f"{text}s"
-
-
-def _duration(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        return "?"
-    seconds = int(value)
-    days, seconds = divmod(seconds, 86400)
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    if days:
-        return f"{days}d{hours:02d}h"
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{seconds:02d}s"
-    return f"{seconds}s"
 
 
 @main.command()

@@ -1,17 +1,16 @@
-"""The hook lines of `vrrpctl status`: per instance with notify hooks, what ran and what went wrong.
-
-Kept apart from vrrpd.cli.ctl like the tracker section; tolerates an older daemon that sends no `hooks`."""
+"""The hook lines of `vrrpctl status`: for each instance (or sync group) with notify hooks, what ran and what
+went wrong. Lines, not a table: the counts that are zero are left out."""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-def render_hooks(instances: list[dict[str, Any]]) -> list[str]:
-    """One line per instance that has hooks (nothing for the others)."""
+def render_hooks(subjects: list[dict[str, Any]]) -> list[str]:
+    """One line per subject that has hooks (nothing for the others)."""
     lines: list[str] = []
-    for inst in instances:
-        hooks = inst.get("hooks")
+    for subject in subjects:
+        hooks = subject.get("hooks")
         if not isinstance(hooks, dict):
             continue
         counts = [f"{hooks.get('runs', '?')} runs", f"{hooks.get('failures', '?')} failed"]
@@ -22,5 +21,5 @@ def render_hooks(instances: list[dict[str, Any]]) -> list[str]:
             counts.append(f"running {hooks['running']}")
         names = hooks.get("hooks")
         shown = f" ({', '.join(map(str, names))})" if isinstance(names, list) and names else ""
-        lines.append(f"{inst.get('name', '?')}: hooks{shown}: {', '.join(counts)}")
+        lines.append(f"{subject.get('name', '?')}: hooks{shown}: {', '.join(counts)}")
     return ["", *lines] if lines else []

@@ -1,26 +1,19 @@
-"""The tracker section of `vrrpctl status`: every tracker's state, effect and contribution, per instance.
-
-Kept apart from vrrpd.cli.ctl so the status table only needs one call; tolerates an older daemon that sends
-no `trackers` (nothing is printed).
-"""
+"""The tracker table of `vrrpctl status`: every tracker's state, effect and contribution, per instance."""
 
 from __future__ import annotations
 
 from typing import Any
 
-_COLUMNS = ("INSTANCE", "KIND", "TRACKER", "STATE", "EFFECT", "CONTRIB")
+from vrrpd.cli.status.table import dicts, section
+
+COLUMNS = ("INSTANCE", "KIND", "TRACKER", "STATE", "EFFECT", "CONTRIB")
 
 
 def render_trackers(instances: list[dict[str, Any]]) -> list[str]:
-    """Lines to print after the instance table (empty if no instance reports trackers)."""
+    """Nothing when no instance reports trackers (an older daemon sends none)."""
     rows: list[tuple[str, ...]] = []
     for inst in instances:
-        trackers = inst.get("trackers")
-        if not isinstance(trackers, list):
-            continue
-        for tracker in trackers:
-            if not isinstance(tracker, dict):
-                continue
+        for tracker in dicts(inst.get("trackers")):
             name = str(tracker.get("name", "?"))
             if tracker.get("implicit"):
                 name += " (own)"
@@ -38,8 +31,4 @@ def render_trackers(instances: list[dict[str, Any]]) -> list[str]:
                     f"{contribution:+d}" if isinstance(contribution, int) and contribution else "0",
                 )
             )
-    if not rows:
-        return []
-    table = [_COLUMNS, *rows]
-    widths = [max(len(row[c]) for row in table) for c in range(len(_COLUMNS))]
-    return ["", *("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table)]
+    return section(COLUMNS, rows)
