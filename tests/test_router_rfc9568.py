@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import typing
 from ipaddress import ip_address
 
@@ -32,7 +33,7 @@ from vrrpd.protocol import (
     TimerExpired,
     VirtualRouter,
 )
-from vrrpd.protocol.router import _TRANSITIONS
+from vrrpd.protocol.router import TRANSITIONS
 from vrrpd.protocol.timers import master_down_interval, skew_time
 
 VIP = ip_address("198.51.100.100")
@@ -550,7 +551,51 @@ def test_every_state_input_pair_has_a_transition():
     inputs = {Started, ShutdownRequested, AdvertReceived, TimerExpired, PriorityChanged, Faulted, Recovered}
     inputs |= {GroupMaster, GroupBackup}  # sync groups (issue #5 point 5)
     assert inputs == set(typing.get_args(Input))
-    assert set(_TRANSITIONS) == {(s, i) for s in State for i in inputs}
+    assert set(TRANSITIONS) == {(s, i) for s in State for i in inputs}
+
+
+def test_the_target_column_of_the_table_is_exactly_what_each_handler_does():
+    """h11's rule: the states each (state, input) may move to are data in TRANSITIONS, and `_set_state` refuses any
+    other. A seeded random walk over every input, owner or not, sync group member or not, reaches every listed
+    target (no row is wider than its handler) and nothing else (the router would raise)."""
+    rng = random.Random(9568)
+    seen: dict[tuple[State, type], set[State]] = {key: set() for key in TRANSITIONS}
+    for walk in range(400):
+        kwargs = {"sync_group": "g"} if walk % 3 == 0 else {}
+        if walk % 7 == 0:
+            kwargs["startup_delay"] = 2.0
+        router = make(rng.choice([100, 200, 255]), **kwargs)
+        now = 0.0
+        for _ in range(60):
+            now += rng.choice([0.0, 0.5, 4.0])
+            deadline = router.next_deadline()
+            event = rng.choice(
+                [
+                    Started(),
+                    ShutdownRequested(),
+                    TimerExpired(),
+                    Recovered(),
+                    Faulted("link down"),
+                    PriorityChanged(rng.choice([50, 150, 254])),
+                    GroupMaster("group"),
+                    GroupBackup("group"),
+                    AdvertReceived(PEER, advert(rng.choice([0, 50, 150, 255]))),
+                ]
+            )
+            if isinstance(event, TimerExpired) and deadline is not None:
+                now = max(now, deadline)
+            before = router.state
+            router.handle(event, now)
+            if router.state is not before:
+                seen[(before, type(event))].add(router.state)
+    assert seen == {key: set(targets) for key, (_, targets) in TRANSITIONS.items()}
+
+
+def test_a_transition_the_table_does_not_list_is_refused(monkeypatch):
+    handler, _ = TRANSITIONS[(State.INITIALIZE, Started)]
+    monkeypatch.setitem(TRANSITIONS, (State.INITIALIZE, Started), (handler, frozenset({State.MASTER})))
+    with pytest.raises(RuntimeError, match="may not move to BACKUP"):
+        make(100).handle(Started(), 0.0)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,8 @@ Rules this module keeps:
   answers with a list of actions and exposes its one next deadline through `next_deadline()`.
 - Timers are deadlines stored in the router (Master_Down_Timer in BACKUP, Adver_Timer in MASTER), never
   timer handles. The caller feeds `TimerExpired()` once `now >= next_deadline()`.
-- Every (state, input) pair has an entry in `_TRANSITIONS`; one `_set_state()` emits each transition.
+- Every (state, input) pair has an entry in `TRANSITIONS`, with the states its handler may move to (h11's
+  transitions as data); one `_set_state()` emits each transition and refuses any the table does not list.
 - Skew_Time and Master_Down_Interval are derived from the *effective* priority and the learned
   Master_Adver_Interval whenever they are needed, so adopting an interval recomputes both (RFC 9568 §6.4.2).
 - Remote input never raises: an advert that must be ignored is counted under `counters.drops[reason]`.
@@ -188,6 +189,8 @@ class VirtualRouter:
         self.counters = Counters()
         self._last_advert: Advert | None = None
         self._last_advert_config: RouterConfig | None = None
+        self._targets: frozenset[State] = frozenset()
+        """Where the input being handled may move the state (its row of TRANSITIONS)."""
 
     # --- public API -------------------------------------------------------------------------------------
 
@@ -219,7 +222,7 @@ class VirtualRouter:
         return None
 
     def handle(self, event: Input, now: float) -> list[Action]:
-        handler = _TRANSITIONS[(self.state, type(event))]
+        handler, self._targets = TRANSITIONS[(self.state, type(event))]
         actions: list[Action] = []
         handler(self, event, now, actions)
         return actions
@@ -252,6 +255,9 @@ class VirtualRouter:
         actions.append(SendAdvert(self._advert(priority)))
 
     def _set_state(self, new: State, reason: str, actions: list[Action]) -> None:
+        if new not in self._targets:
+            # A handler doing what its row of the table does not say is a bug here, never a peer's doing.
+            raise RuntimeError(f"{self.state} may not move to {new} on this input (see TRANSITIONS)")
         old, self.state = self.state, new
         self.wants_master = self.defers = False
         if new is not State.BACKUP:
@@ -529,41 +535,49 @@ class VirtualRouter:
 
 _Handler = Callable[[VirtualRouter, Input, float, list[Action]], None]
 _R = VirtualRouter
-_TRANSITIONS: dict[tuple[State, type], _Handler] = {
-    (State.INITIALIZE, Started): _R._on_started,
-    (State.INITIALIZE, ShutdownRequested): _R._ignore,
-    (State.INITIALIZE, AdvertReceived): _R._ignore,
-    (State.INITIALIZE, TimerExpired): _R._ignore,
-    (State.INITIALIZE, PriorityChanged): _R._on_priority,
-    (State.INITIALIZE, Faulted): _R._on_faulted,
-    (State.INITIALIZE, Recovered): _R._on_recovered,
-    (State.INITIALIZE, GroupMaster): _R._ignore,
-    (State.INITIALIZE, GroupBackup): _R._ignore,
-    (State.BACKUP, Started): _R._ignore,
-    (State.BACKUP, ShutdownRequested): _R._on_shutdown_backup,
-    (State.BACKUP, AdvertReceived): _R._on_advert_backup,
-    (State.BACKUP, TimerExpired): _R._on_timer_backup,
-    (State.BACKUP, PriorityChanged): _R._on_priority,
-    (State.BACKUP, Faulted): _R._on_faulted,
-    (State.BACKUP, Recovered): _R._on_recovered,
-    (State.BACKUP, GroupMaster): _R._on_group_master,
-    (State.BACKUP, GroupBackup): _R._ignore,
-    (State.MASTER, Started): _R._ignore,
-    (State.MASTER, ShutdownRequested): _R._on_shutdown_master,
-    (State.MASTER, AdvertReceived): _R._on_advert_master,
-    (State.MASTER, TimerExpired): _R._on_timer_master,
-    (State.MASTER, PriorityChanged): _R._on_priority,
-    (State.MASTER, Faulted): _R._on_faulted,
-    (State.MASTER, Recovered): _R._on_recovered,
-    (State.MASTER, GroupMaster): _R._ignore,
-    (State.MASTER, GroupBackup): _R._on_group_backup,
-    (State.FAULT, Started): _R._ignore,
-    (State.FAULT, ShutdownRequested): _R._on_shutdown_backup,
-    (State.FAULT, AdvertReceived): _R._ignore,
-    (State.FAULT, TimerExpired): _R._ignore,
-    (State.FAULT, PriorityChanged): _R._on_priority,
-    (State.FAULT, Faulted): _R._on_faulted,
-    (State.FAULT, Recovered): _R._on_recovered,
-    (State.FAULT, GroupMaster): _R._ignore,
-    (State.FAULT, GroupBackup): _R._ignore,
+_NONE: frozenset[State] = frozenset()
+
+
+def _to(*states: State) -> frozenset[State]:
+    return frozenset(states)
+
+
+TRANSITIONS: dict[tuple[State, type], tuple[_Handler, frozenset[State]]] = {
+    # (state, input): (handler, the states the handler may move to; none = the state stays)
+    (State.INITIALIZE, Started): (_R._on_started, _to(State.BACKUP, State.MASTER, State.FAULT)),
+    (State.INITIALIZE, ShutdownRequested): (_R._ignore, _NONE),
+    (State.INITIALIZE, AdvertReceived): (_R._ignore, _NONE),
+    (State.INITIALIZE, TimerExpired): (_R._ignore, _NONE),
+    (State.INITIALIZE, PriorityChanged): (_R._on_priority, _NONE),
+    (State.INITIALIZE, Faulted): (_R._on_faulted, _NONE),
+    (State.INITIALIZE, Recovered): (_R._on_recovered, _NONE),
+    (State.INITIALIZE, GroupMaster): (_R._ignore, _NONE),
+    (State.INITIALIZE, GroupBackup): (_R._ignore, _NONE),
+    (State.BACKUP, Started): (_R._ignore, _NONE),
+    (State.BACKUP, ShutdownRequested): (_R._on_shutdown_backup, _to(State.INITIALIZE)),
+    (State.BACKUP, AdvertReceived): (_R._on_advert_backup, _NONE),
+    (State.BACKUP, TimerExpired): (_R._on_timer_backup, _to(State.MASTER)),
+    (State.BACKUP, PriorityChanged): (_R._on_priority, _NONE),
+    (State.BACKUP, Faulted): (_R._on_faulted, _to(State.FAULT)),
+    (State.BACKUP, Recovered): (_R._on_recovered, _NONE),
+    (State.BACKUP, GroupMaster): (_R._on_group_master, _to(State.MASTER)),
+    (State.BACKUP, GroupBackup): (_R._ignore, _NONE),
+    (State.MASTER, Started): (_R._ignore, _NONE),
+    (State.MASTER, ShutdownRequested): (_R._on_shutdown_master, _to(State.INITIALIZE)),
+    (State.MASTER, AdvertReceived): (_R._on_advert_master, _to(State.BACKUP)),
+    (State.MASTER, TimerExpired): (_R._on_timer_master, _NONE),
+    (State.MASTER, PriorityChanged): (_R._on_priority, _NONE),
+    (State.MASTER, Faulted): (_R._on_faulted, _to(State.FAULT)),
+    (State.MASTER, Recovered): (_R._on_recovered, _NONE),
+    (State.MASTER, GroupMaster): (_R._ignore, _NONE),
+    (State.MASTER, GroupBackup): (_R._on_group_backup, _to(State.BACKUP)),
+    (State.FAULT, Started): (_R._ignore, _NONE),
+    (State.FAULT, ShutdownRequested): (_R._on_shutdown_backup, _to(State.INITIALIZE)),
+    (State.FAULT, AdvertReceived): (_R._ignore, _NONE),
+    (State.FAULT, TimerExpired): (_R._ignore, _NONE),
+    (State.FAULT, PriorityChanged): (_R._on_priority, _NONE),
+    (State.FAULT, Faulted): (_R._on_faulted, _NONE),
+    (State.FAULT, Recovered): (_R._on_recovered, _to(State.BACKUP, State.MASTER)),
+    (State.FAULT, GroupMaster): (_R._ignore, _NONE),
+    (State.FAULT, GroupBackup): (_R._ignore, _NONE),
 }
