@@ -63,7 +63,7 @@ def wait_for(predicate: Callable[[], T], timeout: float, interval: float = 0.02,
         time.sleep(interval)
 
 
-def _check_address(addr: str) -> None:
+def check_address(addr: str) -> None:
     # A typo here would put arbitrary addresses on a real link; refuse anything outside the test ranges.
     iface = ipaddress.ip_interface(addr)
     if not any(iface.ip in net for net in _ALLOWED_NETS):
@@ -236,7 +236,7 @@ class Lab:
             raise ValueError(f"host {name!r} already exists")
         for addr in (ipv4, ipv6):
             if addr is not None:
-                _check_address(addr)
+                check_address(addr)
         index = len(self._namespaces) - 1
         ns = f"{self.id}-{name}"
         if len(ns) > _IFNAMSIZ or not name.replace("-", "").replace("_", "").isalnum():
@@ -389,3 +389,17 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     # Restore the default disposition and re-deliver so the exit status still says "killed by signal".
     signal.signal(signum, _previous_handlers.get(signum) or signal.SIG_DFL)
     os.kill(os.getpid(), signum)
+
+
+def ns_processes(host: Host) -> dict[int, tuple[str, str]]:
+    """pid -> (command line, state letter) of every process in the host's namespace."""
+    out = subprocess.run(["ip", "netns", "pids", host.ns], capture_output=True, text=True, check=True).stdout
+    procs = {}
+    for pid in (int(tok) for tok in out.split()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ").strip()
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue  # exited meanwhile
+        procs[pid] = (cmdline, state)
+    return procs

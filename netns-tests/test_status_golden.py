@@ -14,13 +14,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from lab import Lab, wait_for
-from vrrpd_runner import Vrrpd, instance
+from vrrpd_runner import Vrrpd, follow_events, instance, json_lines
 
 GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden" / "status"
 UPDATE = os.environ.get("VRRPD_UPDATE_GOLDEN") == "1"
@@ -103,17 +101,14 @@ def test_status_json_keys_and_event_keys_of_a_real_daemon_are_unchanged(lab):
 
     status = wait_for(settled, 15, message="a never reached the expected states")
     events_out = lab.workdir / "events"
-    argv = [sys.executable, "-m", "vrrpd.cli.ctl", "--socket", str(a.socket), "events", "--replay", "1000"]
-    with events_out.open("wb") as out:
-        follower = ha.popen(argv, stdout=out, stderr=subprocess.DEVNULL)
+    follower = follow_events(ha, a, events_out, "--replay", "1000")
     try:
-        kinds = lambda: {json.loads(line)["kind"] for line in events_out.read_text().splitlines()}  # noqa: E731
+        kinds = lambda: {event["kind"] for event in json_lines(events_out)}  # noqa: E731
         wait_for(lambda: kinds() == {"instance", "group"}, 5, message="no instance and group events replayed")
     finally:
         ha.stop(follower)
     events: dict[str, list[str]] = {}
-    for line in events_out.read_text().splitlines():
-        event = json.loads(line)
+    for event in json_lines(events_out):
         events.setdefault(event["kind"], list(event))
 
     if UPDATE:

@@ -10,16 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from lab import Host, Lab, wait_for
-from vrrpd_runner import Vrrpd, instance, vip_holders
+from vrrpd_runner import Vrrpd, instance, two_hosts, vip_holders
 
 VIP = "198.51.100.100/24"
-
-
-def two_hosts(lab: Lab) -> tuple[Host, Host]:
-    return (
-        lab.add_host("a", ipv4="198.51.100.11/24", ipv6="2001:db8::11/64"),
-        lab.add_host("b", ipv4="198.51.100.12/24", ipv6="2001:db8::12/64"),
-    )
 
 
 def tracker(d: Vrrpd, name: str) -> dict:

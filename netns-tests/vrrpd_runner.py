@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import yaml
-from lab import Host, wait_for
+from lab import Host, Lab, wait_for
 
 from vrrpd.services.control import ControlError, request
 
 _counter = itertools.count()
+TEST = shutil.which("test") or "/usr/bin/test"
 
 
 def instance(
@@ -113,3 +117,26 @@ class Vrrpd:
 def vip_holders(hosts: Sequence[Host], vip: str) -> list[str]:
     """Names of the hosts that have `vip` (ADDR/PREFIX) on eth0."""
     return [h.name for h in hosts if vip in h.addresses()]
+
+
+def two_hosts(lab: Lab) -> tuple[Host, Host]:
+    return (
+        lab.add_host("a", ipv4="198.51.100.11/24", ipv6="2001:db8::11/64"),
+        lab.add_host("b", ipv4="198.51.100.12/24", ipv6="2001:db8::12/64"),
+    )
+
+
+def flag_script(flag: Path, **extra) -> dict:
+    """A check that fails while `flag` exists."""
+    return {"command": [TEST, "!", "-e", str(flag)], "interval": 0.1, "timeout": 1, **extra}
+
+
+def follow_events(host: Host, d: Vrrpd, out: Path, *extra: str) -> subprocess.Popen:
+    """`vrrpctl events` as a subprocess in the host's namespace, stdout to `out`."""
+    argv = [sys.executable, "-m", "vrrpd.cli.ctl", "--socket", str(d.socket), "events", *extra]
+    with out.open("wb") as stdout, out.with_suffix(".err").open("wb") as stderr:
+        return host.popen(argv, stdout=stdout, stderr=stderr)
+
+
+def json_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
