@@ -1,4 +1,4 @@
-"""The IPv4 VRRPv3 checksum forms in practice against keepalived 2.2.7 (RFC 9568 §5.2.8; vrrp-facts §2, pitfall 1).
+"""The IPv4 VRRPv3 checksum forms in practice against keepalived 2.2.7 (RFC 9568 §5.2.8; docs/interop.md §2).
 
 keepalived 2.2.7 only knows the RFC 5798 pseudo-header form (`v3_checksum_as_v2` arrived in 2.2.8). So:
 - `checksum: message-only` (the RFC 9568 form) is dropped by keepalived ("(VI_1) Invalid VRRPv3 checksum" in its log)

@@ -1,4 +1,4 @@
-"""Receive-rule conformance (RFC 9568 §7.1, §5.1, §5.2; vrrp-facts V1-V17): one test per rule.
+"""Receive-rule conformance (RFC 9568 §7.1, §5.1, §5.2; docs/conformance.md V1-V17): one test per rule.
 
 A rogue namespace injects crafted adverts with scapy (helpers/inject.py) at a running vrrpd that is Master of every
 instance. Each test checks the drop counter the rule names (exact deltas, so nothing else was counted either) and

@@ -1,5 +1,5 @@
-"""Transmit-rule conformance (RFC 9568 §5.1, §5.2, §6.4, §7.2; vrrp-facts R1, R2, R19, R20, R26, R27): what vrrpd
-puts on the wire, captured by tshark in an observer namespace and decoded by tshark (an independent dissector),
+"""Transmit-rule conformance (RFC 9568 §5.1, §5.2, §6.4, §7.2; docs/conformance.md R1, R2, R19, R20, R26, R27): what
+vrrpd puts on the wire, captured by tshark in an observer namespace and decoded by tshark (an independent dissector),
 with raw bytes read back by scapy where tshark hides them (the reserved nibble).
 
 One capture serves most tests: a daemon with a pseudo-header, a message-only and an owner instance per family is

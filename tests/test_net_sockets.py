@@ -1,4 +1,5 @@
-"""The pure part of the raw socket: splitting a received IPv4 packet (reference/vrrp-facts.md §4, V5)."""
+"""The pure part of the raw socket: splitting a received IPv4 packet (docs/interop.md §1; receive check V5 of
+docs/conformance.md)."""
 
 from __future__ import annotations
 

@@ -45,7 +45,7 @@ def with_checksum(message: bytes, form: ChecksumForm = ChecksumForm.MESSAGE_ONLY
     return zeroed[:6] + struct.pack("!H", csum) + zeroed[8:]
 
 
-# --- the test vectors of reference/vrrp-facts.md §2 ----------------------------------------------------------
+# --- the test vectors of docs/interop.md §2 -------------------------------------------------------------------
 
 
 def test_9568_5_2_8_ipv4_vector_pseudo_header_checksum():

@@ -1,4 +1,4 @@
-"""The state machine, one RFC rule per test (RFC 9568 §6 unless named otherwise; R/V ids: vrrp-facts.md §3-4)."""
+"""The state machine, one RFC rule per test (RFC 9568 §6 unless named otherwise; R/V ids: docs/conformance.md)."""
 
 from __future__ import annotations
 

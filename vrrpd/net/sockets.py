@@ -4,7 +4,7 @@ and from unicast peers (`send_to`; vrrpd.net.unicast).
 One socket serves every virtual router of that family on the interface; the caller demultiplexes on the VRID.
 The socket is non-blocking: register `fileno()` with `loop.add_reader` and call `recv()` until it returns None.
 
-What the kernel does for us and what it does not (reference/vrrp-facts.md §1.2, §4):
+What the kernel does for us and what it does not (docs/interop.md §1):
 - TTL / Hop Limit 255 and TOS / traffic class 0xC0 on transmit come from socket options, so every packet has them.
 - Multicast loop is off: our own adverts never come back to any socket in this namespace (R24, V16).
 - The VRRP checksum is never computed or checked by the kernel (no IPV6_CHECKSUM), so the codec in

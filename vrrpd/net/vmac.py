@@ -1,7 +1,7 @@
 """The virtual router MAC (RFC 9568 §7.3) and the name of the macvlan that carries it.
 
 Pure helpers: the daemon creates the macvlan through `AddressManager.add_macvlan` and the sysctls through
-`vrrpd.net.sysctl`. Why a macvlan, in bridge mode, with addrgenmode random: reference/vrrp-facts.md §5 (FRR's
+`vrrpd.net.sysctl`. Why a macvlan, in bridge mode, with addrgenmode random: docs/interop.md §3 (FRR's
 rules) and the module docstring of vrrpd.daemon.vmac (what a Backup does with it).
 """
 

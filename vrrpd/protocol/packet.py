@@ -4,7 +4,7 @@ Pure functions over bytes. Decoding remote data raises only `InvalidAdvert`, who
 machine-readable string used as a drop-counter key; encoding our own values raises `ValueError` (a bug or a
 config error on our side, never the peer's).
 
-The IPv4 VRRPv3 checksum is disputed (see reference/vrrp-facts.md §2): RFC 5798 implementations (keepalived
+The IPv4 VRRPv3 checksum is disputed (docs/interop.md §2): RFC 5798 implementations (keepalived
 2.2.7, FRR 8.4, tcpdump, scapy) prepend the IPv4 pseudo-header, RFC 9568 §5.2.8 sums the message only. We
 transmit either form and on receive can accept both, reporting which one matched.
 """
