@@ -198,7 +198,7 @@ class VrrpdSubject(Subject):
         return [sys.executable, "-m", "vrrpd.cli.daemon", "run", "-c", str(self.conf), "--log-level", "info"]
 
     def env(self) -> dict[str, str]:
-        return fo._pinned_env(self.code.root)
+        return fo.pinned_env(self.code.root)
 
     def launch(self, extra_env: dict[str, str] | None = None) -> None:
         with self.log_path.open("ab") as out:
