@@ -40,11 +40,9 @@ version of the code even if the tree is edited meanwhile.
 from __future__ import annotations
 
 import argparse
-import bisect
 import contextlib
 import datetime as dt
 import ipaddress
-import itertools
 import json
 import math
 import os
@@ -53,457 +51,43 @@ import shutil
 import signal
 import socket
 import statistics
-import struct
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
 import failover as fo  # noqa: E402  (also puts netns-tests/ on sys.path)
+from cpuhog import Hog  # noqa: E402
+from figures import Results, find_row, fmt, md_table, pct, ratio  # noqa: E402
 from lab import Host, Lab, wait_for  # noqa: E402
+from procstat import sample, sched_policy, usage  # noqa: E402
+from progress import log  # noqa: E402
+from subjects import (  # noqa: E402
+    BACKUP_PRIO,
+    DAEMONS,
+    MASTER_PRIO,
+    OBS,
+    R1,
+    R2,
+    Inst,
+    add_interfaces,
+    instances,
+    make_subject,
+    run_labs,
+    start_pair,
+)
+from wire import Tcpdump, count_episodes, histogram, jitter_stats, summarize_devs  # noqa: E402
 
 SECTIONS = ("cpu", "rss1000", "jitter", "soak", "vip", "takeover", "startup")
-DAEMONS = ("vrrpd", "keepalived")
-MASTER_PRIO, BACKUP_PRIO = 200, 100
-R1, R2, OBS = "198.51.100.1", "198.51.100.2", "198.51.100.3"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-_counter = itertools.count()
-
-
-def log(text: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
-
-
-def vip4(vrid: int) -> str:
-    """One IPv4 VIP per VRID, 1..255, all inside the documentation ranges."""
-    return f"198.51.100.{vrid + 50}/24" if vrid <= 200 else f"203.0.113.{vrid - 200}/24"
-
-
-def pct(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile: always an observed value."""
-    ordered = sorted(values)
-    if not ordered:
-        return math.nan
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-# --- the two daemons with N instances --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Inst:
-    vrid: int
-    priority: int
-    interval: float
-    vips: tuple[str, ...]
-    interface: str = "eth0"
-
-    @property
-    def name(self) -> str:
-        return f"v{self.interface}_{self.vrid}"
-
-
-def instances(n: int, priority: int, interval: float) -> list[Inst]:
-    return [Inst(vrid, priority, interval, (vip4(vrid),)) for vrid in range(1, n + 1)]
-
-
-class Subject:
-    """vrrpd or keepalived with a list of instances in one lab host; every process in the host is the daemon's."""
-
-    daemon: str
-
-    def __init__(self, host: Host, insts: Sequence[Inst]) -> None:
-        self.host = host
-        self.insts = list(insts)
-        self.proc: subprocess.Popen | None = None
-        self.dir = host.lab.workdir / f"{self.daemon}-{host.name}-{next(_counter)}"
-        self.dir.mkdir(mode=0o700)
-        self.log_path = self.dir / "daemon.log"
-        host.lab.logs[f"{self.daemon} {host.name}"] = self.log_path
-
-    def argv(self) -> list[str]:
-        raise NotImplementedError
-
-    def env(self) -> dict[str, str]:
-        return dict(os.environ)
-
-    def launch(self, extra_env: dict[str, str] | None = None) -> None:
-        with self.log_path.open("ab") as out:
-            self.proc = self.host.popen(
-                self.argv(), stdout=out, stderr=subprocess.STDOUT, env={**self.env(), **(extra_env or {})}
-            )
-
-    def states(self) -> dict[str, str]:
-        raise NotImplementedError
-
-    def transitions(self) -> int:
-        """State changes so far (a window is valid only if this did not move)."""
-        raise NotImplementedError
-
-    def wait_states(self, state: str, timeout: float) -> None:
-        def done() -> bool:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"{self.daemon} on {self.host.name} exited {self.proc.returncode}")
-            states = self.states()
-            return len(states) == len(self.insts) and all(s == state for s in states.values())
-
-        wait_for(done, timeout, 0.2, f"{self.daemon} on {self.host.name}: not all {state}")
-
-    def pids(self) -> list[int]:
-        return fo.netns_pids(self.host)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.host.stop(self.proc, signal.SIGTERM, 15)
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-class VrrpdSubject(Subject):
-    daemon = "vrrpd"
-
-    def __init__(self, host: Host, insts: Sequence[Inst], code: fo.VrrpdCode) -> None:
-        super().__init__(host, insts)
-        self.code = code
-        self.socket = self.dir / "vrrpd.sock"
-        self.conf = self.dir / "vrrpd.yaml"
-        doc = {
-            "control_socket": str(self.socket),
-            "instances": [
-                {
-                    "name": i.name,
-                    "interface": i.interface,
-                    "vrid": i.vrid,
-                    "priority": i.priority,
-                    "advert_interval": i.interval,
-                    "virtual_addresses": list(i.vips),
-                }
-                for i in self.insts
-            ],
-        }
-        self.conf.write_text(yaml.safe_dump(doc))
-
-    def argv(self) -> list[str]:
-        # info, as keepalived logs: state changes only.
-        return [sys.executable, "-m", "vrrpd.cli.daemon", "run", "-c", str(self.conf), "--log-level", "info"]
-
-    def env(self) -> dict[str, str]:
-        return fo.pinned_env(self.code.root)
-
-    def launch(self, extra_env: dict[str, str] | None = None) -> None:
-        with self.log_path.open("ab") as out:
-            self.proc = self.host.popen(
-                self.argv(),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.code.root,
-                env={**self.env(), **(extra_env or {})},
-            )
-
-    def _status(self) -> dict[str, Any] | None:
-        from vrrpd.services.control import ControlError, request
-
-        try:
-            return request(self.socket, "status", timeout=5.0)
-        except (ControlError, OSError):
-            return None
-
-    def states(self) -> dict[str, str]:
-        status = self._status()
-        return {i["name"]: i["state"] for i in status["instances"]} if status else {}
-
-    def transitions(self) -> int:
-        status = self._status()
-        if status is None:
-            raise RuntimeError(f"vrrpd on {self.host.name} does not answer")
-        return sum(i["counters"]["transitions"] for i in status["instances"])
-
-
-class KeepalivedSubject(Subject):
-    daemon = "keepalived"
-    _STATE = re.compile(r"\((\S+)\) Entering (\w+) STATE")
-
-    def __init__(self, host: Host, insts: Sequence[Inst]) -> None:
-        super().__init__(host, insts)
-        self.conf = self.dir / "keepalived.conf"
-        # As netns-tests/peers.py configures it, minus the notify script (one fork per transition and instance).
-        lines = ["global_defs {", f"    router_id {host.name}", "    vrrp_version 3", "}"]
-        for i in self.insts:
-            lines += [
-                f"vrrp_instance {i.name} {{",
-                "    state BACKUP",
-                f"    interface {i.interface}",
-                f"    virtual_router_id {i.vrid}",
-                f"    priority {i.priority}",
-                f"    advert_int {i.interval:g}",
-                "    virtual_ipaddress {",
-                *(f"        {v}" for v in i.vips),
-                "    }",
-                "}",
-            ]
-        self.conf.write_text("\n".join(lines) + "\n")
-
-    def argv(self) -> list[str]:
-        pid_files = ["-p", str(self.dir / "keepalived.pid"), "-r", str(self.dir / "vrrp.pid")]
-        return ["keepalived", "-n", "-l", "-D", "-P", "-G", "-f", str(self.conf), *pid_files]
-
-    def states(self) -> dict[str, str]:
-        states: dict[str, str] = {}
-        for m in self._STATE.finditer(self.log_text()):
-            states[m.group(1)] = m.group(2)
-        return states
-
-    def transitions(self) -> int:
-        return sum(1 for _ in self._STATE.finditer(self.log_text()))
-
-
-def make_subject(daemon: str, host: Host, insts: Sequence[Inst], code: fo.VrrpdCode) -> Subject:
-    return VrrpdSubject(host, insts, code) if daemon == "vrrpd" else KeepalivedSubject(host, insts)
-
-
-def start_pair(master: Subject, backup: Subject | None, settle: float) -> None:
-    """Master alone first (it becomes master by its own Master_Down_Timer), then the backup; then wait out the
-    GARP bursts (second one 5 s after the transition, in both daemons)."""
-    n = len(master.insts)
-    mdi = fo.master_down_interval(master.insts[0].interval)
-    master.launch()
-    master.wait_states("MASTER", 30 + 4 * mdi + n * 0.05)
-    if backup is not None:
-        backup.launch()
-        backup.wait_states("BACKUP", 30 + n * 0.05)
-    time.sleep(settle)
-
-
-# --- /proc sampling --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ProcSample:
-    t: float
-    ticks: int = 0
-    sys_ticks: int = 0
-    run_ns: int = 0
-    wait_ns: int = 0
-    switches: int = 0
-    rss_kb: int = 0
-    pss_kb: int = 0
-    pids: tuple[int, ...] = ()
-
-
-def sample(pids: Sequence[int], memory: bool = False) -> ProcSample:
-    s = ProcSample(time.monotonic(), pids=tuple(sorted(pids)))
-    for pid in pids:
-        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            fields = stat[stat.rindex(")") + 2 :].split()
-            s.ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
-            s.sys_ticks += int(fields[12])
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                run, wait, _ = (task / "schedstat").read_text().split()
-                s.run_ns += int(run)
-                s.wait_ns += int(wait)
-                for line in (task / "status").read_text().splitlines():
-                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
-                        s.switches += int(line.split()[1])
-            if memory:
-                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                    if line.startswith("Rss:"):
-                        s.rss_kb += int(line.split()[1])
-                    elif line.startswith("Pss:"):
-                        s.pss_kb += int(line.split()[1])
-    return s
-
-
-@dataclass
-class Usage:
-    cpu_pct: float
-    """utime+stime, percent of one core."""
-    sys_pct: float
-    """stime alone (kernel work on the daemon's behalf: system calls, softirqs run in its context)."""
-    oncpu_pct: float
-    """schedstat on-CPU time, percent of one core (finer-grained than the tick counts)."""
-    runq_ms_per_s: float
-    """schedstat run-queue wait: how long runnable tasks waited for a CPU, per second."""
-    switches_per_s: float
-    rss_kb: int
-    pss_kb: int
-    processes: int
-
-
-def usage(a: ProcSample, b: ProcSample) -> Usage:
-    if a.pids != b.pids:
-        raise RuntimeError(f"processes changed during the window: {a.pids} -> {b.pids}")
-    dt_ = b.t - a.t
-    return Usage(
-        cpu_pct=100 * (b.ticks - a.ticks) / CLK_TCK / dt_,
-        sys_pct=100 * (b.sys_ticks - a.sys_ticks) / CLK_TCK / dt_,
-        oncpu_pct=100 * (b.run_ns - a.run_ns) / 1e9 / dt_,
-        runq_ms_per_s=(b.wait_ns - a.wait_ns) / 1e6 / dt_,
-        switches_per_s=(b.switches - a.switches) / dt_,
-        rss_kb=b.rss_kb,
-        pss_kb=b.pss_kb,
-        processes=len(b.pids),
-    )
-
-
-def sched_policy(pid: int) -> str:
-    with contextlib.suppress(OSError):
-        policy = os.sched_getscheduler(pid)
-        names = {os.SCHED_OTHER: "other", os.SCHED_FIFO: "fifo", os.SCHED_RR: "rr", os.SCHED_BATCH: "batch"}
-        prio = os.sched_getparam(pid).sched_priority
-        return f"{names.get(policy, str(policy))}{f'/{prio}' if prio else ''}"
-    return "?"
-
-
-# --- capture and helpers ---------------------------------------------------------------------------------------
-
-
-class Tcpdump:
-    """tcpdump on the observer's eth0 writing a nanosecond pcap of VRRP adverts (IPv4 and IPv6)."""
-
-    def __init__(self, host: Host, name: str, bpf: str = "ip proto 112 or ip6 proto 112") -> None:
-        self.host = host
-        self.path = host.lab.workdir / f"{name}-{next(_counter)}.pcap"
-        self.err_path = self.path.with_suffix(".err")
-        argv = ["tcpdump", "-i", "eth0", "-n", "-U", "-s", "96", "-B", "16384"]
-        argv += ["--time-stamp-precision=nano", "-w", str(self.path), bpf]
-        with self.err_path.open("wb") as err:
-            self.proc = host.popen(argv, stdout=subprocess.DEVNULL, stderr=err)
-        wait_for(lambda: "listening on" in self.err_path.read_text(), 10, 0.05, "tcpdump did not start")
-
-    def stop(self) -> int:
-        """Stop it (SIGINT: it flushes) and return how many packets the kernel dropped."""
-        self.host.stop(self.proc, signal.SIGINT, 10)
-        m = re.search(r"(\d+) packets? dropped by kernel", self.err_path.read_text())
-        return int(m.group(1)) if m else -1
-
-    def adverts(self) -> Iterator[tuple[float, str, int, int]]:
-        """(timestamp, source, vrid, priority) of every advert, in capture order."""
-        data = self.path.read_bytes()
-        if len(data) < 24:
-            return
-        magic = struct.unpack_from("<I", data)[0]
-        scale = 1e-9 if magic == 0xA1B23C4D else 1e-6
-        off = 24
-        while off + 16 <= len(data):
-            sec, frac, incl, _ = struct.unpack_from("<IIII", data, off)
-            pkt = data[off + 16 : off + 16 + incl]
-            off += 16 + incl
-            ethertype = struct.unpack_from("!H", pkt, 12)[0] if len(pkt) >= 14 else 0
-            if ethertype == 0x0800 and len(pkt) >= 14 + 20:
-                ihl = (pkt[14] & 0x0F) * 4
-                if pkt[23] != 112 or len(pkt) < 14 + ihl + 3:
-                    continue
-                src = socket.inet_ntoa(pkt[26:30])
-                vrrp = 14 + ihl
-            elif ethertype == 0x86DD and len(pkt) >= 14 + 40 + 3:
-                if pkt[20] != 112:
-                    continue
-                src = socket.inet_ntop(socket.AF_INET6, pkt[22:38])
-                vrrp = 54
-            else:
-                continue
-            yield sec + frac * scale, src, pkt[vrrp + 1], pkt[vrrp + 2]
-
-
-class Hog:
-    """One busy-loop process per CPU, each pinned to its CPU, at the daemons' own (default) scheduling priority."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen] = []
-
-    def __enter__(self) -> Hog:
-        for cpu in sorted(os.sched_getaffinity(0)):
-            self.procs.append(
-                subprocess.Popen(
-                    ["taskset", "-c", str(cpu), "sh", "-c", "while :; do :; done"], stdin=subprocess.DEVNULL
-                )
-            )
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for p in self.procs:  # ours, by PID
-            with contextlib.suppress(ProcessLookupError):
-                p.kill()
-        for p in self.procs:
-            p.wait(5)
-
-
-def add_interfaces(host: Host, count: int) -> list[str]:
-    """eth1..ethN: more veths from the host into the bridge namespace, each its own segment (not on the bridge:
-    the same VRIDs run on every interface), with only an IPv6 link-local address."""
-    lab = host.lab
-    names = []
-    for k in range(1, count + 1):
-        eth, port = f"eth{k}", f"x{k}-{host.name}"[:15]
-        subprocess.run(
-            ["ip", "-n", lab.bridge_ns, "link", "add", port, "type", "veth", "peer", "name", eth, "netns", host.ns],
-            check=True,
-        )
-        subprocess.run(["ip", "-n", lab.bridge_ns, "link", "set", port, "up"], check=True)
-        subprocess.run(["ip", "-n", host.ns, "link", "set", eth, "up"], check=True)
-        names.append(eth)
-
-    def link_locals() -> bool:
-        out = subprocess.run(["ip", "-n", host.ns, "-j", "-6", "addr", "show", "scope", "link"], capture_output=True)
-        have = {d["ifname"] for d in json.loads(out.stdout) if d.get("addr_info")}
-        return all(n in have for n in names)
-
-    wait_for(link_locals, 10, message="extra interfaces got no link-local")
-    return names
 
 
 # --- sections --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Results:
-    cpu: list[dict[str, Any]] = field(default_factory=list)
-    rss1000: list[dict[str, Any]] = field(default_factory=list)
-    jitter: list[dict[str, Any]] = field(default_factory=list)
-    soak: list[dict[str, Any]] = field(default_factory=list)
-    vip: list[dict[str, Any]] = field(default_factory=list)
-    takeover: list[dict[str, Any]] = field(default_factory=list)
-    startup: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    histograms: list[str] = field(default_factory=list)
-    deviations: dict[str, list[float]] = field(default_factory=dict)
-    """Jitter samples per 'daemon, load', kept in memory for the optional PNG (not written to the JSON)."""
-
-
-def run_labs(count: int, body: Callable[[int, Lab], Any]) -> list[Any]:
-    """Make `count` labs (in this thread: lab.py installs its signal clean-up only from the main thread), run
-    `body(i, lab)` for each in its own thread, close them all and return the bodies' results (or exceptions)."""
-    labs = [Lab(prefix="ra") for _ in range(count)]
-    results: list[Any] = [None] * count
-    try:
-
-        def one(i: int) -> None:
-            try:
-                results[i] = body(i, labs[i])
-            except BaseException as exc:
-                results[i] = exc
-                log(f"lab {i} failed: {exc!r}\n{labs[i].dump_logs(20)}")
-
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        for lab in labs:
-            lab.close()
-    return results
 
 
 def section_cpu(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
@@ -621,48 +205,6 @@ def section_rss1000(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) 
             res.rss1000.append(got)
 
 
-def jitter_stats(adverts: Sequence[tuple[float, str, int, int]], src: str, interval: float) -> list[float]:
-    """Signed deviation (ms) of each gap between consecutive adverts of one VRID from `src` from the interval."""
-    last: dict[int, float] = {}
-    devs = []
-    for ts, s, vrid, prio in adverts:
-        if s != src or prio == 0:
-            continue
-        if vrid in last:
-            devs.append((ts - last[vrid] - interval) * 1000)
-        last[vrid] = ts
-    return devs
-
-
-def summarize_devs(devs: Sequence[float]) -> dict[str, Any]:
-    absd = [abs(d) for d in devs]
-    return {
-        "gaps": len(devs),
-        "p50_ms": pct(absd, 50),
-        "p99_ms": pct(absd, 99),
-        "max_ms": max(absd) if absd else math.nan,
-        "max_late_ms": max(devs) if devs else math.nan,
-        "max_early_ms": -min(devs) if devs else math.nan,
-    }
-
-
-def histogram(title: str, devs: Sequence[float], width: int = 50) -> str:
-    """ASCII histogram of signed deviations (ms); bins widen away from zero so the tail stays visible."""
-    edges = [-1.0, -0.1, 0.0, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
-    counts = [0] * (len(edges) + 1)
-    for d in devs:
-        counts[bisect.bisect_right(edges, d)] += 1
-    top = max(counts) or 1
-    lines = [title]
-    for i, c in enumerate(counts):
-        lo = "" if i == 0 else f"{edges[i - 1]:+g}"
-        hi = "" if i == len(edges) else f"{edges[i]:+g}"
-        label = f"< {hi}" if not lo else f">= {lo}" if not hi else f"{lo} .. {hi}"
-        bar = "#" * max(1 if c else 0, round(width * c / top))
-        lines.append(f"  {label:>12} ms | {bar} {c}")
-    return "\n".join(lines)
-
-
 def section_jitter(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
     n, interval = 100, 0.01
     for daemon in args.daemons:
@@ -710,20 +252,6 @@ def section_jitter(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -
             res.notes.append(f"jitter {daemon} failed: {got!r}")
         else:
             res.jitter.extend(got)
-
-
-def count_episodes(adverts: Sequence[tuple[float, str, int, int]], src: str, gap: float = 1.0) -> tuple[int, int]:
-    """(episodes, adverts) from `src`: an episode is a run of one VRID's adverts with no gap over `gap` seconds."""
-    last: dict[int, float] = {}
-    episodes = total = 0
-    for ts, s, vrid, prio in adverts:
-        if s != src or prio == 0:
-            continue
-        total += 1
-        if vrid not in last or ts - last[vrid] > gap:
-            episodes += 1
-        last[vrid] = ts
-    return episodes, total
 
 
 def section_soak(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
@@ -959,34 +487,6 @@ def section_startup(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) 
 # --- report ----------------------------------------------------------------------------------------------------
 
 
-def _fmt(v: float | None, digits: int = 1) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    return f"{v:.{digits}f}"
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None or not b or math.isnan(a) or math.isnan(b):
-        return None
-    return a / b
-
-
-def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
-
-    def line(r: Sequence[str]) -> str:
-        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-
-    return [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(line(r) for r in rows)]
-
-
-def _find(rows: Sequence[dict[str, Any]], **match: Any) -> dict[str, Any] | None:
-    for r in rows:
-        if all(r.get(k) == v for k, v in match.items()):
-            return r
-    return None
-
-
 def summary(res: Results) -> list[dict[str, Any]]:
     """One row per issue #6 target: both daemons, the ratio, the target, pass/miss."""
     out: list[dict[str, Any]] = []
@@ -998,17 +498,17 @@ def summary(res: Results) -> list[dict[str, Any]]:
                 "unit": unit,
                 "vrrpd": v,
                 "keepalived": k,
-                "ratio": _ratio(v, k),
+                "ratio": ratio(v, k),
                 "target": target,
                 "verdict": "-" if ok is None else "pass" if ok else "MISS",
             }
         )
 
     for side, limit in (("master", 0.5), ("backup", 1.0)):
-        v = _find(res.cpu, daemon="vrrpd", side=side, instances=100, interval=0.01)
-        k = _find(res.cpu, daemon="keepalived", side=side, instances=100, interval=0.01)
+        v = find_row(res.cpu, daemon="vrrpd", side=side, instances=100, interval=0.01)
+        k = find_row(res.cpu, daemon="keepalived", side=side, instances=100, interval=0.01)
         vv, kk = (v or {}).get("cpu_pct"), (k or {}).get("cpu_pct")
-        r = _ratio(vv, kk)
+        r = ratio(vv, kk)
         row(
             f"CPU, 100 inst @ 10 ms, {side}",
             vv,
@@ -1017,10 +517,10 @@ def summary(res: Results) -> list[dict[str, Any]]:
             None if r is None else r <= limit,
             "% core",
         )
-    v = _find(res.cpu, daemon="vrrpd", side="master", instances=100, interval=0.01)
-    k = _find(res.cpu, daemon="keepalived", side="master", instances=100, interval=0.01)
+    v = find_row(res.cpu, daemon="vrrpd", side="master", instances=100, interval=0.01)
+    k = find_row(res.cpu, daemon="keepalived", side="master", instances=100, interval=0.01)
     vv, kk = (v or {}).get("rss_kb"), (k or {}).get("rss_kb")
-    r = _ratio(vv, kk)
+    r = ratio(vv, kk)
     row(
         "RSS, 100 inst (master)",
         vv and vv / 1024,
@@ -1030,8 +530,8 @@ def summary(res: Results) -> list[dict[str, Any]]:
         "MB",
     )
     for daemon in DAEMONS:
-        one = _find(res.cpu, daemon=daemon, side="master", instances=1, interval=1.0)
-        big = _find(res.rss1000, daemon=daemon)
+        one = find_row(res.cpu, daemon=daemon, side="master", instances=1, interval=1.0)
+        big = find_row(res.rss1000, daemon=daemon)
         if one and big:
             growth = (big["rss_kb"] - one["rss_kb"]) / (big["instances"] - 1)
             if daemon == "vrrpd":
@@ -1041,24 +541,24 @@ def summary(res: Results) -> list[dict[str, Any]]:
     vg, kg = locals().get("vgrowth"), locals().get("kgrowth")
     row("RSS growth per instance, 1 -> 1000", vg, kg, "<= 20 KB", None if vg is None else vg <= 20, "KB")
     for load in ("idle", "cpu hog"):
-        v = _find(res.jitter, daemon="vrrpd", load=load)
-        k = _find(res.jitter, daemon="keepalived", load=load)
+        v = find_row(res.jitter, daemon="vrrpd", load=load)
+        k = find_row(res.jitter, daemon="keepalived", load=load)
         vv, kk = (v or {}).get("p99_ms"), (k or {}).get("p99_ms")
         row(f"jitter p99, 100 inst @ 10 ms, {load}", vv, kk, "<= 1 ms", None if vv is None else vv <= 1.0, "ms")
-    v, k = _find(res.soak, daemon="vrrpd"), _find(res.soak, daemon="keepalived")
+    v, k = find_row(res.soak, daemon="vrrpd"), find_row(res.soak, daemon="keepalived")
     vv = v and v["false_failovers_quiet"] + v["false_failovers_hog"]
     kk = k and k["false_failovers_quiet"] + k["false_failovers_hog"]
     secs = (v or k or {}).get("seconds", 0)
     row(f"false failovers, {secs:g} s soak", vv, kk, "0", None if vv is None else vv == 0, "count")
     for count, target in ((100, 15.0), (1000, None)):
-        v, k = _find(res.vip, daemon="vrrpd", vips=count), _find(res.vip, daemon="keepalived", vips=count)
+        v, k = find_row(res.vip, daemon="vrrpd", vips=count), find_row(res.vip, daemon="keepalived", vips=count)
         vv, kk = (v or {}).get("max_ms"), (k or {}).get("max_ms")
         ok = None if vv is None or target is None else vv <= target
         row(f"VIP bring-up, {count} VIPs (max of runs)", vv, kk, f"<= {target:g} ms" if target else "-", ok, "ms")
     for t in res.takeover:
         if t["daemon"] != "vrrpd":
             continue
-        k = _find(res.takeover, daemon="keepalived", interval=t["interval"], event=t["event"])
+        k = find_row(res.takeover, daemon="keepalived", interval=t["interval"], event=t["event"])
         vv, kk = t["over_bound_p99_ms"], (k or {}).get("over_bound_p99_ms")
         row(
             f"takeover {t['event']} @ {t['interval']:g} s: own timer p99 - bound ({t['bound_ms']:.1f} ms)",
@@ -1069,7 +569,10 @@ def summary(res: Results) -> list[dict[str, Any]]:
             "ms",
         )
     for n in (1, 100):
-        v, k = _find(res.startup, daemon="vrrpd", instances=n), _find(res.startup, daemon="keepalived", instances=n)
+        v, k = (
+            find_row(res.startup, daemon="vrrpd", instances=n),
+            find_row(res.startup, daemon="keepalived", instances=n),
+        )
         vv, kk = (v or {}).get("median_ms"), (k or {}).get("median_ms")
         row(f"start-up to READY=1, {n} inst (median)", vv, kk, "<= 300 ms", None if vv is None else vv <= 300, "ms")
     return out
@@ -1092,9 +595,9 @@ def render(args: argparse.Namespace, code: fo.VrrpdCode, res: Results, elapsed: 
                 (
                     r["metric"],
                     r["unit"],
-                    _fmt(r["vrrpd"], 2),
-                    _fmt(r["keepalived"], 2),
-                    (_fmt(r["ratio"], 2) + "x") if r["ratio"] is not None else "-",
+                    fmt(r["vrrpd"], 2),
+                    fmt(r["keepalived"], 2),
+                    (fmt(r["ratio"], 2) + "x") if r["ratio"] is not None else "-",
                     r["target"],
                     r["verdict"],
                 )
@@ -1107,26 +610,26 @@ def render(args: argparse.Namespace, code: fo.VrrpdCode, res: Results, elapsed: 
         for interval in sorted({r["interval"] for r in res.cpu}, reverse=True):
             for n in sorted({r["instances"] for r in res.cpu}):
                 for side in ("master", "backup"):
-                    v = _find(res.cpu, daemon="vrrpd", side=side, instances=n, interval=interval)
-                    k = _find(res.cpu, daemon="keepalived", side=side, instances=n, interval=interval)
+                    v = find_row(res.cpu, daemon="vrrpd", side=side, instances=n, interval=interval)
+                    k = find_row(res.cpu, daemon="keepalived", side=side, instances=n, interval=interval)
                     if not v and not k:
                         continue
                     g = lambda d, key, s=1.0: None if d is None else d[key] / s  # noqa: E731
-                    r = _ratio(g(v, "cpu_pct"), g(k, "cpu_pct"))
+                    r = ratio(g(v, "cpu_pct"), g(k, "cpu_pct"))
                     table.append(
                         (
                             str(n),
                             f"{interval:g} s",
                             side,
-                            _fmt(g(v, "cpu_pct"), 2),
-                            _fmt(g(k, "cpu_pct"), 2),
+                            fmt(g(v, "cpu_pct"), 2),
+                            fmt(g(k, "cpu_pct"), 2),
                             "-" if r is None else f"{r:.2f}x",
-                            f"{_fmt(g(v, 'sys_pct'), 2)} / {_fmt(g(k, 'sys_pct'), 2)}",
-                            f"{_fmt(g(v, 'oncpu_pct'), 2)} / {_fmt(g(k, 'oncpu_pct'), 2)}",
-                            f"{_fmt(g(v, 'runq_ms_per_s'), 2)} / {_fmt(g(k, 'runq_ms_per_s'), 2)}",
-                            f"{_fmt(g(v, 'switches_per_s'), 0)} / {_fmt(g(k, 'switches_per_s'), 0)}",
-                            f"{_fmt(g(v, 'rss_kb', 1024), 1)} / {_fmt(g(k, 'rss_kb', 1024), 1)}",
-                            f"{_fmt(g(v, 'pss_kb', 1024), 1)} / {_fmt(g(k, 'pss_kb', 1024), 1)}",
+                            f"{fmt(g(v, 'sys_pct'), 2)} / {fmt(g(k, 'sys_pct'), 2)}",
+                            f"{fmt(g(v, 'oncpu_pct'), 2)} / {fmt(g(k, 'oncpu_pct'), 2)}",
+                            f"{fmt(g(v, 'runq_ms_per_s'), 2)} / {fmt(g(k, 'runq_ms_per_s'), 2)}",
+                            f"{fmt(g(v, 'switches_per_s'), 0)} / {fmt(g(k, 'switches_per_s'), 0)}",
+                            f"{fmt(g(v, 'rss_kb', 1024), 1)} / {fmt(g(k, 'rss_kb', 1024), 1)}",
+                            f"{fmt(g(v, 'pss_kb', 1024), 1)} / {fmt(g(k, 'pss_kb', 1024), 1)}",
                         )
                     )
         lines += [
@@ -1162,9 +665,9 @@ def render(args: argparse.Namespace, code: fo.VrrpdCode, res: Results, elapsed: 
             [
                 (
                     r["daemon"],
-                    _fmt(r["rss_kb"] / 1024),
-                    _fmt(r["pss_kb"] / 1024),
-                    _fmt(r["cpu_pct"], 2),
+                    fmt(r["rss_kb"] / 1024),
+                    fmt(r["pss_kb"] / 1024),
+                    fmt(r["cpu_pct"], 2),
                     str(r["processes"]),
                 )
                 for r in res.rss1000
@@ -1190,10 +693,10 @@ def render(args: argparse.Namespace, code: fo.VrrpdCode, res: Results, elapsed: 
                     r["daemon"],
                     r["load"],
                     str(r["gaps"]),
-                    _fmt(r["p50_ms"], 3),
-                    _fmt(r["p99_ms"], 3),
-                    _fmt(r["max_ms"], 2),
-                    _fmt(r["max_late_ms"], 2),
+                    fmt(r["p50_ms"], 3),
+                    fmt(r["p99_ms"], 3),
+                    fmt(r["max_ms"], 2),
+                    fmt(r["max_late_ms"], 2),
                     str(r["backup_adverts"]),
                     str(r["state_changes"]),
                     str(r["dropped_by_kernel"]),
@@ -1238,8 +741,8 @@ def render(args: argparse.Namespace, code: fo.VrrpdCode, res: Results, elapsed: 
                     r["daemon"],
                     str(r["vips"]),
                     str(r["runs"]),
-                    _fmt(r["median_ms"]),
-                    _fmt(r["max_ms"]),
+                    fmt(r["median_ms"]),
+                    fmt(r["max_ms"]),
                     " ".join(f"{s:.1f}" for s in r["samples_ms"]),
                 )
                 for r in res.vip
@@ -1265,11 +768,11 @@ def render(args: argparse.Namespace, code: fo.VrrpdCode, res: Results, elapsed: 
                     f"{r['interval']:g} s",
                     r["event"],
                     str(r["n"]),
-                    _fmt(r["takeover_median_ms"]),
-                    _fmt(r["takeover_max_ms"]),
-                    _fmt(r["bound_ms"]),
-                    _fmt(r["own_timer_p99_ms"]),
-                    _fmt(r["over_bound_p99_ms"], 2),
+                    fmt(r["takeover_median_ms"]),
+                    fmt(r["takeover_max_ms"]),
+                    fmt(r["bound_ms"]),
+                    fmt(r["own_timer_p99_ms"]),
+                    fmt(r["over_bound_p99_ms"], 2),
                 )
                 for r in sorted(res.takeover, key=lambda r: (r["interval"], r["event"]))
             ],
@@ -1283,7 +786,7 @@ def render(args: argparse.Namespace, code: fo.VrrpdCode, res: Results, elapsed: 
         lines += md_table(
             ("daemon", "instances", "runs", "median ms", "max ms"),
             [
-                (r["daemon"], str(r["instances"]), str(r["runs"]), _fmt(r["median_ms"]), _fmt(r["max_ms"]))
+                (r["daemon"], str(r["instances"]), str(r["runs"]), fmt(r["median_ms"]), fmt(r["max_ms"]))
                 for r in res.startup
             ],
         )
