@@ -299,7 +299,7 @@ def snapshot_vrrpd(ref: str | None) -> VrrpdCode:
             capture_output=True,
             text=True,
             cwd=root,
-            env=_pinned_env(root),
+            env=pinned_env(root),
             check=True,
         )
         version, location = probe.stdout.split()
@@ -318,7 +318,10 @@ def snapshot_vrrpd(ref: str | None) -> VrrpdCode:
         raise
 
 
-def _pinned_env(root: Path) -> dict[str, str]:
+def pinned_env(root: Path) -> dict[str, str]:
+    """The environment of every vrrpd process started from the snapshot at `root` (here and in run_all.py's
+    subjects): PYTHONPATH names the snapshot, so `import vrrpd` finds it and not the tree the editable install
+    points at, which may change while a benchmark runs."""
     return {**os.environ, "PYTHONPATH": str(root)}
 
 
@@ -333,7 +336,7 @@ class PinnedVrrpd(Vrrpd):
         # `python -m` puts the working directory first on sys.path, ahead of the editable install's entry.
         with self.log_path.open("ab") as log:
             self.proc = self.host.popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.code.root, env=_pinned_env(self.code.root)
+                self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.code.root, env=pinned_env(self.code.root)
             )
         if wait:
             wait_for(self._ready, 15, message=f"vrrpd on {self.host.name} never answered on {self.socket}")

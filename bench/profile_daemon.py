@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import failover as fo
-import run_all as ra
+import subjects
 from lab import Lab
 
 
@@ -85,15 +85,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for side in args.sides.split(","):
             with Lab(prefix="pd") as lab:
-                r1, r2 = lab.add_host("r1", ipv4=f"{ra.R1}/24"), lab.add_host("r2", ipv4=f"{ra.R2}/24")
+                r1, r2 = lab.add_host("r1", ipv4=f"{subjects.R1}/24"), lab.add_host("r2", ipv4=f"{subjects.R2}/24")
                 daemons = ("vrrpd", "keepalived") if side == "master" else ("keepalived", "vrrpd")
-                master = ra.make_subject(
-                    daemons[0], r1, ra.instances(args.instances, ra.MASTER_PRIO, args.interval), code
+                master = subjects.make_subject(
+                    daemons[0], r1, subjects.instances(args.instances, subjects.MASTER_PRIO, args.interval), code
                 )
-                backup = ra.make_subject(
-                    daemons[1], r2, ra.instances(args.instances, ra.BACKUP_PRIO, args.interval), code
+                backup = subjects.make_subject(
+                    daemons[1], r2, subjects.instances(args.instances, subjects.BACKUP_PRIO, args.interval), code
                 )
-                ra.start_pair(master, backup, 3)
+                subjects.start_pair(master, backup, 3)
                 subject = master if side == "master" else backup
                 path = args.out / f"profile-{side}-{args.instances}x{args.interval:g}.txt"
                 argv_spy = [pyspy, "record", "--nonblocking", "-r", str(args.rate), "-d", str(args.seconds)]

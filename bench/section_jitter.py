@@ -1,0 +1,140 @@
+"""bench/run_all.py's jitter section: advert interval jitter on the wire, 100 instances at 10 ms.
+
+The subject is master, keepalived the backup; tcpdump in an observer namespace (kernel timestamps, nanosecond pcap)
+records the adverts, and each VRID's consecutive adverts are set against the interval. `--jitter` seconds idle, then
+as long again under the CPU hog. One daemon at a time. The distributions go into the report as ASCII histograms, and
+as a PNG where matplotlib happens to be installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+import failover as fo  # puts netns-tests/ (lab.py) on sys.path; isort keeps it above the from-imports
+from cpuhog import Hog
+from figures import Results, fmt, md_table
+from lab import Lab
+from progress import log
+from subjects import BACKUP_PRIO, MASTER_PRIO, OBS, R1, R2, instances, make_subject, run_labs, start_pair
+from wire import Tcpdump, histogram, jitter_stats, summarize_devs
+
+
+def run(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
+    n, interval = 100, 0.01
+    for daemon in args.daemons:
+        log(f"jitter: {daemon} master ({n} x {interval:g} s) + keepalived backup, {args.jitter:g} s idle + hog")
+
+        def body(_: int, lab: Lab, daemon: str = daemon) -> list[dict[str, Any]]:
+            r1, r2 = lab.add_host("r1", ipv4=f"{R1}/24"), lab.add_host("r2", ipv4=f"{R2}/24")
+            obs = lab.add_host("obs", ipv4=f"{OBS}/24")
+            master = make_subject(daemon, r1, instances(n, MASTER_PRIO, interval), code)
+            backup = make_subject("keepalived", r2, instances(n, BACKUP_PRIO, interval), code)
+            start_pair(master, backup, args.settle)
+            out = []
+            for load in ("idle", "cpu hog"):
+                before = master.transitions() + backup.transitions()
+                cap = Tcpdump(obs, f"jitter-{daemon}", f"src host {R1} or src host {R2}")
+                with Hog() if load == "cpu hog" else contextlib.nullcontext():
+                    time.sleep(args.jitter)
+                dropped = cap.stop()
+                adverts = list(cap.adverts())
+                devs = jitter_stats(adverts, R1, interval)
+                backup_adverts = sum(1 for a in adverts if a[1] == R2)
+                after = master.transitions() + backup.transitions()
+                res.histograms.append(histogram(f"{daemon}, {load}: advert gap - {interval * 1000:g} ms", devs))
+                res.deviations[f"{daemon}, {load}"] = devs
+                out.append(
+                    {
+                        "daemon": daemon,
+                        "load": load,
+                        "instances": n,
+                        "interval": interval,
+                        "seconds": args.jitter,
+                        "dropped_by_kernel": dropped,
+                        "backup_adverts": backup_adverts,
+                        "state_changes": after - before,
+                        **summarize_devs(devs),
+                    }
+                )
+                cap.path.unlink()
+            master.stop()
+            backup.stop()
+            return out
+
+        (got,) = run_labs(1, body)
+        if isinstance(got, BaseException):
+            res.notes.append(f"jitter {daemon} failed: {got!r}")
+        else:
+            res.jitter.extend(got)
+
+
+def render(args: argparse.Namespace, res: Results) -> list[str]:
+    """The section's part of the report; nothing if it has no rows."""
+    if not res.jitter:
+        return []
+    lines = ["", f"## Advert interval jitter on the wire (100 inst @ 10 ms, {args.jitter:g} s per load)", ""]
+    lines += md_table(
+        (
+            "daemon",
+            "load",
+            "gaps",
+            "p50 |dev| ms",
+            "p99 |dev| ms",
+            "max |dev| ms",
+            "max late ms",
+            "backup adverts",
+            "state changes",
+            "pcap drops",
+        ),
+        [
+            (
+                r["daemon"],
+                r["load"],
+                str(r["gaps"]),
+                fmt(r["p50_ms"], 3),
+                fmt(r["p99_ms"], 3),
+                fmt(r["max_ms"], 2),
+                fmt(r["max_late_ms"], 2),
+                str(r["backup_adverts"]),
+                str(r["state_changes"]),
+                str(r["dropped_by_kernel"]),
+            )
+            for r in res.jitter
+        ],
+    )
+    lines += ["", "```", *res.histograms, "```"]
+    return lines
+
+
+def planned_seconds(args: argparse.Namespace) -> float:
+    """Its share of run_all.py's runtime forecast (overheads measured on the 2-vCPU lab VM)."""
+    return len(args.daemons) * (2 * args.jitter + args.settle + 5)
+
+
+def plot(deviations: dict[str, list[float]], path: Path) -> None:
+    """The jitter distributions as a PNG, only where matplotlib is already installed (it is no dependency of this
+    project: the markdown report carries the same distributions as ASCII histograms)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    try:
+        fig, ax = plt.subplots(figsize=(9, 5))
+        for label, devs in deviations.items():
+            ax.hist([max(-2.0, min(10.0, d)) for d in devs], bins=120, range=(-2, 10), histtype="step", label=label)
+        ax.set_yscale("log")
+        ax.set_xlabel("advert gap - interval (ms), clipped to [-2, 10]")
+        ax.set_ylabel("gaps")
+        ax.legend()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        log(f"wrote {path}")
+    except Exception as exc:  # a plot is a nicety; the figures are already written
+        log(f"no jitter plot: {exc!r}")
