@@ -19,12 +19,19 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv6Interface, ip_interface
 from typing import Any
 
-import yaml
-
 from vrrpd.config import ConfigError, parse_config
 from vrrpd.importer import syncgroups, track_files
 from vrrpd.importer import unicast as _unicast
+from vrrpd.importer.render import flow, render, yaml_number
 from vrrpd.importer.syntax import Statement, parse_file
+from vrrpd.importer.tables import (
+    GLOBAL_IGNORED,
+    GLOBAL_UNMAPPED,
+    HOOK_KEYS,
+    INSTANCE_IGNORED,
+    INSTANCE_UNMAPPED,
+    TOP_UNMAPPED,
+)
 
 VirtualAddress = IPv4Interface | IPv6Interface
 
@@ -33,19 +40,6 @@ _MAC = re.compile(r"(?i)[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 _TRUE = ("true", "on", "yes")
 _FALSE = ("false", "off", "no")
 _MAX_V3_INTERVAL = 40.95
-_EVENTS = (
-    "use `vrrpctl events` instead: it prints every transition (instance, old and new state, priority, reason) "
-    "as one JSON line, in order; a FIFO reader can read its output instead"
-)
-_HOOK_KEYS = {
-    "notify_master": "on_master",
-    "notify_backup": "on_backup",
-    "notify_fault": "on_fault",
-    "notify_stop": "on_stop",
-    "notify": "notify",
-}
-"""keepalived's notify keywords (of a vrrp_instance or a vrrp_sync_group) -> the keys of vrrpd's notify: section,
-in vrrpd's order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,161 +82,6 @@ class GeneratedInvalid(Exception):
         super().__init__(f"the generated YAML does not validate (an importer bug, please report it): {error}")
         self.text = text
         self.messages = messages
-
-
-# --- keepalived keywords we recognise but cannot map: keyword -> what to do ------------------------------
-
-_GLOBAL_IGNORED = {
-    # Not VRRP behaviour at all: a note, nothing lost for failover.
-    "router_id": "only names this host in keepalived's e-mails and SNMP; vrrpd has neither",
-    "notification_email": "keepalived's e-mail alerts; vrrpd sends none (use the journal)",
-    "notification_email_from": "keepalived's e-mail alerts; vrrpd sends none (use the journal)",
-    "smtp_server": "keepalived's e-mail alerts; vrrpd sends none (use the journal)",
-    "smtp_connect_timeout": "keepalived's e-mail alerts; vrrpd sends none (use the journal)",
-    "smtp_helo_name": "keepalived's e-mail alerts; vrrpd sends none (use the journal)",
-    "smtp_alert": "keepalived's e-mail alerts; vrrpd sends none (use the journal)",
-    "smtp_alert_vrrp": "keepalived's e-mail alerts; vrrpd sends none (use the journal)",
-    "smtp_alert_checker": "keepalived's e-mail alerts; vrrpd sends none (use the journal)",
-    "vrrp_iptables": "vrrpd implements accept_mode: false with nftables in its own table inet vrrpd",
-    "vrrp_ipsets": "vrrpd implements accept_mode: false with nftables in its own table inet vrrpd",
-    "nftables": "vrrpd implements accept_mode: false with nftables in its own table inet vrrpd",
-    "nftables_priority": "vrrpd implements accept_mode: false with nftables in its own table inet vrrpd",
-    "nftables_counters": "vrrpd implements accept_mode: false with nftables in its own table inet vrrpd",
-    "nftables_ifindex": "vrrpd implements accept_mode: false with nftables in its own table inet vrrpd",
-    "vrrp_skip_check_adv_addr": "vrrpd always checks the address list and only logs a mismatch (address_check: log)",
-    "state_file_location": "keepalived's SIGUSR1 dump; use `vrrpctl status`",
-    "stats_file_location": "keepalived's SIGUSR2 dump; use `vrrpctl status`",
-    "json_file_location": "keepalived's JSON dump; use `vrrpctl status --json`",
-    "json_version": "keepalived's JSON dump; use `vrrpctl status --json`",
-    "data_use_instance": "keepalived's dump files; use `vrrpctl status`",
-    "lvs_id": "LVS (the checker), not VRRP",
-    "lvs_sync_daemon": "LVS (the checker), not VRRP",
-    "lvs_timeouts": "LVS (the checker), not VRRP",
-    "lvs_flush": "LVS (the checker), not VRRP",
-    "checker_priority": "LVS (the checker), not VRRP",
-    "checker_log_all_failures": "LVS (the checker), not VRRP",
-    "checker_process_name": "LVS (the checker), not VRRP",
-    "bfd_process_name": "keepalived's BFD process; vrrpd has no BFD",
-    "vrrp_process_name": "the process title; vrrpd's is vrrpd",
-    "process_names": "the process title; vrrpd's is vrrpd",
-    "process_name": "the process title; vrrpd's is vrrpd",
-    "config_save_dir": "vrrpd reads one YAML file",
-    "reload_file": "vrrpd has no live reload yet; restart it (`systemctl restart vrrpd`)",
-    "reload_time_file": "vrrpd has no live reload yet; restart it (`systemctl restart vrrpd`)",
-    "reload_repeat": "vrrpd has no live reload yet; restart it (`systemctl restart vrrpd`)",
-    "vrrp_rx_bufs_policy": "vrrpd sizes its socket buffers itself",
-    "vrrp_rx_bufs_multiplier": "vrrpd sizes its socket buffers itself",
-    "use_pid_dir": "systemd runs vrrpd; there is no pid file",
-    "reload_check_config": "vrrpd always validates a file before it uses it",
-    "enable_script_security": "vrrpd has no script-security check; make sure track scripts are writable by root only",
-}
-
-_GLOBAL_UNMAPPED = {
-    "vrrp_mcast_group4": "vrrpd always uses 224.0.0.18 (RFC 9568); keep keepalived's default group on the peers",
-    "vrrp_mcast_group6": "vrrpd always uses ff02::12 (RFC 9568); keep keepalived's default group on the peers",
-    "vrrp_garp_lower_prio_repeat": "vrrpd answers a lower-priority advert with an advert and one GARP/NA burst "
-    "(the garp settings), at most once per 5 s; not tunable apart",
-    "vrrp_garp_lower_prio_delay": "vrrpd answers a lower-priority advert with an advert and one GARP/NA burst "
-    "(the garp settings), at most once per 5 s; not tunable apart",
-    "vrrp_garp_extra_if": "vrrpd announces only on the instance interface; use garp.refresh for periodic GARPs",
-    "vrrp_vmac_garp_intvl": "use garp.refresh for periodic GARPs from the virtual MAC",
-    "vrrp_higher_prio_send_advert": "vrrpd does not send an extra advert before yielding",
-    "vrrp_owner_ignore_adverts": "vrrpd's address owner does not ignore adverts (it handles duplicate owners)",
-    "vrrp_startup_delay": "set startup_delay (seconds) on each instance, or under defaults: vrrpd's equivalent",
-    "vrrp_delay_after_boot": "closest: startup_delay (seconds) on each instance, applied at every start, not only "
-    "after a boot",
-    "notify_fifo": _EVENTS,
-    "notify_fifo_script": _EVENTS,
-    "vrrp_notify_fifo": _EVENTS,
-    "vrrp_notify_fifo_script": _EVENTS,
-    "vrrp_notify_priority_changes": "vrrpd reports no priority-change events; `vrrpctl status --json` shows "
-    "each instance's effective_priority, and `vrrpctl events` the transitions",
-    "fifo_write_vrrp_states_on_reload": "vrrpd has no live reload yet; `vrrpctl events --replay N` shows the "
-    "last N transitions",
-    "dynamic_interfaces": "vrrpd needs each interface to exist when it starts",
-    "vrrp_priority": "set Nice= in the vrrpd systemd unit",
-    "vrrp_rt_priority": "set CPUSchedulingPolicy=rr and CPUSchedulingPriority= in the vrrpd systemd unit",
-    "vrrp_no_swap": "set MemoryLock/LimitMEMLOCK in the vrrpd systemd unit",
-    "vrrp_cpu_affinity": "set CPUAffinity= in the vrrpd systemd unit",
-    "vrrp_rlimit_rttime": "set LimitRTTIME= in the vrrpd systemd unit",
-    "max_auto_priority": "vrrpd does not change its scheduling; set it in the systemd unit",
-    "min_auto_priority_delay": "vrrpd does not change its scheduling; set it in the systemd unit",
-    "enable_snmp_vrrp": "vrrpd has no SNMP agent; use `vrrpctl status --json`",
-    "enable_snmp_keepalived": "vrrpd has no SNMP agent; use `vrrpctl status --json`",
-    "enable_snmp_rfc": "vrrpd has no SNMP agent; use `vrrpctl status --json`",
-    "enable_snmp_rfcv2": "vrrpd has no SNMP agent; use `vrrpctl status --json`",
-    "enable_snmp_rfcv3": "vrrpd has no SNMP agent; use `vrrpctl status --json`",
-    "enable_traps": "vrrpd has no SNMP agent; use `vrrpctl status --json`",
-    "snmp_socket": "vrrpd has no SNMP agent; use `vrrpctl status --json`",
-    "enable_dbus": "vrrpd has no DBus interface; use `vrrpctl status --json`",
-    "dbus_service_name": "vrrpd has no DBus interface; use `vrrpctl status --json`",
-    "net_namespace": "run vrrpd inside the namespace (ip netns exec, or NetworkNamespacePath= in the unit)",
-    "instance": "run one vrrpd per configuration, each with its own control_socket",
-    "vmac_prefix": "vrrpd names the macvlan vrrp4-<vrid> / vrrp6-<vrid>",
-    "log_unknown_vrids": "vrrpd counts unknown VRIDs itself (`vrrpctl status`)",
-    "vrrp_down_timer_adverts": "vrrpd always waits 3 adverts (RFC 9568)",
-    "startup_script": "vrrpd runs no scripts at start or stop; use ExecStartPre=/ExecStopPost= in the systemd unit",
-    "shutdown_script": "vrrpd runs no scripts at start or stop; use ExecStartPre=/ExecStopPost= in the systemd unit",
-}
-
-_INSTANCE_UNMAPPED = {
-    "vrf": "vrrpd has no VRF support; run it in the VRF (ip vrf exec) if adverts must use it",
-    "virtual_ipaddress_excluded": "not supported: vrrpd has no addresses outside the advert; add them to "
-    "virtual_addresses (same family, 255 at most) or manage them outside vrrpd",
-    "no_virtual_ipaddress": "vrrpd needs at least one virtual address per instance",
-    "virtual_routes": "vrrpd does not add routes; configure them statically or with a hook once hooks exist",
-    "virtual_rules": "vrrpd does not add policy rules; configure them statically",
-    "track_process": "vrrpd cannot track processes; use a track script (e.g. pidof NAME)",
-    "track_bfd": "vrrpd has no BFD",
-    "track_src_ip": "vrrpd does not track its source address",
-    "dont_track_primary": "vrrpd always tracks the instance interface (down = fault)",
-    "notify_deleted": "vrrpd has no live reload, so instances are never deleted while it runs; on_stop runs "
-    "when vrrpd stops an instance",
-    "notify_master_rx_lower_pri": "vrrpd has no hook for it: a master that hears a lower-priority advert "
-    "re-announces itself (advert and GARP/NA) on its own; follow `vrrpctl events` for the transitions",
-    "notify_priority_changes": "vrrpd reports no priority-change events; `vrrpctl status --json` shows each "
-    "instance's effective_priority, and `vrrpctl events` the transitions",
-    "smtp_alert": "vrrpd sends no e-mail; use the journal",
-    "mcast_dst_ip": "vrrpd always uses 224.0.0.18 / ff02::12 (RFC 9568)",
-    "use_vmac_addr": "vrrpd puts only the instance's own addresses on the virtual MAC",
-    "vmac_xmit_base": "vrrpd sends adverts from the virtual MAC interface",
-    "use_ipvlan": "vrrpd uses a macvlan (virtual_mac: true), not an ipvlan",
-    "garp_lower_prio_delay": "vrrpd answers a lower-priority advert with an advert (advert_on_lower_priority), "
-    "not with GARPs",
-    "garp_lower_prio_repeat": "vrrpd answers a lower-priority advert with an advert (advert_on_lower_priority), "
-    "not with GARPs",
-    "garp_extra_if": "vrrpd announces only on the instance interface; use garp.refresh for periodic GARPs",
-    "vmac_garp_intvl": "use garp.refresh for periodic GARPs from the virtual MAC",
-    "timer_expired_backup": "vrrpd has no such fallback",
-    "owner_ignore_adverts": "vrrpd's address owner does not ignore adverts (it handles duplicate owners)",
-    "auth_hmac": "vrrpd has no HMAC authentication",
-    "promote_secondaries": "set net.ipv4.conf.IF.promote_secondaries=1 with sysctl",
-    "kernel_rx_buf_size": "vrrpd sizes its socket buffers itself",
-    "linkbeat_use_polling": "vrrpd follows link state with netlink",
-}
-
-_INSTANCE_IGNORED = {
-    "native_ipv6": "deprecated in keepalived; the family comes from the addresses",
-    "debug": "not implemented in keepalived either",
-    "preempt": "the default (and a no-op in keepalived)",
-    "skip_check_adv_addr": "vrrpd always checks the address list and only logs a mismatch (address_check: log)",
-}
-
-_TOP_UNMAPPED = {
-    "static_ipaddress": "vrrpd does not manage static addresses; configure them with the system's network "
-    "configuration (ignored)",
-    "static_routes": "vrrpd does not manage static routes; configure them with the system's network configuration",
-    "static_rules": "vrrpd does not manage static rules; configure them with the system's network configuration",
-    "vrrp_track_process": "vrrpd cannot track processes; use a track script (e.g. pidof NAME)",
-    "bfd_instance": "vrrpd has no BFD",
-    "garp_group": "use garp.interval per instance",
-    "linkbeat_interfaces": "vrrpd follows link state with netlink",
-    "interface_up_down_delays": "vrrpd has no interface debounce",
-    "track_group": "vrrpd does not manage static addresses",
-    "virtual_server": "LVS, not VRRP: out of vrrpd's scope",
-    "virtual_server_group": "LVS, not VRRP: out of vrrpd's scope",
-    "real_server": "LVS, not VRRP: out of vrrpd's scope",
-}
 
 
 # --- the intermediate model ---------------------------------------------------------------------------
@@ -433,8 +272,8 @@ class _Converter:
                         instances.append(inst)
             elif stmt.keyword in ("global_defs", "vrrp_script", "vrrp_sync_group", "track_file", "vrrp_track_file"):
                 pass
-            elif stmt.keyword in _TOP_UNMAPPED:
-                self.warn(stmt, f"{stmt.keyword}: {_TOP_UNMAPPED[stmt.keyword]}")
+            elif stmt.keyword in TOP_UNMAPPED:
+                self.warn(stmt, f"{stmt.keyword}: {TOP_UNMAPPED[stmt.keyword]}")
             else:
                 self.unknown(stmt, "the top level")
         outputs = self.finish(instances)
@@ -493,13 +332,13 @@ class _Converter:
         elif key == "vrrp_min_garp":
             if self.flag(stmt):
                 g.garp.repeat, g.garp.delay, g.garp.refresh = 1, 0.0, 0.0
-        elif key in _GLOBAL_IGNORED:
-            self.note(stmt, f"{key}: ignored: {_GLOBAL_IGNORED[key]}")
-        elif key in _GLOBAL_UNMAPPED:
+        elif key in GLOBAL_IGNORED:
+            self.note(stmt, f"{key}: ignored: {GLOBAL_IGNORED[key]}")
+        elif key in GLOBAL_UNMAPPED:
             if key == "vrrp_down_timer_adverts" and stmt.args == ["3"]:
                 self.note(stmt, f"{key}: 3 is what vrrpd always uses")
             else:
-                self.warn(stmt, f"{key}: not supported: {_GLOBAL_UNMAPPED[key]}")
+                self.warn(stmt, f"{key}: not supported: {GLOBAL_UNMAPPED[key]}")
         elif key.startswith("vrrp_netlink_"):
             self.note(stmt, f"{key}: ignored: vrrpd sizes its netlink buffers itself")
         elif key.startswith(("lvs_", "checker_", "smtp_", "bfd_", "snmp_", "dbus_", "notification_")):
@@ -575,8 +414,8 @@ class _Converter:
             command = script.command
         out: dict[str, Any] = {
             "command": command,
-            "interval": _num(script.interval),
-            "timeout": _num(script.timeout if script.timeout is not None else script.interval),
+            "interval": yaml_number(script.interval),
+            "timeout": yaml_number(script.timeout if script.timeout is not None else script.interval),
             "rise": script.rise,
             "fall": script.fall,
         }
@@ -605,10 +444,10 @@ class _Converter:
             handler = _INSTANCE_HANDLERS.get(sub.keyword)
             if handler is not None:
                 handler(self, inst, sub)
-            elif sub.keyword in _INSTANCE_UNMAPPED:
-                self.warn(sub, f"{sub.keyword}: {_INSTANCE_UNMAPPED[sub.keyword]}")
-            elif sub.keyword in _INSTANCE_IGNORED:
-                self.note(sub, f"{sub.keyword}: ignored: {_INSTANCE_IGNORED[sub.keyword]}")
+            elif sub.keyword in INSTANCE_UNMAPPED:
+                self.warn(sub, f"{sub.keyword}: {INSTANCE_UNMAPPED[sub.keyword]}")
+            elif sub.keyword in INSTANCE_IGNORED:
+                self.note(sub, f"{sub.keyword}: ignored: {INSTANCE_IGNORED[sub.keyword]}")
             else:
                 self.unknown(sub, f"vrrp_instance {raw_name}")
         for key, what in (("interface", "interface"), ("vrid", "virtual_router_id")):
@@ -803,7 +642,7 @@ class _Converter:
         NAME STATE PRIORITY) in both."""
         hooks: dict[str, Any] = {}
         users: dict[str, Statement] = {}
-        for keyword, key in _HOOK_KEYS.items():
+        for keyword, key in HOOK_KEYS.items():
             stmt = statements.get(keyword)
             if stmt is None:
                 continue
@@ -882,7 +721,7 @@ class _Converter:
             return _MAX_V3_INTERVAL
         if centis != round(seconds * 100, 6):
             self.note(at, f"advert_int {at.args[0]}: VRRPv3 counts centiseconds; rounded to {centis / 100:g}")
-        return _num(max(1, centis) / 100)
+        return yaml_number(max(1, centis) / 100)
 
     def garp_out(self, inst: _Instance, family: int) -> dict[str, Any]:
         k = inst.garp
@@ -894,11 +733,11 @@ class _Converter:
             )
         garp = {
             "count": k.repeat,
-            "interval": _num(k.interval if family == 4 else k.gna_interval),
-            "repeat_delay": _num(k.delay),
+            "interval": yaml_number(k.interval if family == 4 else k.gna_interval),
+            "repeat_delay": yaml_number(k.delay),
             # keepalived sends the second burst only when garp_master_delay is not 0
             "repeat_count": k.repeat if k.delay > 0 else 0,
-            "refresh": _num(k.refresh),
+            "refresh": yaml_number(k.refresh),
         }
         defaults = {"count": 5, "interval": 0, "repeat_delay": 5, "repeat_count": 5, "refresh": 0}
         return {key: value for key, value in garp.items() if value != defaults[key]}
@@ -951,7 +790,7 @@ class _Converter:
                     self.warn(
                         script.at,
                         f"vrrp_script {name}: vrrpd cannot run track scripts yet; would map to top-level "
-                        f"track_scripts: {{{name}: {_flow(self.script_out(script))}}}",
+                        f"track_scripts: {{{name}: {flow(self.script_out(script))}}}",
                     )
             return
         if scripts:
@@ -981,7 +820,7 @@ class _Converter:
             self.warn(
                 at,
                 f"{keyword} {name}: vrrpd cannot track yet ({meaning}); would map to "
-                f"{'track_scripts' if key == 'name' else 'track_interfaces'}: [{_flow(entry)}]",
+                f"{'track_scripts' if key == 'name' else 'track_interfaces'}: [{flow(entry)}]",
             )
             return None
         return entry
@@ -1040,7 +879,7 @@ def _h_nopreempt(c: _Converter, inst: _Instance, stmt: Statement) -> None:
 def _h_preempt_delay(c: _Converter, inst: _Instance, stmt: Statement) -> None:
     value = c.number(stmt, 0, 1000)
     if value is not None:
-        inst.out["preempt_delay"] = _num(value)
+        inst.out["preempt_delay"] = yaml_number(value)
         inst.preempt_delay_at = stmt
 
 
@@ -1295,15 +1134,6 @@ _INSTANCE_HANDLERS: dict[str, Callable[[_Converter, _Instance, Statement], None]
 # --- output ---------------------------------------------------------------------------------------------
 
 
-def _num(value: float) -> float | int:
-    """Whole numbers print as integers (1, not 1.0)."""
-    return int(value) if float(value).is_integer() else round(value, 6)
-
-
-def _flow(data: dict[str, Any]) -> str:
-    return yaml.safe_dump(data, default_flow_style=True, sort_keys=False, width=1000).strip()
-
-
 def tracking_supported() -> bool:
     """Whether this vrrpd's config schema has track_scripts / track_interfaces (they are being added)."""
     base = "instances:\n  - {name: a, interface: eth0, vrid: 1, virtual_addresses: [203.0.113.1/24]%s}\n"
@@ -1314,39 +1144,6 @@ def tracking_supported() -> bool:
             if e.problem.startswith("unknown key"):
                 return False
     return True
-
-
-class _Dumper(yaml.SafeDumper):
-    """Indents list items under their key, as etc/vrrpd.yaml does."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)
-
-
-def _dump(data: Any) -> str:
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=1000, default_flow_style=False)
-
-
-def render(doc: dict[str, Any], source: str, origins: list[str] | None = None) -> str:
-    header = (
-        f"# Generated by `vrrpctl import-keepalived` from {source}.\n"
-        "# Review it before use: read every warning and note printed with it, then check it with\n"
-        "# `vrrpd check -c FILE`. Only keys whose value differs from vrrpd's default are written,\n"
-        "# except name, interface, vrid, priority, advert_interval and version, which always are.\n"
-    )
-    parts = [header]
-    if "track_scripts" in doc:
-        parts.append("\n" + _dump({"track_scripts": doc["track_scripts"]}))
-    if "track_files" in doc:
-        parts.append("\n" + _dump({"track_files": doc["track_files"]}))
-    parts.append("\ninstances:\n")
-    for index, inst in enumerate(doc["instances"]):
-        if origins:
-            parts.append(f"  # {origins[index]}\n")
-        parts.append("".join(f"  {line}\n" for line in _dump([inst]).splitlines()))
-    if "sync_groups" in doc:
-        parts.append("\n" + _dump({"sync_groups": doc["sync_groups"]}))
-    return "".join(parts)
 
 
 def import_keepalived(path: str, config_id: str | None = None, tracking: bool | None = None) -> ImportResult:

@@ -20,20 +20,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vrrpd.importer.syntax import Statement
+from vrrpd.importer.tables import GROUP_NOTIFY_UNMAPPED, GROUP_UNMAPPED_TRACKERS, HOOK_KEYS
 
 if TYPE_CHECKING:
     from vrrpd.importer.convert import _Converter, _Instance
-
-_GROUP_NOTIFY_UNMAPPED = (
-    "vrrpd's group hooks are on_master, on_backup, on_fault, on_stop and notify (a group has no priority to "
-    "report changes of); `vrrpctl events` shows every group transition; not imported"
-)
-_UNMAPPED_TRACKERS = {
-    "track_file": "vrrpd's sync groups cannot track files; track the file on each member with on_failure: fault, "
-    "or use a group track script that reads it",
-    "track_process": "vrrpd cannot track processes; use a track script (e.g. pidof NAME)",
-    "track_bfd": "vrrpd has no BFD",
-}
 
 
 @dataclass
@@ -49,7 +39,7 @@ class Group:
 
 def read_group(c: _Converter, stmt: Statement) -> None:
     """One `vrrp_sync_group` block; remembers which instance is in which group (`c.sync_groups`)."""
-    from vrrpd.importer.convert import _HOOK_KEYS, _weight
+    from vrrpd.importer.convert import _weight
 
     name = stmt.args[0] if stmt.args else "?"
     group = Group(name, stmt)
@@ -64,12 +54,12 @@ def read_group(c: _Converter, stmt: Statement) -> None:
                     group.track_scripts.append((entry.keyword, weight, reverse, entry))
                 else:
                     group.track_interfaces.append((entry.keyword, weight or 0, reverse, entry))
-        elif sub.keyword in _UNMAPPED_TRACKERS:
-            c.warn(sub, f"vrrp_sync_group {name}: {sub.keyword}: {_UNMAPPED_TRACKERS[sub.keyword]}; not imported")
-        elif sub.keyword in _HOOK_KEYS:
+        elif sub.keyword in GROUP_UNMAPPED_TRACKERS:
+            c.warn(sub, f"vrrp_sync_group {name}: {sub.keyword}: {GROUP_UNMAPPED_TRACKERS[sub.keyword]}; not imported")
+        elif sub.keyword in HOOK_KEYS:
             c.remember_hook(group.hooks, f"vrrp_sync_group {name}", sub)
         elif sub.keyword.startswith("notify"):
-            c.warn(sub, f"vrrp_sync_group {name}: {sub.keyword}: {_GROUP_NOTIFY_UNMAPPED}")
+            c.warn(sub, f"vrrp_sync_group {name}: {sub.keyword}: {GROUP_NOTIFY_UNMAPPED}")
         elif sub.keyword == "smtp_alert":
             c.note(sub, f"vrrp_sync_group {name}: smtp_alert: ignored: vrrpd sends no e-mail; use the journal")
         elif sub.keyword in ("sync_group_tracking_weight", "global_tracking"):

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from vrrpd.importer.render import flow
 from vrrpd.importer.syntax import Statement
 from vrrpd.protocol.constants import MAX_WEIGHT
 
@@ -142,9 +143,7 @@ def output(c: _Converter, inst: _Instance) -> list[dict[str, Any]]:
                 "clamps value x weight to -253..253 where keepalived goes to FAULT below -253",
             )
         if not c.tracking:
-            from vrrpd.importer.convert import _flow  # here, not at the top: convert imports this module
-
-            c.warn(at, f"track_file {name}: this vrrpd cannot track files; would map to track_files: [{_flow(entry)}]")
+            c.warn(at, f"track_file {name}: this vrrpd cannot track files; would map to track_files: [{flow(entry)}]")
             continue
         entries.append(entry)
     return entries
