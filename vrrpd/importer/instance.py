@@ -46,6 +46,7 @@ def read_instance(ctx: Context, stmt: Statement) -> Instance | None:
     name = vrrpd_name(raw_name, "instance")
     if name != raw_name:
         ctx.note(stmt, f"vrrp_instance {raw_name!r}: renamed {name!r} (vrrpd names use A-Z a-z 0-9 _ . -)")
+    # A copy of the global GARP settings: the instance's garp_master_* lines override them for this instance only.
     inst = Instance(stmt, name, sync_group=ctx.group_of.get(raw_name), garp=replace(ctx.globals.garp))
     assert stmt.block is not None
     for sub in stmt.block:
@@ -132,7 +133,8 @@ def _accept(ctx: Context, inst: Instance, stmt: Statement) -> None:
 
 
 def _virtual_ipaddress(ctx: Context, inst: Instance, stmt: Statement) -> None:
-    """`ADDRESS[/LEN] [ip-address options]` lines; vrrpd takes the address only (`dev` is checked in resolve)."""
+    """`ADDRESS[/LEN] [ip-address options]` lines: vrrpd takes the address; each option it has no form for gets a
+    warning (`dev` waits for resolve, which knows the instance's interface)."""
     for entry in ctx.block(stmt) or []:
         address = _address(ctx, entry)
         if address is None:
@@ -164,6 +166,7 @@ def _address(ctx: Context, entry: Statement) -> VirtualAddress | None:
 
 
 def _address_options(ctx: Context, inst: Instance, entry: Statement) -> None:
+    """The options after the address, as `ip address add` takes them; a missing value ends the list."""
     args = entry.args
     i = 0
     while i < len(args):
