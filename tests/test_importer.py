@@ -21,9 +21,9 @@ from click.testing import CliRunner, Result
 from vrrpd.cli.ctl import main
 from vrrpd.config import AcceptChecksum, Authentication, Config, GarpConfig, InstanceConfig, parse_config
 from vrrpd.config.hooks import HooksConfig
-from vrrpd.importer import Message, SyntaxProblem, import_keepalived
+from vrrpd.importer import ImportResult, Message, SyntaxProblem, import_keepalived
 from vrrpd.importer import convert as convert_module
-from vrrpd.importer.convert import ImportResult, tracking_supported
+from vrrpd.importer.convert import tracking_supported
 from vrrpd.protocol.packet import AuthType, ChecksumForm
 
 CONFS = Path(__file__).resolve().parent / "keepalived-confs"
@@ -610,8 +610,8 @@ def test_the_example_instance_type_is_unchanged():
     assert written <= set(InstanceConfig.__dataclass_fields__)
 
 
-# Every VRRP keyword of keepalived-vrrp.md (section 1), with a plausible value: each must get its own mapping
-# or its own explanation, never the generic "unknown keyword".
+# keepalived's VRRP keywords (of a vrrp_instance, then of global_defs), each with a plausible value: each must get
+# its own mapping or its own explanation, never the generic "unknown keyword".
 INSTANCE_KEYWORDS = r"""
 state BACKUP | vrf red | priority 100 | advert_int 1 | version 2 | nopreempt | preempt | preempt_delay 0
 accept | no_accept | virtual_ipaddress_excluded {\n 203.0.113.200/24\n} | no_virtual_ipaddress

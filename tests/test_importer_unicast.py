@@ -12,8 +12,7 @@ from ipaddress import ip_address
 from pathlib import Path
 
 from vrrpd.config import parse_config
-from vrrpd.importer import import_keepalived
-from vrrpd.importer.convert import ImportResult
+from vrrpd.importer import ImportResult, import_keepalived
 
 CONFS = Path(__file__).resolve().parent / "keepalived-confs"
 

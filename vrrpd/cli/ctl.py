@@ -135,9 +135,8 @@ def import_keepalived(path: str, config_id: str | None) -> None:
     Exit status: 0 everything mapped, 1 something could not be mapped (the YAML is still printed
     when there is any), 2 the file cannot be read or parsed.
     """
-    from vrrpd.importer import SyntaxProblem
+    from vrrpd.importer import GeneratedInvalid, SyntaxProblem
     from vrrpd.importer import import_keepalived as convert
-    from vrrpd.importer.convert import GeneratedInvalid
 
     try:
         result = convert(path, config_id=config_id)

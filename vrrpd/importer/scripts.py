@@ -1,0 +1,89 @@
+"""keepalived's `vrrp_script` blocks -> vrrpd's top-level `track_scripts` (the scripts some instance or sync group
+tracks; `tracking` maps the track_script lists that use them)."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from vrrpd.importer.model import Context, Script
+from vrrpd.importer.render import yaml_number
+from vrrpd.importer.syntax import Statement
+from vrrpd.protocol.constants import MAX_WEIGHT
+
+
+def read_script(ctx: Context, stmt: Statement) -> None:
+    """A `vrrp_script NAME { script CMD; interval S; timeout S; weight W [reverse]; rise N; fall N; user U }`."""
+    name = ctx.definition_name(stmt)
+    if name is None:
+        return
+    script = Script(name, stmt)
+    assert stmt.block is not None
+    for sub in stmt.block:
+        key = sub.keyword
+        if key == "script":
+            script.command = " ".join(sub.args) if sub.args else None
+        elif key == "interval":
+            script.interval = ctx.number(sub, 0.001, 86400) or script.interval
+        elif key == "timeout":
+            script.timeout = ctx.number(sub, 0.001, 86400) or script.timeout
+        elif key == "weight":
+            weight, script.reverse = ctx.definition_weight(sub, MAX_WEIGHT)
+            if weight is not None:
+                script.weight = weight
+        elif key in ("rise", "fall"):
+            value = ctx.integer(sub, 1, 100)
+            if value is not None:
+                setattr(script, key, value)
+        elif key == "user":
+            if sub.args:
+                script.user = sub.args[0]
+            if len(sub.args) > 1:
+                ctx.warn(
+                    sub,
+                    f"user: vrrpd runs a script with the user's primary group; group {sub.args[1]} is not imported",
+                )
+        elif key == "init_fail":
+            ctx.warn(sub, "init_fail: vrrpd starts every tracker as not yet known, not failed")
+        else:
+            ctx.unknown(sub, f"vrrp_script {script.name}")
+    if script.command is None:
+        ctx.warn(stmt, f"vrrp_script {script.name}: has no script line; keepalived ignores it, so does the import")
+        return
+    ctx.scripts[script.name] = script
+
+
+def script_out(ctx: Context, script: Script) -> dict[str, Any]:
+    """The script's entry under track_scripts."""
+    assert script.command is not None
+    try:
+        # keepalived runs the command directly, split at spaces with quotes grouping; so does shlex, and
+        # the list shows the reviewer the exact argv.
+        command: list[str] | str = shlex.split(script.command)
+    except ValueError:
+        command = script.command
+    out: dict[str, Any] = {
+        "command": command,
+        "interval": yaml_number(script.interval),
+        "timeout": yaml_number(script.timeout if script.timeout is not None else script.interval),
+        "rise": script.rise,
+        "fall": script.fall,
+    }
+    if script.user is not None:
+        out["user"] = script.user
+    elif ctx.globals.script_user is not None:
+        out["user"] = ctx.globals.script_user
+    return out
+
+
+def section_out(ctx: Context) -> dict[str, Any]:
+    """The top-level track_scripts section (empty: none), once the instances and groups have marked what they use;
+    a note for each script nobody tracks."""
+    used = [script for script in ctx.scripts.values() if script.used]
+    section = {script.name: script_out(ctx, script) for script in used} if ctx.tracking else {}
+    for script in ctx.scripts.values():
+        if not script.used:
+            ctx.note(
+                script.at, f"vrrp_script {script.name}: no instance tracks it; not imported (keepalived skips it too)"
+            )
+    return section
