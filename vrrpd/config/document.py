@@ -35,14 +35,13 @@ from ipaddress import IPv4Address, IPv4Interface, IPv6Interface, ip_interface
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-from yaml.nodes import ScalarNode
-
 from vrrpd.config import track_files as config_track_files
+from vrrpd.config.errors import ConfigError, sentence
 from vrrpd.config.hooks import HooksConfig, parse_hooks
 from vrrpd.config.syncgroups import SyncGroupConfig, check_sync_groups
 from vrrpd.config.track_files import FileConfig
 from vrrpd.config.unicast import DEFAULT_TTL, IPAddress, UnicastChecks
+from vrrpd.config.yamlsrc import Map, Seq, load_yaml
 from vrrpd.defaults import DEFAULT_CONTROL_SOCKET
 from vrrpd.protocol.constants import MAX_PRIORITY, MAX_WEIGHT, MIN_PRIORITY, OWNER_PRIORITY
 from vrrpd.protocol.packet import MAX_INTERVAL_CS, MAX_V2_INTERVAL_S, AuthType, ChecksumForm, ChecksumMode, Family
@@ -69,24 +68,6 @@ class AcceptChecksum(StrEnum):
 
 
 _E = TypeVar("_E", ChecksumForm, AcceptChecksum, AddressCheck)
-
-
-class ConfigError(Exception):
-    """An invalid configuration. `str()` is one sentence: ``FILE: PATH (line N): PROBLEM``."""
-
-    def __init__(self, filename: str, path: str, line: int | None, problem: str) -> None:
-        super().__init__(_sentence(filename, path, line, problem))
-        self.filename = filename
-        self.path = path
-        """Key path such as ``instances[1].priority``; empty for the document as a whole."""
-        self.line = line
-        """1-based line in the file, or None when the file could not be read at all."""
-        self.problem = problem
-
-
-def _sentence(filename: str, path: str, line: int | None, problem: str) -> str:
-    at = f" (line {line})" if line is not None else ""
-    return f"{filename}: {path}{at}: {problem}" if path else f"{filename}{at}: {problem}"
 
 
 # --- the typed result -----------------------------------------------------------------------------------
@@ -285,120 +266,9 @@ def load_config(path: str | Path) -> Config:
 
 
 def parse_config(text: str, filename: str = "<string>") -> Config:
-    doc = _load_yaml(text, filename)
+    doc = load_yaml(text, filename)
     checker = _Checker(filename)
     return checker.config(doc)
-
-
-# --- YAML with line numbers -----------------------------------------------------------------------------
-
-
-class _Map(dict[Any, Any]):
-    """A YAML mapping that remembers where it, and each of its values, came from."""
-
-    line: int
-    value_lines: dict[Any, int]
-    raw: dict[Any, str | None]
-    duplicates: list[tuple[Any, int]]
-
-
-class _Seq(list[Any]):
-    line: int
-    item_lines: list[int]
-    raw: list[str | None]
-
-
-class _UnhashableKey:
-    """Stands in for a list/mapping used as a key, so the checker can name it instead of crashing."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-def _line(node: yaml.Node) -> int:
-    return node.start_mark.line + 1
-
-
-def _raw(node: yaml.Node) -> str | None:
-    return node.value if isinstance(node, ScalarNode) else None
-
-
-def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
-    explicit = sum(1 for k, _ in node.value if k.tag != _MERGE_TAG)
-    loader.flatten_mapping(node)  # resolves `<<: *anchor`; merged pairs come first, explicit ones last
-    result = _Map()
-    result.line, result.value_lines, result.raw, result.duplicates = _line(node), {}, {}, []
-    seen_explicit: set[Any] = set()
-    first_explicit = len(node.value) - explicit
-    for index, (key_node, value_node) in enumerate(node.value):
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            hash(key)
-        except TypeError:
-            key = _UnhashableKey(str(key))
-        if index >= first_explicit:
-            if key in seen_explicit:
-                result.duplicates.append((key, _line(key_node)))
-            seen_explicit.add(key)
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.value_lines[key] = _line(value_node)
-        result.raw[key] = _raw(value_node)
-    return result
-
-
-def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> _Seq:
-    result = _Seq(loader.construct_object(child, deep=True) for child in node.value)
-    result.line = _line(node)
-    result.item_lines = [_line(child) for child in node.value]
-    result.raw = [_raw(child) for child in node.value]
-    return result
-
-
-def _with_mark(construct: Callable[[yaml.SafeLoader, ScalarNode], Any]) -> Callable[[_Loader, ScalarNode], Any]:
-    # SafeLoader builds timestamps with datetime() and ints with int(), which raise a bare ValueError
-    # (2024-02-30, an int of 5000 digits); a mark makes the error name the line like any other.
-    def checked(loader: _Loader, node: ScalarNode) -> Any:
-        try:
-            return construct(loader, node)
-        except ValueError as e:
-            problem = f"{node.value[:40]!r} is not a valid value ({e})"
-            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
-
-    return checked
-
-
-_Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
-for _tag, _construct in (
-    ("tag:yaml.org,2002:int", yaml.SafeLoader.construct_yaml_int),
-    ("tag:yaml.org,2002:float", yaml.SafeLoader.construct_yaml_float),
-    ("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_timestamp),
-):
-    _Loader.add_constructor(_tag, _with_mark(_construct))
-
-
-def _load_yaml(text: str, filename: str) -> Any:
-    try:
-        return yaml.load(text, Loader=_Loader)  # _Loader derives from SafeLoader: no arbitrary objects
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark else None
-        problem = f"{e.problem} ({e.context})" if e.context and e.problem else e.problem or e.context
-        raise ConfigError(filename, "", line, f"invalid YAML: {problem}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(filename, "", None, f"invalid YAML: {e}") from None
-    except RecursionError:
-        raise ConfigError(filename, "", None, "the document is nested too deeply") from None
 
 
 # --- validation -----------------------------------------------------------------------------------------
@@ -411,12 +281,12 @@ class _Loc:
     raw: str | None = None
     """The scalar's source text, so messages can quote what the user wrote (``on``, not ``True``)."""
 
-    def key(self, mapping: _Map, key: str) -> _Loc:
+    def key(self, mapping: Map, key: str) -> _Loc:
         shown = key if _NAME_RE.fullmatch(key) else repr(key)  # a key with a newline must not split the sentence
         path = f"{self.path}.{shown}" if self.path else shown
         return _Loc(path, mapping.value_lines.get(key, mapping.line), mapping.raw.get(key))
 
-    def item(self, seq: _Seq, index: int) -> _Loc:
+    def item(self, seq: Seq, index: int) -> _Loc:
         return _Loc(f"{self.path}[{index}]", seq.item_lines[index], seq.raw[index])
 
     def describe(self) -> str:
@@ -500,7 +370,7 @@ def _what(value: Any, loc: _Loc) -> str:
     if isinstance(value, str):
         return f"the string {value!r}"
     if isinstance(value, list):
-        return "a list" if isinstance(value, _Seq) else "a YAML !!omap or !!pairs"
+        return "a list" if isinstance(value, Seq) else "a YAML !!omap or !!pairs"
     if isinstance(value, dict):
         return "a mapping"
     return f"a YAML {type(value).__name__}"
@@ -519,12 +389,12 @@ class _Checker(UnicastChecks):
         return ConfigError(self.filename, loc.path, loc.line, problem)
 
     def warn(self, loc: _Loc, problem: str) -> None:
-        self.warnings.append(_sentence(self.filename, loc.path, loc.line, problem))
+        self.warnings.append(sentence(self.filename, loc.path, loc.line, problem))
 
     # --- structure ---
 
-    def mapping(self, value: Any, loc: _Loc, known: tuple[str, ...]) -> _Map:
-        if not isinstance(value, _Map):
+    def mapping(self, value: Any, loc: _Loc, known: tuple[str, ...]) -> Map:
+        if not isinstance(value, Map):
             raise self.error(loc, f"expected a mapping, got {_what(value, loc)}")
         if value.duplicates:
             key, line = value.duplicates[0]
@@ -547,8 +417,8 @@ class _Checker(UnicastChecks):
             return f"unknown key (did you mean {close[0]}?)"
         return f"unknown key (expected one of {', '.join(known)})"
 
-    def sequence(self, value: Any, loc: _Loc) -> _Seq:
-        if not isinstance(value, _Seq):
+    def sequence(self, value: Any, loc: _Loc) -> Seq:
+        if not isinstance(value, Seq):
             raise self.error(loc, f"expected a list, got {_what(value, loc)}")
         if not value:
             raise self.error(loc, "must not be empty")
@@ -752,7 +622,7 @@ class _Checker(UnicastChecks):
         return parse_hooks(self, value, loc)
 
     def _trackers(self, value: Any, loc: _Loc, kind: TrackerKind) -> tuple[Tracker, ...]:
-        if isinstance(value, _Seq) and not value:
+        if isinstance(value, Seq) and not value:
             return ()
         key = "interface" if kind is TrackerKind.INTERFACE else "name"
         items = self.sequence(value, loc)
@@ -846,7 +716,7 @@ class _Checker(UnicastChecks):
                 raise self.error(command_loc, f"cannot be split into arguments like a shell would: {e}") from None
             if not argv:
                 raise self.error(command_loc, "must not be empty")
-        elif isinstance(raw, _Seq):
+        elif isinstance(raw, Seq):
             items = self.sequence(raw, command_loc)
             argv = [self.string(arg, command_loc.item(items, i)) for i, arg in enumerate(items)]
         else:
@@ -979,8 +849,8 @@ class _Checker(UnicastChecks):
             sync_groups=groups,
         )
 
-    def _script_section(self, value: Any, loc: _Loc) -> _Map:
-        if not isinstance(value, _Map):
+    def _script_section(self, value: Any, loc: _Loc) -> Map:
+        if not isinstance(value, Map):
             raise self.error(loc, f"expected a mapping of script names, got {_what(value, loc)}")
         if value.duplicates:
             key, line = value.duplicates[0]

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vrrpd.config.yamlsrc import Map
+
 if TYPE_CHECKING:
     from vrrpd.config.document import _Checker, _Loc, _Val
 
@@ -70,7 +72,7 @@ def _config_module() -> Any:
 def section(checker: _Checker, value: Any, loc: _Loc) -> dict[str, FileConfig]:
     """The top-level `track_files` mapping -> name -> FileConfig."""
     cfg = _config_module()
-    if not isinstance(value, cfg._Map):
+    if not isinstance(value, Map):
         raise checker.error(loc, f"expected a mapping of track file names, got {cfg._what(value, loc)}")
     if value.duplicates:
         key, line = value.duplicates[0]
@@ -120,7 +122,7 @@ def one_file(checker: _Checker, name: str, value: Any, loc: _Loc) -> FileConfig:
     on_missing: int | None
     if raw == "fault":
         on_missing = None
-    elif isinstance(raw, cfg._Map):
+    elif isinstance(raw, Map):
         sub = checker.mapping(raw, missing_loc, ("value",))
         if "value" not in sub:
             raise checker.error(missing_loc, "missing required key value")
