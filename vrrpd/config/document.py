@@ -24,24 +24,21 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
-import difflib
-import math
 import re
-import shlex
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from ipaddress import IPv4Address, IPv4Interface, IPv6Interface, ip_interface
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from vrrpd.config import track_files as config_track_files
-from vrrpd.config.errors import ConfigError, sentence
+from vrrpd.config.checker import Checker, Loc, Val, VirtualAddress, pick, what
+from vrrpd.config.errors import ConfigError
 from vrrpd.config.hooks import HooksConfig, parse_hooks
 from vrrpd.config.syncgroups import SyncGroupConfig, check_sync_groups
 from vrrpd.config.track_files import FileConfig
 from vrrpd.config.unicast import DEFAULT_TTL, IPAddress, UnicastChecks
-from vrrpd.config.yamlsrc import Map, Seq, load_yaml
+from vrrpd.config.yamlsrc import Seq, load_yaml
 from vrrpd.defaults import DEFAULT_CONTROL_SOCKET
 from vrrpd.protocol.constants import MAX_PRIORITY, MAX_WEIGHT, MIN_PRIORITY, OWNER_PRIORITY
 from vrrpd.protocol.packet import MAX_INTERVAL_CS, MAX_V2_INTERVAL_S, AuthType, ChecksumForm, ChecksumMode, Family
@@ -49,13 +46,9 @@ from vrrpd.protocol.router import AddressCheck, RouterConfig
 from vrrpd.protocol.tracking import Tracker, TrackerKind, effective_priority
 
 _MAX_UNIX_PATH = 107  # sun_path is 108 bytes including the terminating NUL
-_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
-_IFNAME_MAX = 15  # IFNAMSIZ - 1
-_BROADCAST = IPv4Address("255.255.255.255")
+NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 _IPV6_ADDRESSES_IN_1500 = (1500 - 40 - 8) // 16
 """90: an IPv6 advert with more no longer fits a 1500-byte frame (IPv4 fits 255 addresses in 1048 bytes)."""
-
-VirtualAddress = IPv4Interface | IPv6Interface
 
 
 class AcceptChecksum(StrEnum):
@@ -65,9 +58,6 @@ class AcceptChecksum(StrEnum):
     """Pseudo-header and message-only alike, so mixed peers (keepalived/FRR vs Cisco/Juniper) interoperate."""
     STRICT = "strict"
     """Only the form this instance transmits (`checksum`)."""
-
-
-_E = TypeVar("_E", ChecksumForm, AcceptChecksum, AddressCheck)
 
 
 # --- the typed result -----------------------------------------------------------------------------------
@@ -274,42 +264,9 @@ def parse_config(text: str, filename: str = "<string>") -> Config:
 # --- validation -----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Loc:
-    path: str
-    line: int
-    raw: str | None = None
-    """The scalar's source text, so messages can quote what the user wrote (``on``, not ``True``)."""
-
-    def key(self, mapping: Map, key: str) -> _Loc:
-        shown = key if _NAME_RE.fullmatch(key) else repr(key)  # a key with a newline must not split the sentence
-        path = f"{self.path}.{shown}" if self.path else shown
-        return _Loc(path, mapping.value_lines.get(key, mapping.line), mapping.raw.get(key))
-
-    def item(self, seq: Seq, index: int) -> _Loc:
-        return _Loc(f"{self.path}[{index}]", seq.item_lines[index], seq.raw[index])
-
-    def describe(self) -> str:
-        return f"{self.path}, line {self.line}" if self.path else f"line {self.line}"
-
-
-@dataclass(frozen=True, slots=True)
-class _Val:
-    """A checked value, where it was written, and whether the instance itself set it."""
-
-    value: Any
-    loc: _Loc
-    origin: str
-    """"instance", "defaults" or "builtin"."""
-
-    def note(self) -> str:
-        return f" (from {self.loc.describe()})" if self.origin == "defaults" else ""
-
-
 _IDENTITY_KEYS = ("name", "interface", "vrid", "virtual_addresses")
 _TOP_KEYS = ("control_socket", "defaults", "track_scripts", "instances", "track_files", "sync_groups")
 _SCRIPT_KEYS = ("command", "interval", "timeout", "rise", "fall", "user")
-_SHELL_TOKENS = frozenset({"|", "||", "&&", ";", ">", ">>", "<", "&", "2>&1"})
 _ELECTION_REFERENCE = 100
 """The default priority (ours and keepalived's): the peer priority a weight warning assumes."""
 _GARP_KEYS = tuple(GarpConfig.__dataclass_fields__)
@@ -318,189 +275,21 @@ _BUILTIN = InstanceConfig(name="", interface="", vrid=1, virtual_addresses=())
 _DEFAULTABLE_KEYS = tuple(k for k in InstanceConfig.__dataclass_fields__ if k not in (*_IDENTITY_KEYS, "line"))
 _INSTANCE_KEYS = _IDENTITY_KEYS + _DEFAULTABLE_KEYS
 
-# Names a keepalived user will reach for first; pointing at ours beats a generic "unknown key".
-_KEEPALIVED_NAMES = {
-    "virtual_router_id": "vrid",
-    "advert_int": "advert_interval",
-    "virtual_ipaddress": "virtual_addresses",
-    "nopreempt": "preempt: false",
-    "state": "priority (there is no initial state: 255 makes the address owner, every other router starts as backup)",
-    "auth_type": "authentication",
-    "auth_pass": "authentication",
-    "vrrp_instance": "instances",
-    "garp_master_repeat": "garp.count",
-    "garp_master_delay": "garp.repeat_delay",
-    "garp_master_refresh": "garp.refresh",
-    "v3_checksum_as_v2": "checksum: message-only",
-    "use_vmac": "virtual_mac: true",
-    "accept": "accept_mode: true",
-    "no_accept": "accept_mode: false",
-    "track_script": "track_scripts",
-    "track_interface": "track_interfaces",
-    "vrrp_script": "track_scripts (at the top level)",
-    "script": "command",
-    "on_fail": "on_failure: fault",
-    "track_file": "track_files",
-    "vrrp_track_file": "track_files (at the top level)",
-    "file": "path",
-    "init_file": "init",
-    "unicast_peer": "unicast_peers",
-    "unicast_src_ip": "unicast_source",
-    "check_unicast_src": "nothing: vrrpd always accepts unicast adverts only from unicast_peers",
-    "notify_master": "on_master (under notify:)",
-    "notify_backup": "on_backup (under notify:)",
-    "notify_fault": "on_fault (under notify:)",
-    "notify_stop": "on_stop (under notify:)",
-    "vrrp_sync_group": "sync_groups (at the top level)",
-    "group": "members (in sync_groups)",
-}
-# Keys renamed before 1.0: an old file gets pointed at the new key instead of a generic "unknown key".
-_RENAMED = {
-    "checksum_receive": "accept_checksum: both | strict (strict accepts only the form set by checksum)",
-}
 
-
-def _what(value: Any, loc: _Loc) -> str:
-    if value is None:
-        return "an empty value"
-    if isinstance(value, bool):
-        return f"{loc.raw!r}, which YAML reads as a boolean" if loc.raw else f"the boolean {str(value).lower()}"
-    if isinstance(value, int | float):
-        return f"the number {loc.raw or value}"
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, list):
-        return "a list" if isinstance(value, Seq) else "a YAML !!omap or !!pairs"
-    if isinstance(value, dict):
-        return "a mapping"
-    return f"a YAML {type(value).__name__}"
-
-
-class _Checker(UnicastChecks):
+class _Checker(Checker, UnicastChecks):
     def __init__(self, filename: str) -> None:
-        self.filename = filename
-        self.warnings: list[str] = []
+        super().__init__(filename)
         self.scripts: dict[str, ScriptConfig] = {}
-        self.used_scripts: set[str] = set()
         self.files: dict[str, FileConfig] = {}
-        self.used_files: set[str] = set()
+        self.defined["track_scripts"] = self.scripts
 
-    def error(self, loc: _Loc, problem: str) -> ConfigError:
-        return ConfigError(self.filename, loc.path, loc.line, problem)
-
-    def warn(self, loc: _Loc, problem: str) -> None:
-        self.warnings.append(sentence(self.filename, loc.path, loc.line, problem))
-
-    # --- structure ---
-
-    def mapping(self, value: Any, loc: _Loc, known: tuple[str, ...]) -> Map:
-        if not isinstance(value, Map):
-            raise self.error(loc, f"expected a mapping, got {_what(value, loc)}")
-        if value.duplicates:
-            key, line = value.duplicates[0]
-            raise self.error(_Loc(loc.key(value, str(key)).path, line), "is given twice in the same mapping")
-        for key in value:
-            if not isinstance(key, str):
-                raise self.error(_Loc(loc.path, value.value_lines[key]), f"key {key!r} is not a string")
-            if key not in known:
-                raise self.error(loc.key(value, key), self._unknown(key, known))
-        return value
-
-    @staticmethod
-    def _unknown(key: str, known: tuple[str, ...]) -> str:
-        if key in _RENAMED:
-            return f"unknown key (renamed; use {_RENAMED[key]})"
-        if key in _KEEPALIVED_NAMES:
-            return f"unknown key (this is keepalived's name; vrrpd uses {_KEEPALIVED_NAMES[key]})"
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        if close:
-            return f"unknown key (did you mean {close[0]}?)"
-        return f"unknown key (expected one of {', '.join(known)})"
-
-    def sequence(self, value: Any, loc: _Loc) -> Seq:
-        if not isinstance(value, Seq):
-            raise self.error(loc, f"expected a list, got {_what(value, loc)}")
-        if not value:
-            raise self.error(loc, "must not be empty")
-        return value
-
-    # --- scalars ---
-
-    def string(self, value: Any, loc: _Loc) -> str:
-        if not isinstance(value, str):
-            hint = " (quote it)" if isinstance(value, bool | int | float) else ""
-            raise self.error(loc, f"expected a string, got {_what(value, loc)}{hint}")
-        if not value:
-            raise self.error(loc, "must not be empty")
-        return value
-
-    def boolean(self, value: Any, loc: _Loc) -> bool:
-        if not isinstance(value, bool):
-            raise self.error(loc, f"expected true or false, got {_what(value, loc)}")
-        return value
-
-    def integer(self, value: Any, loc: _Loc, lo: int, hi: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(loc, f"expected a whole number {lo}..{hi}, got {_what(value, loc)}")
-        if not lo <= value <= hi:
-            raise self.error(loc, f"{value} is outside {lo}..{hi}")
-        return value
-
-    def seconds(self, value: Any, loc: _Loc, lo: float, hi: float) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.error(loc, f"expected a number of seconds, got {_what(value, loc)}")
-        if (isinstance(value, float) and not math.isfinite(value)) or not lo <= value <= hi:
-            raise self.error(loc, f"{loc.raw or value} is outside {lo:g}..{hi:g} seconds")
-        return float(value)
-
-    def choice(self, value: Any, loc: _Loc, enum: type[_E]) -> _E:
-        allowed = [m.value for m in enum]
-        if isinstance(value, str) and value in allowed:
-            return enum(value)
-        shown = repr(value) if isinstance(value, str) else _what(value, loc)
-        close = difflib.get_close_matches(value, allowed, n=1) if isinstance(value, str) else []
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise self.error(loc, f"{shown} is not one of {', '.join(allowed)}{hint}")
-
-    def defined(self, value: Any, loc: _Loc, names: Collection[str], section: str) -> str:
-        """A name that must be defined under the top-level `section` (`names`: the ones that are)."""
-        name = self.string(value, loc)
-        if name not in names:
-            known = sorted(names)
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = (
-                f" (did you mean {close[0]}?)"
-                if close
-                else f" (defined: {', '.join(known)})"
-                if known
-                else f" (there is no top-level {section})"
-            )
-            raise self.error(loc, f"{name!r} is not defined under the top-level {section}{hint}")
-        return name
-
-    # --- per-key checks, each named after its key (dispatched with getattr); each returns the typed value ---
-
-    def name(self, value: Any, loc: _Loc) -> str:
-        name = self.string(value, loc)
-        if not _NAME_RE.fullmatch(name):
-            raise self.error(loc, f"{name!r} may only contain letters, digits, '_', '.' and '-'")
-        return name
-
-    def interface(self, value: Any, loc: _Loc) -> str:
-        name = self.string(value, loc)
-        # The kernel's dev_valid_name(): at most IFNAMSIZ-1 bytes, no '/', ':' or whitespace, not . or ..
-        bad = name in (".", "..") or any(c in "/:" or c.isspace() or not c.isprintable() for c in name)
-        if bad or len(name.encode()) > _IFNAME_MAX:
-            raise self.error(loc, f"{name!r} is not a valid Linux interface name")
-        return name
-
-    def vrid(self, value: Any, loc: _Loc) -> int:
+    def vrid(self, value: Any, loc: Loc) -> int:
         return self.integer(value, loc, 1, 255)
 
-    def priority(self, value: Any, loc: _Loc) -> int:
+    def priority(self, value: Any, loc: Loc) -> int:
         return self.integer(value, loc, 1, OWNER_PRIORITY)
 
-    def advert_interval(self, value: Any, loc: _Loc) -> float:
+    def advert_interval(self, value: Any, loc: Loc) -> float:
         # The per-version range (v3 up to 40.95 s, v2 whole seconds up to 255) is checked per instance,
         # because `defaults` does not know which version each instance ends up with.
         seconds = self.seconds(value, loc, 0.01, MAX_V2_INTERVAL_S)
@@ -508,46 +297,46 @@ class _Checker(UnicastChecks):
             raise self.error(loc, f"{loc.raw or value} is not a multiple of 0.01 seconds (VRRPv3 counts centiseconds)")
         return seconds
 
-    def preempt(self, value: Any, loc: _Loc) -> bool:
+    def preempt(self, value: Any, loc: Loc) -> bool:
         return self.boolean(value, loc)
 
-    def preempt_delay(self, value: Any, loc: _Loc) -> float:
+    def preempt_delay(self, value: Any, loc: Loc) -> float:
         return self.seconds(value, loc, 0, 1000)
 
-    def startup_delay(self, value: Any, loc: _Loc) -> float:
+    def startup_delay(self, value: Any, loc: Loc) -> float:
         return self.seconds(value, loc, 0, 3600)
 
-    def version(self, value: Any, loc: _Loc) -> int:
+    def version(self, value: Any, loc: Loc) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value not in (2, 3):
-            raise self.error(loc, f"expected 2 or 3, got {_what(value, loc)}")
+            raise self.error(loc, f"expected 2 or 3, got {what(value, loc)}")
         return int(value)
 
-    def checksum(self, value: Any, loc: _Loc) -> ChecksumForm:
+    def checksum(self, value: Any, loc: Loc) -> ChecksumForm:
         return self.choice(value, loc, ChecksumForm)
 
-    def accept_checksum(self, value: Any, loc: _Loc) -> AcceptChecksum:
+    def accept_checksum(self, value: Any, loc: Loc) -> AcceptChecksum:
         return self.choice(value, loc, AcceptChecksum)
 
-    def address_check(self, value: Any, loc: _Loc) -> AddressCheck:
+    def address_check(self, value: Any, loc: Loc) -> AddressCheck:
         return self.choice(value, loc, AddressCheck)
 
-    def advert_on_lower_priority(self, value: Any, loc: _Loc) -> bool:
+    def advert_on_lower_priority(self, value: Any, loc: Loc) -> bool:
         return self.boolean(value, loc)
 
-    def virtual_mac(self, value: Any, loc: _Loc) -> bool:
+    def virtual_mac(self, value: Any, loc: Loc) -> bool:
         return self.boolean(value, loc)
 
-    def accept_mode(self, value: Any, loc: _Loc) -> bool:
+    def accept_mode(self, value: Any, loc: Loc) -> bool:
         return self.boolean(value, loc)
 
-    def authentication(self, value: Any, loc: _Loc) -> Authentication:
+    def authentication(self, value: Any, loc: Loc) -> Authentication:
         auth = self.mapping(value, loc, _AUTH_KEYS)
         for key in _AUTH_KEYS:
             if key not in auth:
                 raise self.error(loc, f"missing required key {key}")
         type_loc = loc.key(auth, "type")
         if auth["type"] != "simple":
-            shown = repr(auth["type"]) if isinstance(auth["type"], str) else _what(auth["type"], type_loc)
+            shown = repr(auth["type"]) if isinstance(auth["type"], str) else what(auth["type"], type_loc)
             raise self.error(type_loc, f"{shown} is not supported (only simple; IP AH was removed in RFC 3768)")
         password_loc = loc.key(auth, "password")
         password = self.string(auth["password"], password_loc).encode()
@@ -555,18 +344,18 @@ class _Checker(UnicastChecks):
             raise self.error(password_loc, f"is {len(password)} bytes; VRRPv2 passwords are at most 8")
         return Authentication(AuthType.SIMPLE, password)
 
-    def garp(self, value: Any, loc: _Loc) -> dict[str, _Val]:
+    def garp(self, value: Any, loc: Loc) -> dict[str, Val]:
         garp = self.mapping(value, loc, _GARP_KEYS)
-        checks: dict[str, Callable[[Any, _Loc], Any]] = {
+        checks: dict[str, Callable[[Any, Loc], Any]] = {
             "count": lambda v, at: self.integer(v, at, 1, 100),
             "interval": lambda v, at: self.seconds(v, at, 0, 10),
             "repeat_delay": lambda v, at: self.seconds(v, at, 0, 3600),
             "repeat_count": lambda v, at: self.integer(v, at, 0, 100),
             "refresh": lambda v, at: self.seconds(v, at, 0, 86400),
         }
-        return {k: _Val(checks[k](garp[k], loc.key(garp, k)), loc.key(garp, k), "") for k in garp}
+        return {k: Val(checks[k](garp[k], loc.key(garp, k)), loc.key(garp, k), "") for k in garp}
 
-    def virtual_addresses(self, value: Any, loc: _Loc) -> tuple[VirtualAddress, ...]:
+    def virtual_addresses(self, value: Any, loc: Loc) -> tuple[VirtualAddress, ...]:
         items = self.sequence(value, loc)
         if len(items) > 255:
             raise self.error(loc, f"has {len(items)} addresses; an advertisement carries at most 255")
@@ -574,7 +363,7 @@ class _Checker(UnicastChecks):
         seen: dict[Any, int] = {}
         for index, item in enumerate(items):
             at = loc.item(items, index)
-            address = self._address(item, at)
+            address = self.address(item, at, with_prefix=True)
             if result and address.version != result[0].version:
                 raise self.error(
                     at, f"{item} is not IPv{result[0].version} like {loc.path}[0] (one family per instance)"
@@ -592,36 +381,21 @@ class _Checker(UnicastChecks):
             )
         return tuple(result)
 
-    def _address(self, value: Any, loc: _Loc) -> VirtualAddress:
-        text = self.string(value, loc)
-        if "/" not in text:
-            raise self.error(loc, f"{text!r} needs a prefix length, e.g. {text}/24 or {text}/64")
-        if "%" in text:
-            raise self.error(loc, f"{text!r} must not carry a zone; the instance's interface is the zone")
-        try:
-            address = ip_interface(text)
-        except ValueError:
-            raise self.error(loc, f"{text!r} is not an IPv4 or IPv6 address with prefix") from None
-        ip = address.ip
-        if ip.is_multicast or ip.is_unspecified or ip.is_loopback or ip == _BROADCAST:
-            raise self.error(loc, f"{ip} is not a unicast address")
-        return address
-
     # --- tracking ---
 
-    def track_scripts(self, value: Any, loc: _Loc) -> tuple[Tracker, ...]:
+    def track_scripts(self, value: Any, loc: Loc) -> tuple[Tracker, ...]:
         return self._trackers(value, loc, TrackerKind.SCRIPT)
 
-    def track_interfaces(self, value: Any, loc: _Loc) -> tuple[Tracker, ...]:
+    def track_interfaces(self, value: Any, loc: Loc) -> tuple[Tracker, ...]:
         return self._trackers(value, loc, TrackerKind.INTERFACE)
 
-    def track_files(self, value: Any, loc: _Loc) -> tuple[Tracker, ...]:
+    def track_files(self, value: Any, loc: Loc) -> tuple[Tracker, ...]:
         return self._trackers(value, loc, TrackerKind.FILE)
 
-    def notify(self, value: Any, loc: _Loc) -> HooksConfig:
+    def notify(self, value: Any, loc: Loc) -> HooksConfig:
         return parse_hooks(self, value, loc)
 
-    def _trackers(self, value: Any, loc: _Loc, kind: TrackerKind) -> tuple[Tracker, ...]:
+    def _trackers(self, value: Any, loc: Loc, kind: TrackerKind) -> tuple[Tracker, ...]:
         if isinstance(value, Seq) and not value:
             return ()
         key = "interface" if kind is TrackerKind.INTERFACE else "name"
@@ -635,11 +409,9 @@ class _Checker(UnicastChecks):
                 raise self.error(at, f"missing required key {key}")
             name_loc = at.key(entry, key)
             if kind is TrackerKind.SCRIPT:
-                name = self.defined(entry[key], name_loc, self.scripts, "track_scripts")
-                self.used_scripts.add(name)
+                name = self.reference(entry[key], name_loc, "track_scripts")
             elif kind is TrackerKind.FILE:
-                name = self.defined(entry[key], name_loc, self.files, "track_files")
-                self.used_files.add(name)
+                name = self.reference(entry[key], name_loc, "track_files")
             else:
                 name = self.interface(entry[key], name_loc)
             if name in seen:
@@ -658,7 +430,7 @@ class _Checker(UnicastChecks):
                 raw = entry["weight"]
                 if isinstance(raw, bool) or not isinstance(raw, int):
                     raise self.error(
-                        weight_loc, f"expected a whole number -{MAX_WEIGHT}..{MAX_WEIGHT}, got {_what(raw, weight_loc)}"
+                        weight_loc, f"expected a whole number -{MAX_WEIGHT}..{MAX_WEIGHT}, got {what(raw, weight_loc)}"
                     )
                 if raw == 0:
                     raise self.error(
@@ -680,7 +452,7 @@ class _Checker(UnicastChecks):
                     shown = (
                         repr(entry["on_failure"])
                         if isinstance(entry["on_failure"], str)
-                        else _what(entry["on_failure"], fault_loc)
+                        else what(entry["on_failure"], fault_loc)
                     )
                     raise self.error(
                         fault_loc, f"{shown} is not supported (only fault; for a priority change use weight)"
@@ -688,9 +460,8 @@ class _Checker(UnicastChecks):
             result.append(Tracker(kind, name, weight))
         return tuple(result)
 
-    def script(self, name: str, value: Any, loc: _Loc) -> ScriptConfig:
-        if not _NAME_RE.fullmatch(name):
-            raise self.error(loc, f"script name {name!r} may only contain letters, digits, '_', '.' and '-'")
+    def script(self, name: str, value: Any, loc: Loc) -> ScriptConfig:
+        self.identifier(name, loc, "script name")
         entry = self.mapping(value, loc, _SCRIPT_KEYS)
         if "command" not in entry:
             raise self.error(loc, "missing required key command")
@@ -706,46 +477,14 @@ class _Checker(UnicastChecks):
         user = self.user_name(entry["user"], loc.key(entry, "user")) if "user" in entry else None
         return ScriptConfig(name, argv, interval, timeout, rise, fall, user, line=loc.line)
 
-    def command(self, raw: Any, command_loc: _Loc) -> tuple[str, ...]:
-        """argv from a list of strings or one string split like a shell would; never run through a shell.
-        Shared by track scripts and notify hooks (vrrpd.config.hooks)."""
-        if isinstance(raw, str):
-            try:
-                argv = shlex.split(raw)
-            except ValueError as e:
-                raise self.error(command_loc, f"cannot be split into arguments like a shell would: {e}") from None
-            if not argv:
-                raise self.error(command_loc, "must not be empty")
-        elif isinstance(raw, Seq):
-            items = self.sequence(raw, command_loc)
-            argv = [self.string(arg, command_loc.item(items, i)) for i, arg in enumerate(items)]
-        else:
-            raise self.error(command_loc, f"expected a list of arguments or a string, got {_what(raw, command_loc)}")
-        if any("\0" in arg for arg in argv):
-            raise self.error(command_loc, "must not contain NUL characters")
-        operators = sorted({arg for arg in argv if arg in _SHELL_TOKENS})
-        if operators:
-            self.warn(
-                command_loc,
-                f"is not run through a shell, so {' '.join(operators)} reach the program as plain arguments; "
-                "if you need a shell, write it out: command: [/bin/sh, -c, '...']",
-            )
-        return tuple(argv)
-
-    def user_name(self, value: Any, user_loc: _Loc) -> str:
-        user = self.string(value, user_loc)
-        if not _NAME_RE.fullmatch(user):
-            raise self.error(user_loc, f"{user!r} is not a user name")
-        return user
-
-    def _check_tracking(self, vals: dict[str, _Val], interface: str, loc: _Loc) -> None:
+    def _check_tracking(self, vals: dict[str, Val], interface: str, loc: Loc) -> None:
         """Warnings for trackers that cannot do what their author probably wants."""
         scripts, interfaces = vals["track_scripts"], vals["track_interfaces"]
         for tracker in interfaces.value:
             if tracker.name == interface:
                 what = "so this entry has no effect" if tracker.weight is not None else "so this entry is redundant"
                 self.warn(
-                    _pick(loc, interfaces),
+                    pick(loc, interfaces),
                     f"{interface}{interfaces.note()} is the instance's own interface, which always puts the "
                     f"instance in FAULT when it goes down, {what}",
                 )
@@ -754,7 +493,7 @@ class _Checker(UnicastChecks):
         ]
         if not weights:
             return
-        at = _pick(loc, scripts, interfaces)
+        at = pick(loc, scripts, interfaces)
         base = vals["priority"].value
         note = scripts.note() or interfaces.note()
         if base == OWNER_PRIORITY:
@@ -788,7 +527,7 @@ class _Checker(UnicastChecks):
     # --- the document ---
 
     def config(self, doc: Any) -> Config:
-        top = _Loc("", getattr(doc, "line", 1))
+        top = Loc("", getattr(doc, "line", 1))
         if doc is None:
             raise self.error(top, "the file is empty; it needs at least an instances list")
         self.mapping(doc, top, _TOP_KEYS)
@@ -804,13 +543,16 @@ class _Checker(UnicastChecks):
 
         if "track_scripts" in doc:
             at = top.key(doc, "track_scripts")
-            section = self._script_section(doc["track_scripts"], at)
+            section = self.name_mapping(doc["track_scripts"], at, "script name")
+            for key in section:
+                self.string_key(section, key, at, "script name")
             for name in section:
                 self.scripts[name] = self.script(name, section[name], at.key(section, name))
         if "track_files" in doc:
             self.files = config_track_files.section(self, doc["track_files"], top.key(doc, "track_files"))
+            self.defined["track_files"] = self.files
 
-        defaults: dict[str, _Val] = {}
+        defaults: dict[str, Val] = {}
         if "defaults" in doc:
             at = top.key(doc, "defaults")
             section = self.mapping(doc["defaults"], at, _DEFAULTABLE_KEYS + _IDENTITY_KEYS)
@@ -818,7 +560,7 @@ class _Checker(UnicastChecks):
                 if key in _IDENTITY_KEYS:
                     raise self.error(at.key(section, key), "cannot be a default; it identifies each instance")
                 key_loc = at.key(section, key)
-                defaults[key] = _Val(getattr(self, key)(section[key], key_loc), key_loc, "defaults")
+                defaults[key] = Val(getattr(self, key)(section[key], key_loc), key_loc, "defaults")
 
         if "instances" not in doc:
             raise self.error(top, "missing required key instances")
@@ -831,12 +573,12 @@ class _Checker(UnicastChecks):
         if "track_scripts" in doc:
             at = top.key(doc, "track_scripts")
             for name in self.scripts:
-                if name not in self.used_scripts:
+                if name not in self.used.get("track_scripts", ()):
                     self.warn(
                         at.key(doc["track_scripts"], name),
                         "is not used by any instance's track_scripts; it will not run",
                     )
-        for name in [n for n in self.files if n not in self.used_files]:
+        for name in [n for n in self.files if n not in self.used.get("track_files", ())]:
             at = top.key(doc, "track_files")
             self.warn(at.key(doc["track_files"], name), "is not used by any instance's track_files; it is not read")
         return Config(
@@ -849,32 +591,21 @@ class _Checker(UnicastChecks):
             sync_groups=groups,
         )
 
-    def _script_section(self, value: Any, loc: _Loc) -> Map:
-        if not isinstance(value, Map):
-            raise self.error(loc, f"expected a mapping of script names, got {_what(value, loc)}")
-        if value.duplicates:
-            key, line = value.duplicates[0]
-            raise self.error(_Loc(loc.key(value, str(key)).path, line), "is given twice in the same mapping")
-        for key in value:
-            if not isinstance(key, str):
-                raise self.error(_Loc(loc.path, value.value_lines[key]), f"script name {key!r} is not a string")
-        return value
-
-    def instance(self, value: Any, loc: _Loc, defaults: dict[str, _Val]) -> tuple[InstanceConfig, dict[str, _Loc]]:
+    def instance(self, value: Any, loc: Loc, defaults: dict[str, Val]) -> tuple[InstanceConfig, dict[str, Loc]]:
         """The instance, and where its identity keys are (for the checks across instances)."""
         raw = self.mapping(value, loc, _INSTANCE_KEYS)
         for key in ("name", "interface", "vrid", "virtual_addresses"):
             if key not in raw:
                 raise self.error(loc, f"missing required key {key}")
 
-        vals: dict[str, _Val] = {}
+        vals: dict[str, Val] = {}
         for key in _INSTANCE_KEYS:
             if key in raw:
-                vals[key] = _Val(getattr(self, key)(raw[key], loc.key(raw, key)), loc.key(raw, key), "instance")
+                vals[key] = Val(getattr(self, key)(raw[key], loc.key(raw, key)), loc.key(raw, key), "instance")
             elif key in defaults:
                 vals[key] = defaults[key]
             else:
-                vals[key] = _Val(getattr(_BUILTIN, key), loc.key(raw, key), "builtin")
+                vals[key] = Val(getattr(_BUILTIN, key), loc.key(raw, key), "builtin")
         v = {key: val.value for key, val in vals.items()}
 
         garp = GarpConfig()
@@ -908,11 +639,11 @@ class _Checker(UnicastChecks):
             raise self.error(loc, str(e)) from None
         return inst, {key: vals[key].loc for key in _IDENTITY_KEYS}
 
-    def _check_version(self, vals: dict[str, _Val], family: int, loc: _Loc) -> None:
+    def _check_version(self, vals: dict[str, Val], family: int, loc: Loc) -> None:
         version, interval = vals["version"], vals["advert_interval"]
         seconds = interval.value
         if version.value == 2 and family == 6:
-            at = _pick(loc, version, vals["virtual_addresses"])
+            at = pick(loc, version, vals["virtual_addresses"])
             raise self.error(at, f"VRRPv2{version.note()} is IPv4 only (RFC 3768) but the addresses are IPv6")
         if version.value == 2 and seconds != int(seconds):
             problem = "is not whole seconds, as VRRPv2 needs"
@@ -920,13 +651,13 @@ class _Checker(UnicastChecks):
             problem = "is over 40.95 seconds, the VRRPv3 maximum"
         else:
             return
-        at = _pick(loc, interval, version)
+        at = pick(loc, interval, version)
         shown = interval.loc.raw or f"{seconds:g}"
         subject = shown if at == interval.loc else f"advert_interval {shown}{interval.note()}"
         context = f" (version {version.value} at {version.loc.describe()})" if version.origin != "builtin" else ""
         raise self.error(at, f"{subject} {problem}{context if at != version.loc else ''}")
 
-    def _check_owner(self, vals: dict[str, _Val], loc: _Loc) -> None:
+    def _check_owner(self, vals: dict[str, Val], loc: Loc) -> None:
         priority, preempt, delay = vals["priority"], vals["preempt"], vals["preempt_delay"]
         if priority.value == OWNER_PRIORITY and not preempt.value:
             # RFC 9568 §6.4.1: the owner goes straight to Master, so a non-preempting owner is a contradiction.
@@ -937,7 +668,7 @@ class _Checker(UnicastChecks):
                     "(RFC 9568 §6.4.1); remove it or lower the priority",
                 )
             self.warn(
-                _pick(loc, priority),
+                pick(loc, priority),
                 f"priority 255{priority.note()} makes this the address owner, which always takes over at once "
                 f"(RFC 9568 §6.4.1), so preempt: false{preempt.note()} is ignored",
             )
@@ -950,11 +681,11 @@ class _Checker(UnicastChecks):
             )
         if delay.value > 0 and not preempt.value and priority.value != OWNER_PRIORITY:
             self.warn(
-                _pick(loc, delay, preempt),
+                pick(loc, delay, preempt),
                 f"preempt_delay{delay.note()} has no effect with preempt: false{preempt.note()}",
             )
 
-    def cross_check(self, instances: list[InstanceConfig], locs: list[dict[str, _Loc]]) -> None:
+    def cross_check(self, instances: list[InstanceConfig], locs: list[dict[str, Loc]]) -> None:
         names: dict[str, int] = {}
         routers: dict[tuple[str, int, int], int] = {}
         by_address: dict[Any, list[int]] = {}
@@ -982,18 +713,6 @@ class _Checker(UnicastChecks):
                     if not address.ip.is_link_local:
                         self.warn(at, f"{address.ip} is also a virtual address of {other.name!r} on {other.interface}")
                 by_address.setdefault(address.ip, []).append(i)
-
-
-def _pick(instance: _Loc, *vals: _Val) -> _Loc:
-    """Where to report a clash between values: the first one the instance sets itself, else the instance.
-
-    A value inherited from `defaults` is shared by every instance, so pointing at it would not say which
-    instance clashes; the message names the inherited value's own line instead (`_Val.note`).
-    """
-    for val in vals:
-        if val.origin == "instance":
-            return val.loc
-    return instance
 
 
 def _fields(garp: GarpConfig) -> dict[str, Any]:

@@ -13,10 +13,9 @@ PRIORITY`` appended to its argv).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # the checker lives in vrrpd.config, which imports this module
-    from vrrpd.config.document import _Checker, _Loc
+from vrrpd.config.checker import Checker, Loc
 
 HOOK_STATES = {"on_master": "MASTER", "on_backup": "BACKUP", "on_fault": "FAULT", "on_stop": "STOP"}
 """The state-specific hooks and the state (as passed to hooks) each one runs on."""
@@ -62,7 +61,7 @@ class HooksConfig:
         return result
 
 
-def parse_hooks(checker: _Checker, value: Any, loc: _Loc) -> HooksConfig:
+def parse_hooks(checker: Checker, value: Any, loc: Loc) -> HooksConfig:
     """Check one `notify:` mapping (an instance's, its default, or a group's) and return it typed."""
     section = checker.mapping(value, loc, NOTIFY_KEYS)
     commands: dict[str, tuple[str, ...]] = {}

@@ -30,7 +30,7 @@ Decisions:
   own queue beside the members' hooks; the generic `notify` gets ``GROUP NAME STATE 0`` appended (a group has
   no priority), as keepalived passes it.
 
-This module only works on the checker's objects (`vrrpd.config._Checker`, `_Loc`), so config.py imports it,
+This module only works on the checker's objects (`vrrpd.config._Checker`, `Loc`), so config.py imports it,
 not the other way round.
 """
 
@@ -45,7 +45,9 @@ from vrrpd.config.hooks import HooksConfig
 from vrrpd.protocol.tracking import Tracker, TrackerKind
 
 if TYPE_CHECKING:
-    from vrrpd.config.document import Config, InstanceConfig, _Checker, _Loc
+    from vrrpd.config.document import Config, InstanceConfig, _Checker
+
+from vrrpd.config.checker import Loc
 
 _GROUP_KEYS = ("members", "track_scripts", "track_interfaces", "notify")
 
@@ -76,7 +78,7 @@ def group_of(config: Config, instance: str) -> SyncGroupConfig | None:
 
 
 def check_sync_groups(
-    checker: _Checker, doc: Any, top: _Loc, instances: Sequence[InstanceConfig]
+    checker: _Checker, doc: Any, top: Loc, instances: Sequence[InstanceConfig]
 ) -> tuple[SyncGroupConfig, ...]:
     """The `sync_groups` section (empty if absent), after the instances were checked."""
     if "sync_groups" not in doc:
@@ -149,7 +151,7 @@ def check_sync_groups(
 
 
 def _refuse_member_weights(
-    checker: _Checker, doc: Any, top: _Loc, inst: InstanceConfig, index: int, group: SyncGroupConfig
+    checker: _Checker, doc: Any, top: Loc, inst: InstanceConfig, index: int, group: SyncGroupConfig
 ) -> None:
     # Every per-instance tracker list with weights; `track_files` where this vrrpd has them (issue #5 point 2).
     for key in ("track_scripts", "track_interfaces", "track_files"):
@@ -180,7 +182,7 @@ def _refuse_member_weights(
         )
 
 
-def _warn_members(checker: _Checker, loc: _Loc, group: SyncGroupConfig, members: list[InstanceConfig]) -> None:
+def _warn_members(checker: _Checker, loc: Loc, group: SyncGroupConfig, members: list[InstanceConfig]) -> None:
     """Member settings that change what the whole group does, which their authors may not expect."""
     calm = [m.name for m in members if not m.preempt and m.priority != 255]
     if calm and len(calm) < len(members):
