@@ -138,6 +138,11 @@ def what(value: Any, loc: Loc) -> str:
     return f"a YAML {type(value).__name__}"
 
 
+def quote(value: Any, loc: Loc) -> str:
+    """The value as a message shows it: a string as written, in quotes; anything else described (`what`)."""
+    return repr(value) if isinstance(value, str) else what(value, loc)
+
+
 def _unknown(key: str, known: tuple[str, ...]) -> str:
     if key in _RENAMED:
         return f"unknown key (renamed; use {_RENAMED[key]})"
@@ -237,7 +242,7 @@ class Checker:
         allowed = [m.value for m in enum]
         if isinstance(value, str) and value in allowed:
             return enum(value)
-        shown = repr(value) if isinstance(value, str) else what(value, loc)
+        shown = quote(value, loc)
         close = difflib.get_close_matches(value, allowed, n=1) if isinstance(value, str) else []
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise self.error(loc, f"{shown} is not one of {', '.join(allowed)}{hint}")

@@ -1,9 +1,9 @@
 """The `notify:` section (per instance and per sync group): which commands run on which transition.
 
-Kept out of vrrpd/config.py so the sync-group section reuses the same schema (`parse_hooks`) for its
-group-level hooks, and out of vrrpd/hooks.py so the configuration never imports asyncio. The parsing uses the
-config checker's helpers (`mapping`, `command`, `seconds`, `user_name`, `warn`), so every error is the same
-one sentence naming file, key path and line as anywhere else.
+A module of its own so instances and sync groups share one schema (`parse_hooks`), and apart from
+vrrpd.services.hooks, which runs the commands, so the configuration never imports asyncio. The parsing uses the
+shared checker (`mapping`, `command`, `seconds`, `user_name`, `warn`), so every error is the same one sentence
+naming file, key path and line as anywhere else.
 
 keepalived's names map one to one: notify_master -> on_master, notify_backup -> on_backup, notify_fault ->
 on_fault, notify_stop -> on_stop, notify -> notify (which, as in keepalived, gets ``INSTANCE|GROUP NAME STATE

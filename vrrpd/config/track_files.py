@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vrrpd.config.checker import Checker, Loc, Val, pick, what
+from vrrpd.config.checker import Checker, Loc, quote
 from vrrpd.config.yamlsrc import Map
-from vrrpd.protocol.constants import OWNER_PRIORITY
 
 FILE_KEYS = ("path", "interval", "on_missing", "init")
 DEFAULT_INTERVAL = 1.0
@@ -59,16 +58,16 @@ class FileConfig:
         return "fault" if self.on_missing is None else f"value {self.on_missing}"
 
 
-def section(checker: Checker, value: Any, loc: Loc) -> dict[str, FileConfig]:
+def file_section(checker: Checker, value: Any, loc: Loc) -> dict[str, FileConfig]:
     """The top-level `track_files` mapping -> name -> FileConfig."""
-    value = checker.name_mapping(value, loc, "track file name")
+    section = checker.name_mapping(value, loc, "track file name")
     files: dict[str, FileConfig] = {}
     paths: dict[Path, str] = {}
-    for name in value:
-        checker.string_key(value, name, loc, "track file name")
-        at = loc.key(value, name)
+    for name in section:
+        checker.string_key(section, name, loc, "track file name")
+        at = loc.key(section, name)
         checker.identifier(name, at, "track file name")
-        files[name] = one_file(checker, name, value[name], at)
+        files[name] = _one_file(checker, name, section[name], at)
         path = files[name].path
         if path in paths:
             checker.warn(
@@ -80,7 +79,7 @@ def section(checker: Checker, value: Any, loc: Loc) -> dict[str, FileConfig]:
     return files
 
 
-def one_file(checker: Checker, name: str, value: Any, loc: Loc) -> FileConfig:
+def _one_file(checker: Checker, name: str, value: Any, loc: Loc) -> FileConfig:
     entry = checker.mapping(value, loc, FILE_KEYS)
     if "path" not in entry:
         raise checker.error(loc, "missing required key path")
@@ -109,7 +108,7 @@ def one_file(checker: Checker, name: str, value: Any, loc: Loc) -> FileConfig:
             raise checker.error(missing_loc, "missing required key value")
         on_missing = checker.integer(sub["value"], missing_loc.key(sub, "value"), -VALUE_LIMIT, VALUE_LIMIT)
     else:
-        shown = repr(raw) if isinstance(raw, str) else what(raw, missing_loc)
+        shown = quote(raw, missing_loc)
         raise checker.error(missing_loc, f"{shown} is not fault or {{value: N}}")
     init_value: int | None = None
     overwrite = False
@@ -124,14 +123,3 @@ def one_file(checker: Checker, name: str, value: Any, loc: Loc) -> FileConfig:
         if "overwrite" in init:
             overwrite = checker.boolean(init["overwrite"], init_loc.key(init, "overwrite"))
     return FileConfig(name, path, interval, on_missing, init_value, overwrite, line=loc.line)
-
-
-def check_instance(checker: Checker, vals: dict[str, Val], loc: Loc) -> None:
-    """The one weight warning that holds whatever the file's value: the owner is never moved."""
-    files = vals["track_files"]
-    if vals["priority"].value == OWNER_PRIORITY and any(t.weight is not None for t in files.value):
-        checker.warn(
-            pick(loc, files),
-            f"track file weights{files.note()} have no effect: the address owner (priority 255) is never moved by "
-            "tracking; use on_failure: fault to make it give up the addresses",
-        )
