@@ -17,7 +17,7 @@ from vrrpd.config.yamlsrc import Map, Seq
 from vrrpd.protocol.constants import MAX_PRIORITY, MAX_WEIGHT, MIN_PRIORITY, OWNER_PRIORITY
 from vrrpd.protocol.tracking import Tracker, TrackerKind, effective_priority
 
-SCRIPT_KEYS = ("command", "interval", "timeout", "rise", "fall", "user")
+_SCRIPT_KEYS = ("command", "interval", "timeout", "rise", "fall", "user")
 _SECTIONS = {TrackerKind.SCRIPT: "track_scripts", TrackerKind.FILE: "track_files"}
 """The top-level section that defines the names a tracker list of this kind refers to."""
 _WEIGHTS = f"-{MAX_WEIGHT}..{MAX_WEIGHT}"
@@ -56,7 +56,7 @@ def script_section(checker: Checker, value: Any, loc: Loc) -> dict[str, ScriptCo
 
 def _script(checker: Checker, name: str, value: Any, loc: Loc) -> ScriptConfig:
     checker.identifier(name, loc, "script name")
-    entry = checker.mapping(value, loc, SCRIPT_KEYS)
+    entry = checker.mapping(value, loc, _SCRIPT_KEYS)
     if "command" not in entry:
         raise checker.error(loc, "missing required key command")
     argv = checker.command(entry["command"], loc.key(entry, "command"))
