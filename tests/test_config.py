@@ -16,6 +16,7 @@ from vrrpd.config import (
     InstanceConfig,
     load_config,
 )
+from vrrpd.config.instance import INSTANCE_CHECKS, INSTANCE_KEYS
 from vrrpd.defaults import DEFAULT_CONTROL_SOCKET
 from vrrpd.protocol.packet import AuthType, ChecksumForm, ChecksumMode, Family
 from vrrpd.protocol.router import AddressCheck, RouterConfig
@@ -71,6 +72,11 @@ def test_defaults_of_every_key():
     assert inst.checksum_mode is ChecksumMode.ACCEPT_BOTH
     assert inst.accepts_traffic
     assert inst.line == 2
+
+
+def test_every_instance_key_has_a_check_and_every_check_a_key():
+    assert set(INSTANCE_CHECKS) == set(INSTANCE_KEYS)
+    assert len(INSTANCE_KEYS) == len(set(INSTANCE_KEYS)) == len(InstanceConfig.__dataclass_fields__) - 1  # not line
 
 
 def test_router_config_converts_seconds_to_centiseconds():

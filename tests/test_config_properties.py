@@ -8,10 +8,11 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from vrrpd.config.document import _INSTANCE_KEYS, ConfigError, parse_config
+from vrrpd.config import ConfigError, parse_config
+from vrrpd.config.instance import INSTANCE_KEYS
 
 EXAMPLE_LINES = (Path(__file__).resolve().parent.parent / "etc" / "vrrpd.yaml").read_text().splitlines()
-KEYS = [*_INSTANCE_KEYS, "control_socket", "defaults", "instances", "type", "password", "count", "refresh"]
+KEYS = [*INSTANCE_KEYS, "control_socket", "defaults", "instances", "type", "password", "count", "refresh"]
 
 scalars = st.one_of(
     st.none(),

@@ -1,9 +1,9 @@
 """The `notify:` section (per instance and per sync group): which commands run on which transition.
 
-Kept out of vrrpd/config.py so the sync-group section reuses the same schema (`parse_hooks`) for its
-group-level hooks, and out of vrrpd/hooks.py so the configuration never imports asyncio. The parsing uses the
-config checker's helpers (`mapping`, `command`, `seconds`, `user_name`, `warn`), so every error is the same
-one sentence naming file, key path and line as anywhere else.
+A module of its own so instances and sync groups share one schema (`parse_hooks`), and apart from
+vrrpd.services.hooks, which runs the commands, so the configuration never imports asyncio. The parsing uses the
+shared checker (`mapping`, `command`, `seconds`, `user_name`, `warn`), so every error is the same one sentence
+naming file, key path and line as anywhere else.
 
 keepalived's names map one to one: notify_master -> on_master, notify_backup -> on_backup, notify_fault ->
 on_fault, notify_stop -> on_stop, notify -> notify (which, as in keepalived, gets ``INSTANCE|GROUP NAME STATE
@@ -13,10 +13,9 @@ PRIORITY`` appended to its argv).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # the checker lives in vrrpd.config, which imports this module
-    from vrrpd.config.document import _Checker, _Loc
+from vrrpd.config.checker import Checker, Loc
 
 HOOK_STATES = {"on_master": "MASTER", "on_backup": "BACKUP", "on_fault": "FAULT", "on_stop": "STOP"}
 """The state-specific hooks and the state (as passed to hooks) each one runs on."""
@@ -62,7 +61,7 @@ class HooksConfig:
         return result
 
 
-def parse_hooks(checker: _Checker, value: Any, loc: _Loc) -> HooksConfig:
+def parse_hooks(checker: Checker, value: Any, loc: Loc) -> HooksConfig:
     """Check one `notify:` mapping (an instance's, its default, or a group's) and return it typed."""
     section = checker.mapping(value, loc, NOTIFY_KEYS)
     commands: dict[str, tuple[str, ...]] = {}

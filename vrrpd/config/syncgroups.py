@@ -29,9 +29,6 @@ Decisions:
   member or a group tracker is, BACKUP otherwise, STOP when the daemon stops), one at a time in order, in their
   own queue beside the members' hooks; the generic `notify` gets ``GROUP NAME STATE 0`` appended (a group has
   no priority), as keepalived passes it.
-
-This module only works on the checker's objects (`vrrpd.config._Checker`, `_Loc`), so config.py imports it,
-not the other way round.
 """
 
 from __future__ import annotations
@@ -39,13 +36,15 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from vrrpd.config.hooks import HooksConfig
+from vrrpd.config.checker import Checker, Loc
+from vrrpd.config.hooks import HooksConfig, parse_hooks
+from vrrpd.config.instance import InstanceConfig
+from vrrpd.config.tracking import trackers
+from vrrpd.config.yamlsrc import Map
+from vrrpd.protocol.constants import OWNER_PRIORITY
 from vrrpd.protocol.tracking import Tracker, TrackerKind
-
-if TYPE_CHECKING:
-    from vrrpd.config.document import Config, InstanceConfig, _Checker, _Loc
 
 _GROUP_KEYS = ("members", "track_scripts", "track_interfaces", "notify")
 
@@ -68,15 +67,22 @@ class SyncGroupConfig:
         return (*self.track_interfaces, *self.track_scripts)
 
 
-def group_of(config: Config, instance: str) -> SyncGroupConfig | None:
-    for group in getattr(config, "sync_groups", ()):
+class _Grouped(Protocol):
+    """A `Config` as far as `group_of` needs it (document.py, which defines Config, imports this module)."""
+
+    @property
+    def sync_groups(self) -> tuple[SyncGroupConfig, ...]: ...
+
+
+def group_of(config: _Grouped, instance: str) -> SyncGroupConfig | None:
+    for group in config.sync_groups:
         if instance in group.members:
             return group
     return None
 
 
 def check_sync_groups(
-    checker: _Checker, doc: Any, top: _Loc, instances: Sequence[InstanceConfig]
+    checker: Checker, doc: Any, top: Loc, instances: Sequence[InstanceConfig]
 ) -> tuple[SyncGroupConfig, ...]:
     """The `sync_groups` section (empty if absent), after the instances were checked."""
     if "sync_groups" not in doc:
@@ -84,7 +90,7 @@ def check_sync_groups(
     at = top.key(doc, "sync_groups")
     section = checker.mapping(doc["sync_groups"], at, tuple(k for k in doc["sync_groups"] if isinstance(k, str)))
     by_name = {inst.name: i for i, inst in enumerate(instances)}
-    owner: dict[str, SyncGroupConfig] = {}
+    owner: dict[str, SyncGroupConfig] = {}  # the group each instance already belongs to
     groups: list[SyncGroupConfig] = []
     for name in section:
         loc = at.key(section, name)
@@ -93,47 +99,11 @@ def check_sync_groups(
         if "members" not in raw:
             raise checker.error(loc, "missing required key members")
         members_loc = loc.key(raw, "members")
-        items = checker.sequence(raw["members"], members_loc)
-        members: list[str] = []
-        for index, item in enumerate(items):
-            item_loc = members_loc.item(items, index)
-            member = checker.string(item, item_loc)
-            if member not in by_name:
-                close = difflib.get_close_matches(member, list(by_name), n=1)
-                hint = f" (did you mean {close[0]}?)" if close else f" (instances: {', '.join(by_name)})"
-                raise checker.error(item_loc, f"{member!r} is not the name of an instance{hint}")
-            if member in members:
-                raise checker.error(
-                    item_loc, f"{member!r} is already listed at {members_loc.path}[{members.index(member)}]"
-                )
-            if member in owner:
-                other = owner[member]
-                raise checker.error(
-                    item_loc,
-                    f"{member!r} is already a member of sync group {other.name!r} (line {other.line}); an instance "
-                    "can follow only one group",
-                )
-            members.append(member)
-        trackers: dict[str, tuple[Tracker, ...]] = {}
-        for key, kind in (("track_scripts", TrackerKind.SCRIPT), ("track_interfaces", TrackerKind.INTERFACE)):
-            if key not in raw:
-                trackers[key] = ()
-                continue
-            key_loc = loc.key(raw, key)
-            parsed = checker._trackers(raw[key], key_loc, kind)
-            for index, tracker in enumerate(parsed):
-                if tracker.weight is not None:
-                    entry_loc = key_loc.item(raw[key], index)
-                    raise checker.error(
-                        entry_loc.key(raw[key][index], "weight"),
-                        "a sync group's trackers can only fault the group, which has no priority of its own to "
-                        "add a weight to; use on_failure: fault",
-                    )
-            trackers[key] = parsed
-        notify = checker.notify(raw["notify"], loc.key(raw, "notify")) if "notify" in raw else HooksConfig()
-        group = SyncGroupConfig(
-            name, tuple(members), trackers["track_scripts"], trackers["track_interfaces"], loc.line, notify
-        )
+        members = _members(checker, raw["members"], members_loc, list(by_name), owner)
+        scripts = _group_trackers(checker, raw, loc, "track_scripts", TrackerKind.SCRIPT)
+        interfaces = _group_trackers(checker, raw, loc, "track_interfaces", TrackerKind.INTERFACE)
+        notify = parse_hooks(checker, raw["notify"], loc.key(raw, "notify")) if "notify" in raw else HooksConfig()
+        group = SyncGroupConfig(name, members, scripts, interfaces, loc.line, notify)
         if len(members) < 2:
             checker.warn(
                 members_loc,
@@ -148,13 +118,57 @@ def check_sync_groups(
     return tuple(groups)
 
 
+def _members(
+    checker: Checker, value: Any, loc: Loc, instances: list[str], owner: dict[str, SyncGroupConfig]
+) -> tuple[str, ...]:
+    items = checker.sequence(value, loc)
+    members: list[str] = []
+    for index, item in enumerate(items):
+        item_loc = loc.item(items, index)
+        member = checker.string(item, item_loc)
+        if member not in instances:
+            close = difflib.get_close_matches(member, instances, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else f" (instances: {', '.join(instances)})"
+            raise checker.error(item_loc, f"{member!r} is not the name of an instance{hint}")
+        if member in members:
+            raise checker.error(item_loc, f"{member!r} is already listed at {loc.path}[{members.index(member)}]")
+        if member in owner:
+            other = owner[member]
+            raise checker.error(
+                item_loc,
+                f"{member!r} is already a member of sync group {other.name!r} (line {other.line}); an instance "
+                "can follow only one group",
+            )
+        members.append(member)
+    return tuple(members)
+
+
+def _group_trackers(checker: Checker, raw: Map, loc: Loc, key: str, kind: TrackerKind) -> tuple[Tracker, ...]:
+    if key not in raw:
+        return ()
+    key_loc = loc.key(raw, key)
+    parsed = trackers(checker, raw[key], key_loc, kind)
+    for index, tracker in enumerate(parsed):
+        if tracker.weight is not None:
+            entry_loc = key_loc.item(raw[key], index)
+            raise checker.error(
+                entry_loc.key(raw[key][index], "weight"),
+                "a sync group's trackers can only fault the group, which has no priority of its own to "
+                "add a weight to; use on_failure: fault",
+            )
+    return parsed
+
+
 def _refuse_member_weights(
-    checker: _Checker, doc: Any, top: _Loc, inst: InstanceConfig, index: int, group: SyncGroupConfig
+    checker: Checker, doc: Any, top: Loc, inst: InstanceConfig, index: int, group: SyncGroupConfig
 ) -> None:
-    # Every per-instance tracker list with weights; `track_files` where this vrrpd has them (issue #5 point 2).
-    for key in ("track_scripts", "track_interfaces", "track_files"):
-        trackers = getattr(inst, key, ())
-        weighted = [i for i, t in enumerate(trackers) if t.weight is not None]
+    lists = (
+        ("track_scripts", inst.track_scripts),
+        ("track_interfaces", inst.track_interfaces),
+        ("track_files", inst.track_files),
+    )
+    for key, listed in lists:
+        weighted = [i for i, t in enumerate(listed) if t.weight is not None]
         if not weighted:
             continue
         # Point at the weight where it was written: in the instance, or in `defaults` (shared by every instance).
@@ -180,16 +194,16 @@ def _refuse_member_weights(
         )
 
 
-def _warn_members(checker: _Checker, loc: _Loc, group: SyncGroupConfig, members: list[InstanceConfig]) -> None:
+def _warn_members(checker: Checker, loc: Loc, group: SyncGroupConfig, members: list[InstanceConfig]) -> None:
     """Member settings that change what the whole group does, which their authors may not expect."""
-    calm = [m.name for m in members if not m.preempt and m.priority != 255]
+    calm = [m.name for m in members if not m.preempt and m.priority != OWNER_PRIORITY]
     if calm and len(calm) < len(members):
         checker.warn(
             loc,
             f"preempt is false on {', '.join(calm)} only, which makes the whole sync group {group.name} "
             "non-preempting: a group takes over from a lower-priority peer only when every member would",
         )
-    for owner in (m.name for m in members if m.priority == 255):
+    for owner in (m.name for m in members if m.priority == OWNER_PRIORITY):
         if len(members) > 1:
             checker.warn(
                 loc,

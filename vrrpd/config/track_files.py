@@ -20,19 +20,16 @@ whatever its weight; `{value: N}` carries on as if the file held N.
 The "this weight can never change the election" warning that scripts and interfaces get is not given for
 files: the value is any integer the writer chooses, so no weight can be judged too small at config time.
 Only the owner case is certain (tracking never moves priority 255) and is warned about.
-
-The checks are functions on config.py's `_Checker` (passed in) so config.py only needs thin hooks; config.py
-is imported lazily because it imports this module.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from vrrpd.config.document import _Checker, _Loc, _Val
+from vrrpd.config.checker import Checker, Loc, quote
+from vrrpd.config.yamlsrc import Map
 
 FILE_KEYS = ("path", "interval", "on_missing", "init")
 DEFAULT_INTERVAL = 1.0
@@ -61,30 +58,16 @@ class FileConfig:
         return "fault" if self.on_missing is None else f"value {self.on_missing}"
 
 
-def _config_module() -> Any:
-    import vrrpd.config.document as config  # document.py imports this module
-
-    return config
-
-
-def section(checker: _Checker, value: Any, loc: _Loc) -> dict[str, FileConfig]:
+def file_section(checker: Checker, value: Any, loc: Loc) -> dict[str, FileConfig]:
     """The top-level `track_files` mapping -> name -> FileConfig."""
-    cfg = _config_module()
-    if not isinstance(value, cfg._Map):
-        raise checker.error(loc, f"expected a mapping of track file names, got {cfg._what(value, loc)}")
-    if value.duplicates:
-        key, line = value.duplicates[0]
-        raise checker.error(cfg._Loc(loc.key(value, str(key)).path, line), "is given twice in the same mapping")
+    section = checker.name_mapping(value, loc, "track file name")
     files: dict[str, FileConfig] = {}
     paths: dict[Path, str] = {}
-    for name in value:
-        if not isinstance(name, str):
-            at = cfg._Loc(loc.path, value.value_lines[name])
-            raise checker.error(at, f"track file name {name!r} is not a string")
-        at = loc.key(value, name)
-        if not cfg._NAME_RE.fullmatch(name):
-            raise checker.error(at, f"track file name {name!r} may only contain letters, digits, '_', '.' and '-'")
-        files[name] = one_file(checker, name, value[name], at)
+    for name in section:
+        checker.string_key(section, name, loc, "track file name")
+        at = loc.key(section, name)
+        checker.identifier(name, at, "track file name")
+        files[name] = _one_file(checker, name, section[name], at)
         path = files[name].path
         if path in paths:
             checker.warn(
@@ -96,8 +79,7 @@ def section(checker: _Checker, value: Any, loc: _Loc) -> dict[str, FileConfig]:
     return files
 
 
-def one_file(checker: _Checker, name: str, value: Any, loc: _Loc) -> FileConfig:
-    cfg = _config_module()
+def _one_file(checker: Checker, name: str, value: Any, loc: Loc) -> FileConfig:
     entry = checker.mapping(value, loc, FILE_KEYS)
     if "path" not in entry:
         raise checker.error(loc, "missing required key path")
@@ -120,13 +102,13 @@ def one_file(checker: _Checker, name: str, value: Any, loc: _Loc) -> FileConfig:
     on_missing: int | None
     if raw == "fault":
         on_missing = None
-    elif isinstance(raw, cfg._Map):
+    elif isinstance(raw, Map):
         sub = checker.mapping(raw, missing_loc, ("value",))
         if "value" not in sub:
             raise checker.error(missing_loc, "missing required key value")
         on_missing = checker.integer(sub["value"], missing_loc.key(sub, "value"), -VALUE_LIMIT, VALUE_LIMIT)
     else:
-        shown = repr(raw) if isinstance(raw, str) else cfg._what(raw, missing_loc)
+        shown = quote(raw, missing_loc)
         raise checker.error(missing_loc, f"{shown} is not fault or {{value: N}}")
     init_value: int | None = None
     overwrite = False
@@ -141,15 +123,3 @@ def one_file(checker: _Checker, name: str, value: Any, loc: _Loc) -> FileConfig:
         if "overwrite" in init:
             overwrite = checker.boolean(init["overwrite"], init_loc.key(init, "overwrite"))
     return FileConfig(name, path, interval, on_missing, init_value, overwrite, line=loc.line)
-
-
-def check_instance(checker: _Checker, vals: dict[str, _Val], loc: _Loc) -> None:
-    """The one weight warning that holds whatever the file's value: the owner is never moved."""
-    cfg = _config_module()
-    files = vals["track_files"]
-    if vals["priority"].value == cfg.OWNER_PRIORITY and any(t.weight is not None for t in files.value):
-        checker.warn(
-            cfg._pick(loc, files),
-            f"track file weights{files.note()} have no effect: the address owner (priority 255) is never moved by "
-            "tracking; use on_failure: fault to make it give up the addresses",
-        )

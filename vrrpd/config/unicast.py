@@ -1,4 +1,4 @@
-"""The unicast keys of an instance (issue #5 point 7): checked here, mixed into vrrpd.config's checker.
+"""The unicast keys of an instance (issue #5 point 7), each checked by the function of its name.
 
 - ``unicast_peers``: the addresses adverts are sent to, one copy each, instead of the multicast group; received
   adverts are accepted only from them. An empty list is an error (keepalived before 2.2.4 silently fell back to
@@ -25,117 +25,93 @@ multicast, which is the trap this avoids); inherited from ``defaults`` they appl
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
-IPAddress = IPv4Address | IPv6Address
+from vrrpd.config.checker import Checker, Loc, Val, pick
+from vrrpd.config.yamlsrc import Seq
+from vrrpd.protocol.constants import VRRP_TTL
+from vrrpd.protocol.packet import IPAddress
 
 UNICAST_KEYS = ("unicast_peers", "unicast_source", "unicast_ttl", "unicast_min_ttl")
-DEFAULT_TTL = 255
-_BROADCAST = IPv4Address("255.255.255.255")
+DEFAULT_TTL = VRRP_TTL
 
 
-class UnicastChecks:
-    """Per-key checks for vrrpd.config's `_Checker` (dispatched by key name), and the per-instance check.
+def unicast_peers(checker: Checker, value: Any, loc: Loc) -> tuple[IPAddress, ...]:
+    if isinstance(value, list) and not value:
+        raise checker.error(
+            loc,
+            "is empty: an instance without peers would use multicast, and vrrpd never falls back to multicast "
+            "silently; list the peers, or leave unicast_peers out for a multicast instance",
+        )
+    if not isinstance(value, Seq):
+        shown = "a mapping" if isinstance(value, dict) else f"{value!r}"
+        raise checker.error(loc, f"expected a list of peer addresses, got {shown}")
+    peers: list[IPAddress] = []
+    seen: dict[IPAddress, int] = {}
+    for index, item in enumerate(value):
+        at = loc.item(value, index)
+        peer = checker.address(item, at, with_prefix=False)
+        if peer in seen:
+            raise checker.error(at, f"{peer} is already listed at {loc.path}[{seen[peer]}]")
+        if peers and peer.version != peers[0].version:
+            raise checker.error(at, f"{peer} is not IPv{peers[0].version} like {loc.path}[0]")
+        seen[peer] = index
+        peers.append(peer)
+    return tuple(peers)
 
-    Relies on the checker's `error`, `warn`, `string` and `integer`, and on its `_Loc` / `_Val` / `_Seq` values.
-    """
 
-    error: Any
-    warn: Any
-    string: Any
-    integer: Any
+def unicast_source(checker: Checker, value: Any, loc: Loc) -> IPAddress:
+    return checker.address(value, loc, with_prefix=False)
 
-    def unicast_peers(self, value: Any, loc: Any) -> tuple[IPAddress, ...]:
-        if isinstance(value, list) and not value:
-            raise self.error(
-                loc,
-                "is empty: an instance without peers would use multicast, and vrrpd never falls back to multicast "
-                "silently; list the peers, or leave unicast_peers out for a multicast instance",
-            )
-        if not isinstance(value, list) or not hasattr(value, "item_lines"):
-            shown = "a mapping" if isinstance(value, dict) else f"{value!r}"
-            raise self.error(loc, f"expected a list of peer addresses, got {shown}")
-        peers: list[IPAddress] = []
-        seen: dict[IPAddress, int] = {}
-        for index, item in enumerate(value):
-            at = loc.item(value, index)
-            peer = self._unicast_address(item, at)
-            if peer in seen:
-                raise self.error(at, f"{peer} is already listed at {loc.path}[{seen[peer]}]")
-            if peers and peer.version != peers[0].version:
-                raise self.error(at, f"{peer} is not IPv{peers[0].version} like {loc.path}[0]")
-            seen[peer] = index
-            peers.append(peer)
-        return tuple(peers)
 
-    def unicast_source(self, value: Any, loc: Any) -> IPAddress:
-        return self._unicast_address(value, loc)
+def unicast_ttl(checker: Checker, value: Any, loc: Loc) -> int:
+    """`unicast_ttl` and `unicast_min_ttl` alike."""
+    return checker.integer(value, loc, 1, VRRP_TTL)
 
-    def unicast_ttl(self, value: Any, loc: Any) -> int:
-        return int(self.integer(value, loc, 1, 255))
 
-    def unicast_min_ttl(self, value: Any, loc: Any) -> int:
-        return int(self.integer(value, loc, 1, 255))
-
-    def _unicast_address(self, value: Any, loc: Any) -> IPAddress:
-        text = self.string(value, loc)
-        if "/" in text:
-            raise self.error(loc, f"{text!r} is an address, not a network: write it without a prefix length")
-        if "%" in text:
-            raise self.error(loc, f"{text!r} must not carry a zone; the instance's interface is the zone")
-        try:
-            address = ip_address(text)
-        except ValueError:
-            raise self.error(loc, f"{text!r} is not an IPv4 or IPv6 address") from None
-        if address.is_multicast or address.is_unspecified or address.is_loopback or address == _BROADCAST:
-            raise self.error(loc, f"{address} is not a unicast address")
-        return address
-
-    def _check_unicast(self, vals: dict[str, Any], family: int, loc: Any) -> None:
-        """Cross-key checks of one instance: families, VIPs, the source, keys that need peers."""
-        peers, source = vals["unicast_peers"], vals["unicast_source"]
-        if not peers.value:
-            for key in UNICAST_KEYS[1:]:
-                if vals[key].origin == "instance":
-                    raise self.error(
-                        vals[key].loc,
-                        "is set but unicast_peers is not, so this instance would use multicast; add unicast_peers "
-                        f"or remove {key}",
-                    )
-            return
-        at = peers.loc if peers.origin == "instance" else loc
-        vips = {a.ip: i for i, a in enumerate(vals["virtual_addresses"].value)}
-        for peer in peers.value:
-            if peer.version != family:
-                raise self.error(at, f"{peer}{peers.note()} is not IPv{family} like the instance's virtual addresses")
-            if peer in vips:
-                raise self.error(at, f"{peer}{peers.note()} is one of this instance's virtual addresses, not a peer")
-        if source.value is None:
-            self._warn_link_local(vals, family, loc)
-            return
-        src_at = source.loc if source.origin == "instance" else loc
+def check_unicast(checker: Checker, vals: dict[str, Val], family: int, loc: Loc) -> None:
+    """Cross-key checks of one instance: families, VIPs, the source, keys that need peers."""
+    peers, source = vals["unicast_peers"], vals["unicast_source"]
+    if not peers.value:
+        for key in UNICAST_KEYS[1:]:
+            if vals[key].origin == "instance":
+                raise checker.error(
+                    vals[key].loc,
+                    "is set but unicast_peers is not, so this instance would use multicast; add unicast_peers "
+                    f"or remove {key}",
+                )
+        return
+    at = pick(loc, peers)
+    vips = {a.ip: i for i, a in enumerate(vals["virtual_addresses"].value)}
+    for peer in peers.value:
+        if peer.version != family:
+            raise checker.error(at, f"{peer}{peers.note()} is not IPv{family} like the instance's virtual addresses")
+        if peer in vips:
+            raise checker.error(at, f"{peer}{peers.note()} is one of this instance's virtual addresses, not a peer")
+    if source.value is not None:
+        src_at = pick(loc, source)
         if source.value.version != family:
-            raise self.error(
+            raise checker.error(
                 src_at, f"{source.value}{source.note()} is not IPv{family} like the instance's virtual addresses"
             )
         if source.value in vips:
-            raise self.error(
+            raise checker.error(
                 src_at,
                 f"{source.value}{source.note()} is a virtual address, which a backup does not have: adverts must "
                 "leave from an address of the host itself",
             )
         if source.value in peers.value:
-            raise self.error(src_at, f"{source.value}{source.note()} is also listed in unicast_peers")
-        self._warn_link_local(vals, family, loc)
+            raise checker.error(src_at, f"{source.value}{source.note()} is also listed in unicast_peers")
+    _warn_link_local(checker, vals, family, loc)
 
-    def _warn_link_local(self, vals: dict[str, Any], family: int, loc: Any) -> None:
-        min_ttl, source = vals["unicast_min_ttl"], vals["unicast_source"]
-        if family != 6 or min_ttl.value >= DEFAULT_TTL or (source.value is not None and not source.value.is_link_local):
-            return
-        shown = "the default source, the interface's link-local" if source.value is None else f"{source.value}"
-        self.warn(
-            min_ttl.loc if min_ttl.origin == "instance" else loc,
-            f"accepts routed peers (unicast_min_ttl {min_ttl.value}{min_ttl.note()}), but adverts leave from "
-            f"{shown}, which no router forwards; set unicast_source to a global address of this host",
-        )
+
+def _warn_link_local(checker: Checker, vals: dict[str, Val], family: int, loc: Loc) -> None:
+    min_ttl, source = vals["unicast_min_ttl"], vals["unicast_source"]
+    if family != 6 or min_ttl.value >= VRRP_TTL or (source.value is not None and not source.value.is_link_local):
+        return
+    shown = "the default source, the interface's link-local" if source.value is None else f"{source.value}"
+    checker.warn(
+        pick(loc, min_ttl),
+        f"accepts routed peers (unicast_min_ttl {min_ttl.value}{min_ttl.note()}), but adverts leave from "
+        f"{shown}, which no router forwards; set unicast_source to a global address of this host",
+    )
