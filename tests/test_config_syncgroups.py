@@ -32,6 +32,14 @@ def error(groups: str, head: str = HEAD) -> str:
     return str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("value", "got"),
+    [("5", "the number 5"), ("", "an empty value"), ("[a, b]", "a list"), ("web4", "the string 'web4'")],
+)
+def test_sync_groups_that_is_no_mapping_is_one_sentence_not_a_crash(value, got):
+    assert error(f"sync_groups: {value}\n") == f"vrrpd.yaml: sync_groups (line 7): expected a mapping, got {got}"
+
+
 def test_group_with_members_and_fault_trackers():
     config = parse(
         """\

@@ -88,7 +88,10 @@ def check_sync_groups(
     if "sync_groups" not in doc:
         return ()
     at = top.key(doc, "sync_groups")
-    section = checker.mapping(doc["sync_groups"], at, tuple(k for k in doc["sync_groups"] if isinstance(k, str)))
+    raw_section = doc["sync_groups"]
+    # Any group name is a key; a value that is no mapping at all (a number, nothing) gets mapping()'s sentence.
+    names = tuple(k for k in raw_section if isinstance(k, str)) if isinstance(raw_section, Map) else ()
+    section = checker.mapping(raw_section, at, names)
     by_name = {inst.name: i for i, inst in enumerate(instances)}
     owner: dict[str, SyncGroupConfig] = {}  # the group each instance already belongs to
     groups: list[SyncGroupConfig] = []
