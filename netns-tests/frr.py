@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lab import Host, _check_address, wait_for
+from lab import Host, check_address, wait_for
 
 __all__ = ["Frr"]
 
@@ -77,7 +77,7 @@ class Frr:
         for addr in addresses:
             if "/" not in addr:
                 raise ValueError(f"{addr}: give the prefix length (it is what goes on the macvlan)")
-            _check_address(addr)
+            check_address(addr)
         if not 1 <= vrid <= 255:
             raise ValueError("vrid is 1..255")
         if not 1 <= priority <= 254:

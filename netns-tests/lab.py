@@ -63,7 +63,7 @@ def wait_for(predicate: Callable[[], T], timeout: float, interval: float = 0.02,
         time.sleep(interval)
 
 
-def _check_address(addr: str) -> None:
+def check_address(addr: str) -> None:
     # A typo here would put arbitrary addresses on a real link; refuse anything outside the test ranges.
     iface = ipaddress.ip_interface(addr)
     if not any(iface.ip in net for net in _ALLOWED_NETS):
@@ -236,7 +236,7 @@ class Lab:
             raise ValueError(f"host {name!r} already exists")
         for addr in (ipv4, ipv6):
             if addr is not None:
-                _check_address(addr)
+                check_address(addr)
         index = len(self._namespaces) - 1
         ns = f"{self.id}-{name}"
         if len(ns) > _IFNAMSIZ or not name.replace("-", "").replace("_", "").isalnum():

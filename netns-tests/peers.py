@@ -11,7 +11,7 @@ import stat
 import subprocess
 from collections.abc import Sequence
 
-from lab import Host, _check_address
+from lab import Host, check_address
 
 __all__ = ["Keepalived"]
 
@@ -54,7 +54,7 @@ class Keepalived:
         for addr in addresses:
             if "/" not in addr:
                 raise ValueError(f"{addr}: give the prefix length explicitly (keepalived defaults to a host route)")
-            _check_address(addr)
+            check_address(addr)
         families = {ipaddress.ip_interface(a).version for a in addresses}
         if len(families) != 1:
             raise ValueError("a VRRP instance carries one address family; split IPv4 and IPv6 into two instances")

@@ -4,16 +4,12 @@ namespace against b's control socket. Every wait is a condition with a deadline.
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from lab import Host, Lab, wait_for
-from test_tracking_live import flag_script, ns_processes, two_hosts
-from vrrpd_runner import Vrrpd, instance, vip_holders
+from lab import Lab, wait_for
+from vrrpd_runner import Vrrpd, flag_script, follow_events, instance, json_lines, ns_processes, two_hosts, vip_holders
 
 VIP = "198.51.100.100/24"
 SH = shutil.which("sh") or "/bin/sh"
@@ -41,17 +37,6 @@ def records(out: Path) -> list[dict[str, str]]:
         *fields, args = line.split("|")
         result.append({**dict(zip(keys, fields, strict=True)), "args": args})
     return result
-
-
-def follow_events(host: Host, d: Vrrpd, out: Path, *extra: str) -> subprocess.Popen:
-    """`vrrpctl events` as a subprocess in the host's namespace, stdout to `out`."""
-    argv = [sys.executable, "-m", "vrrpd.cli.ctl", "--socket", str(d.socket), "events", *extra]
-    with out.open("wb") as stdout, out.with_suffix(".err").open("wb") as stderr:
-        return host.popen(argv, stdout=stdout, stderr=stderr)
-
-
-def json_lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def test_hooks_run_in_transition_order_with_keepalived_arguments_environment_and_stop(lab):

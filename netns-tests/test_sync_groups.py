@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 from lab import Host, Lab, wait_for
-from test_notify_hooks import follow_events, json_lines
-from vrrpd_runner import Vrrpd, instance, vip_holders
+from vrrpd_runner import Vrrpd, follow_events, instance, json_lines, vip_holders
 
 VIP_X = "198.51.100.100/24"
 VIP_Y = "198.51.100.101/24"

@@ -7,46 +7,18 @@ Two routers, a (priority 200) and b (priority 100); every wait is a condition wi
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
-from pathlib import Path
 
-from lab import Host, Lab, wait_for
-from vrrpd_runner import Vrrpd, instance, vip_holders
+from lab import Lab, wait_for
+from vrrpd_runner import Vrrpd, flag_script, instance, ns_processes, two_hosts, vip_holders
 
 VIP = "198.51.100.100/24"
 TEST = shutil.which("test") or "/usr/bin/test"
 SLEEP = shutil.which("sleep") or "/bin/sleep"
 
 
-def two_hosts(lab: Lab) -> tuple[Host, Host]:
-    return (
-        lab.add_host("a", ipv4="198.51.100.11/24", ipv6="2001:db8::11/64"),
-        lab.add_host("b", ipv4="198.51.100.12/24", ipv6="2001:db8::12/64"),
-    )
-
-
-def flag_script(flag: Path, **extra) -> dict:
-    """A check that fails while `flag` exists."""
-    return {"command": [TEST, "!", "-e", str(flag)], "interval": 0.1, "timeout": 1, **extra}
-
-
 def tracker(d: Vrrpd, name: str) -> dict:
     return next(t for t in d.instance_status()["trackers"] if t["name"] == name)
-
-
-def ns_processes(host: Host) -> dict[int, tuple[str, str]]:
-    """pid -> (command line, state letter) of every process in the host's namespace."""
-    out = subprocess.run(["ip", "netns", "pids", host.ns], capture_output=True, text=True, check=True).stdout
-    procs = {}
-    for pid in (int(tok) for tok in out.split()):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ").strip()
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue  # exited meanwhile
-        procs[pid] = (cmdline, state)
-    return procs
 
 
 def start_pair(lab: Lab, a_instance: dict, scripts: dict | None = None, interval: float = 0.1):

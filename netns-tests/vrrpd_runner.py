@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import yaml
-from lab import Host, wait_for
+from lab import Host, Lab, wait_for
 
 from vrrpd.services.control import ControlError, request
 
@@ -113,3 +116,45 @@ class Vrrpd:
 def vip_holders(hosts: Sequence[Host], vip: str) -> list[str]:
     """Names of the hosts that have `vip` (ADDR/PREFIX) on eth0."""
     return [h.name for h in hosts if vip in h.addresses()]
+
+
+# --- shared by the daemon's lab tests (tracking, hooks, sync groups) ---------------------------------------------
+
+TEST = shutil.which("test") or "/usr/bin/test"
+
+
+def two_hosts(lab: Lab) -> tuple[Host, Host]:
+    return (
+        lab.add_host("a", ipv4="198.51.100.11/24", ipv6="2001:db8::11/64"),
+        lab.add_host("b", ipv4="198.51.100.12/24", ipv6="2001:db8::12/64"),
+    )
+
+
+def flag_script(flag: Path, **extra) -> dict:
+    """A check that fails while `flag` exists."""
+    return {"command": [TEST, "!", "-e", str(flag)], "interval": 0.1, "timeout": 1, **extra}
+
+
+def ns_processes(host: Host) -> dict[int, tuple[str, str]]:
+    """pid -> (command line, state letter) of every process in the host's namespace."""
+    out = subprocess.run(["ip", "netns", "pids", host.ns], capture_output=True, text=True, check=True).stdout
+    procs = {}
+    for pid in (int(tok) for tok in out.split()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ").strip()
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue  # exited meanwhile
+        procs[pid] = (cmdline, state)
+    return procs
+
+
+def follow_events(host: Host, d: Vrrpd, out: Path, *extra: str) -> subprocess.Popen:
+    """`vrrpctl events` as a subprocess in the host's namespace, stdout to `out`."""
+    argv = [sys.executable, "-m", "vrrpd.cli.ctl", "--socket", str(d.socket), "events", *extra]
+    with out.open("wb") as stdout, out.with_suffix(".err").open("wb") as stderr:
+        return host.popen(argv, stdout=stdout, stderr=stderr)
+
+
+def json_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from test_control import ServerThread
+from controlcase import ServerThread
 
-from vrrpd.cli.ctl import _COLUMNS, main, render_status
+from vrrpd.cli.ctl import COLUMNS, main, render_status
 
 
 def instance(**overrides: Any) -> dict[str, Any]:
@@ -112,7 +112,7 @@ def test_status_table(daemon):
     lines = result.stdout.splitlines()
     assert lines[0] == "vrrpd 0.1.0, pid 4242, up 1h02m"
     rows = [re.split(r" {2,}", line) for line in lines[1:5]]  # columns are separated by two spaces or more
-    assert rows[0] == [*_COLUMNS]
+    assert rows[0] == [*COLUMNS]
     assert rows[1] == [
         *("gw-v4", "eth0", "IPv4", "51", "BACKUP", "150(140)", "1s (0.5s)", "198.51.100.2 prio=200 age=0.2s"),
         *("1.68s", "3", "1200", "7 (checksum=5,ttl=2)"),

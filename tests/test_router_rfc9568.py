@@ -1,4 +1,4 @@
-"""The state machine, one RFC rule per test (RFC 9568 §6 unless named otherwise; R/V ids: vrrp-facts.md §3-4)."""
+"""The state machine, one RFC rule per test (RFC 9568 §6 unless named otherwise; R/V ids: docs/conformance.md)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from vrrpd.protocol import (
     TimerExpired,
     VirtualRouter,
 )
-from vrrpd.protocol.router import _TRANSITIONS
+from vrrpd.protocol.router import TRANSITIONS
 from vrrpd.protocol.timers import master_down_interval, skew_time
 
 VIP = ip_address("198.51.100.100")
@@ -550,7 +550,7 @@ def test_every_state_input_pair_has_a_transition():
     inputs = {Started, ShutdownRequested, AdvertReceived, TimerExpired, PriorityChanged, Faulted, Recovered}
     inputs |= {GroupMaster, GroupBackup}  # sync groups (issue #5 point 5)
     assert inputs == set(typing.get_args(Input))
-    assert set(_TRANSITIONS) == {(s, i) for s in State for i in inputs}
+    assert set(TRANSITIONS) == {(s, i) for s in State for i in inputs}
 
 
 @pytest.mark.parametrize(

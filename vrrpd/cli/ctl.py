@@ -20,7 +20,7 @@ from vrrpd.cli.status.unicast import render_unicast
 from vrrpd.defaults import DEFAULT_CONTROL_SOCKET
 from vrrpd.services.control import REQUEST_TIMEOUT, ControlError, request, stream
 
-_COLUMNS = (
+COLUMNS = (
     "NAME",
     "IFACE",
     "FAMILY",
@@ -104,8 +104,8 @@ def render_status(result: Any) -> str:
     instances = [i for i in result.get("instances") or [] if isinstance(i, dict)]
     if not instances:
         return header + "\nno instances\n"
-    rows = [_COLUMNS, *(_row(inst) for inst in instances)]
-    widths = [max(len(row[c]) for row in rows) for c in range(len(_COLUMNS))]
+    rows = [COLUMNS, *(_row(inst) for inst in instances)]
+    widths = [max(len(row[c]) for row in rows) for c in range(len(COLUMNS))]
     lines = [header, *("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)]
     for inst in instances:
         if inst.get("fault_reason"):

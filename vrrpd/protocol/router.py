@@ -6,7 +6,7 @@ Rules this module keeps:
   answers with a list of actions and exposes its one next deadline through `next_deadline()`.
 - Timers are deadlines stored in the router (Master_Down_Timer in BACKUP, Adver_Timer in MASTER), never
   timer handles. The caller feeds `TimerExpired()` once `now >= next_deadline()`.
-- Every (state, input) pair has an entry in `_TRANSITIONS`; one `_set_state()` emits each transition.
+- Every (state, input) pair has an entry in `TRANSITIONS`; one `_set_state()` emits each transition.
 - Skew_Time and Master_Down_Interval are derived from the *effective* priority and the learned
   Master_Adver_Interval whenever they are needed, so adopting an interval recomputes both (RFC 9568 §6.4.2).
 - Remote input never raises: an advert that must be ignored is counted under `counters.drops[reason]`.
@@ -219,7 +219,7 @@ class VirtualRouter:
         return None
 
     def handle(self, event: Input, now: float) -> list[Action]:
-        handler = _TRANSITIONS[(self.state, type(event))]
+        handler = TRANSITIONS[(self.state, type(event))]
         actions: list[Action] = []
         handler(self, event, now, actions)
         return actions
@@ -529,7 +529,7 @@ class VirtualRouter:
 
 _Handler = Callable[[VirtualRouter, Input, float, list[Action]], None]
 _R = VirtualRouter
-_TRANSITIONS: dict[tuple[State, type], _Handler] = {
+TRANSITIONS: dict[tuple[State, type], _Handler] = {
     (State.INITIALIZE, Started): _R._on_started,
     (State.INITIALIZE, ShutdownRequested): _R._ignore,
     (State.INITIALIZE, AdvertReceived): _R._ignore,
