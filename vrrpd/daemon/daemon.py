@@ -72,7 +72,8 @@ from vrrpd.protocol.packet import Decoded, IPAddress
 from vrrpd.protocol.syncgroup import Coordinated, GroupStateChanged
 from vrrpd.protocol.tracking import TrackerKind, Tracking, TrackState
 from vrrpd.services import sdnotify
-from vrrpd.services.control import ControlServer
+from vrrpd.services.control import ControlError, ControlServer, StreamHandler
+from vrrpd.services.eventlog import EventLog
 from vrrpd.services.filetrack import FileMonitor
 from vrrpd.services.hooks import HookSetupError, Notifier
 from vrrpd.services.logsetup import RateLimitedLogger
@@ -190,7 +191,7 @@ class Daemon:
             self.control = ControlServer(
                 str(self.config.control_socket),
                 {"status": self._status},
-                streams={"events": self.notifier.events.open_stream},
+                streams={"events": events_stream(self.notifier.events)},
             )
             await self.control.start()
         except BaseException:
@@ -839,3 +840,16 @@ def _check_advert_fits(cfg: InstanceConfig, info: LinkInfo) -> None:
 
 def _family(family: Family) -> str:
     return "IPv4" if family is Family.IPV4 else "IPv6"
+
+
+def events_stream(events: EventLog) -> StreamHandler:
+    """The control socket's `events` stream over `events`: a bad argument is the request's error, worded as the
+    event log words it."""
+
+    def open_stream(args: dict[str, Any]) -> tuple[Any, Any]:
+        try:
+            return events.open_stream(args)
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
+
+    return open_stream
