@@ -68,6 +68,13 @@ class Scheduler:
             self._loop.add_reader(self._poll_fd.fileno(), self._on_poll)
             self._poll_fd.set(self._loop.time() + POLL_PERIOD, POLL_PERIOD)
 
+    def unpoll(self, drain: Callable[[], None]) -> None:
+        """Stop calling `drain` (its socket is closing); the tick stops with the last one."""
+        if drain in self._drains:
+            self._drains.remove(drain)
+        if not self._drains:
+            self.stop_polling()
+
     def stop_polling(self) -> None:
         self._drains.clear()
         if self._poll_fd is not None:
