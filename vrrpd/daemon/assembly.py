@@ -5,7 +5,9 @@ on that interface and family), its VIPs cleared of what a crash left behind, its
 (vrrpd.daemon.vmac), an announcer (shared per interface), its unicast peers, its router, tracking and hooks.
 `Assembly.build` makes these for a list of instance configurations, one step at a time over the whole list (open
 every link, clear every VIP, make every macvlan, then the routers): at start-up that keeps the order in which
-problems are found and reported, and one address dump per interface however many instances share it.
+problems are found and reported, and one address dump per interface however many instances share it. For one
+instance added to a running daemon the list holds that one. `tear_down` undoes what was built for one instance:
+its macvlan, and the link and announcer once no other instance uses them.
 
 Every error that stops an instance from being built is a `StartupError` naming the instance or interface.
 """
@@ -16,7 +18,7 @@ import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
-from vrrpd.config import InstanceConfig
+from vrrpd.config import Config, InstanceConfig
 from vrrpd.daemon.model import FrameSender, Instance, Link, Openers
 from vrrpd.daemon.syncgroups import SyncGroups
 from vrrpd.daemon.vmac import VirtualMacError, VirtualMacs
@@ -55,6 +57,30 @@ class Assembly:
     """The daemon's instances, by name; added and removed here."""
     announcers: dict[str, FrameSender] = field(default_factory=dict)
     """Per interface: one packet socket serves GARP and NA for every instance without a virtual MAC."""
+
+    def check_addable(self, cfg: InstanceConfig, config: Config) -> None:
+        """Refuse (ValueError) an instance to add to the running ones, of configuration `config`, that the
+        configuration check would refuse next to them, or that joins a sync group (groups are built once)."""
+        if cfg.name in self.instances:
+            raise ValueError(f"instance {cfg.name} exists already")
+        if self.sync.member(cfg.name):
+            raise ValueError(f"instance {cfg.name} is in a sync group: groups cannot change while running")
+        link = self.links.get((cfg.interface, cfg.family))
+        if link is not None and (other := link.routers.get(cfg.vrid)) is not None:
+            raise ValueError(f"instance {cfg.name}: VRID {cfg.vrid} on {cfg.interface} is {other.config.name}'s")
+        held = {
+            a.ip: other.name
+            for other in self.instances.values()
+            if other.config.interface == cfg.interface
+            for a in other.config.virtual_addresses
+        }
+        for address in cfg.virtual_addresses:
+            if address.ip in held:  # its stale-address clean-up would take it from the instance holding it
+                raise ValueError(f"instance {cfg.name}: {address.ip} is a virtual address of {held[address.ip]}")
+        defined = {s.name for s in config.track_scripts} | {f.name for f in config.track_files}
+        for tracker in (*cfg.track_scripts, *cfg.track_files):
+            if tracker.name not in defined:
+                raise ValueError(f"instance {cfg.name}: {tracker.kind.value} {tracker.name} is not defined")
 
     async def build(self, cfgs: Sequence[InstanceConfig], every: Collection[InstanceConfig]) -> list[Instance]:
         """Build the instances of `cfgs` and add them to the daemon's links and instances. `every` is every
@@ -140,6 +166,29 @@ class Assembly:
         except HookSetupError as exc:
             raise StartupError(str(exc)) from None
         return inst
+
+    async def tear_down(
+        self, cfg: InstanceConfig, detach: Callable[[Link], None], inst: Instance | None = None
+    ) -> None:
+        """Undo whatever was built for `cfg` (all of it, or what a failed `build` got to): forget the instance
+        (`inst`, when the caller has already taken it out), delete its macvlan, and close the link (`detach` first
+        stops reading it) and the announcer it used once no other instance uses them."""
+        inst = self.instances.pop(cfg.name, None) or inst
+        link = self.links.get((cfg.interface, cfg.family))
+        if link is not None and inst is not None:
+            if link.routers.get(cfg.vrid) is inst:
+                del link.routers[cfg.vrid]
+            if inst.source != link.primary and all(other.source != inst.source for other in link.routers.values()):
+                link.own.discard(inst.source)
+        await self.vmacs.release(cfg.name)
+        if link is not None and not link.routers:
+            detach(link)
+            link.sock.close()
+            del self.links[(cfg.interface, cfg.family)]
+        announcer = self.announcers.get(cfg.interface)
+        if announcer is not None and all(other.announcer is not announcer for other in self.instances.values()):
+            announcer.close()
+            del self.announcers[cfg.interface]
 
     def close(self) -> None:
         """Close every link's socket and every shared announcer (the macvlans' are the VirtualMacs')."""

@@ -12,7 +12,8 @@ monitors.
 
 `TrackingMonitors` creates the monitors and turns each change into tracker states; the daemon starts and stops
 them and hands the results to the routers and groups through the two callbacks it passes in. Monitors are shared:
-an instance (`add`) uses the ones already there and creates only those it is the first to need.
+an instance added later (`add`) uses the ones already running and starts only those it is the first to need, and
+an instance that goes (`release`) stops those nobody needs any more.
 """
 
 from __future__ import annotations
@@ -119,6 +120,15 @@ class TrackingMonitors:
         for monitor in (*self.scripts.values(), *self.files.values()):
             if not monitor.started:
                 monitor.start()
+
+    async def release(self, others: Collection[Instance]) -> None:
+        """Stop the script and file monitors that none of `others` (the instances that stay) nor any sync group
+        needs any more."""
+        scripts = {t.name for inst in others for t in inst.config.track_scripts} | self.sync.scripts()
+        files = {t.name for inst in others for t in inst.config.track_files}
+        gone = [self.scripts.pop(n) for n in list(self.scripts) if n not in scripts]
+        gone += [self.files.pop(n) for n in list(self.files) if n not in files]
+        await asyncio.gather(*(monitor.stop() for monitor in gone))
 
     async def stop(self) -> None:
         """Stop every script and file monitor: running checks are killed (their whole process group) and reaped."""

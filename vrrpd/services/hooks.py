@@ -307,6 +307,20 @@ class Notifier:
             subject.runner = HookRunner(kind, name, hooks, self.ratelog, run_as, grace=self.grace)
         self.subjects[(kind, name)] = subject
 
+    async def remove(self, kind: str, name: str, limit: float = SHUTDOWN_LIMIT) -> None:
+        """Forget an instance (or group) taken out of a running daemon, as `close` does for all at shutdown: its
+        queued hooks (on_stop included) run first, for at most `limit` seconds, then what is left is killed."""
+        subject = self.subjects.pop((kind, name), None)
+        runner = subject.runner if subject is not None else None
+        if runner is None:
+            return
+        if runner.pending or runner.current:
+            try:
+                await asyncio.wait_for(runner.drain(), limit)
+            except TimeoutError:
+                log.error("%s: hooks still running %gs after it was removed; killing them", runner.label, limit)
+        await runner.stop()
+
     def transition(self, kind: str, name: str, old: str, new: str, reason: str, priority: int) -> dict[str, Any] | None:
         """Record a transition (old and new as the router names them) and queue its hooks; never waits, and
         never raises: it runs inside the state machine's action handling, whose remaining actions must happen."""
