@@ -1,7 +1,7 @@
 """Notify hooks: commands run on transitions, one at a time per instance, in order, each with a timeout.
 
 keepalived runs notify scripts fire-and-forget: concurrently, unordered and without a timeout, so a BACKUP
-script can finish after the MASTER script that followed it (keepalived-vrrp.md pain point 3). Here:
+script can finish after the MASTER script that followed it. Here:
 
 - Each instance and each sync group has one `HookRunner`: a queue and one worker task. A transition queues
   its hooks; the worker runs them strictly one after another in transition order: for each transition the
