@@ -162,7 +162,7 @@ class Assembly:
         link.own.add(source)
         self.instances[cfg.name] = inst
         try:
-            self.notifier.add_instance(cfg)
+            self.notifier.add_instance(cfg, await self.notifier.resolve_user("instance", cfg.name, cfg.notify))
         except HookSetupError as exc:
             raise StartupError(str(exc)) from None
         return inst

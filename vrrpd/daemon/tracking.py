@@ -102,8 +102,8 @@ class TrackingMonitors:
                 continue
             run_as: RunAs | None = None
             if script.user is not None:
-                try:
-                    run_as = resolve_user_for(f"track script {script.name}", script.user)
+                try:  # NSS may block (LDAP, sssd): in a thread, as the loop may be serving other instances
+                    run_as = await asyncio.to_thread(resolve_user_for, f"track script {script.name}", script.user)
                 except ValueError as exc:
                     raise TrackingError(str(exc)) from None
             self.scripts[script.name] = ScriptMonitor(script, self.on_script, self.ratelog, run_as)
