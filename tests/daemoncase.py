@@ -1,49 +1,108 @@
-"""Shared by the daemon tests that run without sockets (tests/test_daemon_*.py, tests/test_filetrack.py): an
-instance wired into a Daemon with no link or announcer, whose adverts land in a Tx."""
+"""Shared by the daemon tests that run without root (tests/test_daemon_*.py, tests/test_filetrack.py, ...): a whole
+Daemon started on the doubles of vrrpd.net.fakes (FakeNetlink, FakeSockets, FakeFirewall), its control socket in a
+temporary directory. Instances are built and started the way vrrpd builds them; adverts land in FakeVrrpSockets."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import shutil
 import struct
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from ipaddress import ip_address
-from typing import Any
+from pathlib import Path
 
-from vrrpd.config import InstanceConfig
-from vrrpd.daemon import Daemon, Instance
-from vrrpd.protocol import VirtualRouter, decode
+from vrrpd.config import Config, parse_config
+from vrrpd.daemon import Daemon, Instance, Openers
+from vrrpd.net.fakes import FakeFirewall, FakeNetlink, FakeSockets, FakeVrrpSocket
+from vrrpd.protocol import decode
 from vrrpd.protocol.packet import Advert, encode
-from vrrpd.protocol.tracking import Tracking
 
 SOURCE = ip_address("198.51.100.11")
+"""eth0's address on the default FakeNetlink: the advert source of its IPv4 instances."""
+
+FAST_BACKUP = """\
+instances:
+  - {name: v1, interface: eth0, vrid: 1, priority: 100, advert_interval: 0.01, virtual_addresses: [203.0.113.1/24]}
+"""
+"""One instance advertising every 10 ms, a backup to the adverts of `advert_packet(1, 200, ...)`."""
 
 
-class Tx:
-    """Stands in for the instance's socket: keeps every advert it would send."""
+@dataclass
+class Case:
+    """A started daemon and the doubles under it."""
 
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
+    daemon: Daemon
+    netlink: FakeNetlink
+    sockets: FakeSockets
+    firewall: FakeFirewall
+    rundir: Path
 
-    def send(self, wire: bytes, source: Any) -> None:
-        self.sent.append(wire)
+    def inst(self, name: str) -> Instance:
+        return self.daemon.instances[name]
+
+    def sent(self, name: str) -> FakeVrrpSocket:
+        """Where instance `name`'s adverts go."""
+        tx = self.daemon.instances[name].tx
+        assert isinstance(tx, FakeVrrpSocket)
+        return tx
+
+    async def stop(self) -> None:
+        await self.daemon.stop()
+        self.sockets.close()
+        shutil.rmtree(self.rundir, ignore_errors=True)
 
 
-def priorities(tx: Tx) -> list[int]:
-    """The priority of every advert sent so far, in order."""
-    return [decode(w, SOURCE, ip_address("224.0.0.18")).advert.priority for w in tx.sent]
+def default_netlink() -> FakeNetlink:
+    fake = FakeNetlink()
+    fake.add_link("eth0", addresses=[f"{SOURCE}/24"])
+    return fake
 
 
-def add_instance(daemon: Daemon, cfg: InstanceConfig, tx: Tx) -> Instance:
-    """The Instance of `cfg`, added to `daemon`, with SOURCE as its address and `tx` as its socket."""
-    inst = Instance(
-        cfg,
-        VirtualRouter(cfg.router_config(), SOURCE),
-        link=None,  # type: ignore[arg-type]
-        announcer=None,  # type: ignore[arg-type]
-        source=SOURCE,
-        tx=tx,  # type: ignore[arg-type]
-        tracking=Tracking(cfg.priority, cfg.trackers),
-    )
-    daemon.instances[cfg.name] = inst
-    return inst
+def daemon_on_fakes(config: Config | str, netlink: FakeNetlink | None = None) -> Case:
+    """A Daemon (not started) of `config` over fakes, its control socket in a fresh temporary directory."""
+    if isinstance(config, str):
+        config = parse_config(config)
+    rundir = Path(tempfile.mkdtemp(prefix="vrrpd-test-"))
+    config = dataclasses.replace(config, control_socket=rundir / "vrrpd.sock")
+    netlink = netlink if netlink is not None else default_netlink()
+    sockets = FakeSockets(netlink)
+    firewall = FakeFirewall()
+    openers = Openers(sockets.vrrp_socket, sockets.announcer, sockets.is_local)
+    daemon = Daemon(config, netlink, openers=openers, firewall=firewall)
+    return Case(daemon, netlink, sockets, firewall, rundir)
+
+
+async def started(config: Config | str, netlink: FakeNetlink | None = None, *, hold: bool = True) -> Case:
+    """`daemon_on_fakes`, started. `hold`: the track scripts and files do not run on their own schedule; the test
+    plays their part (daemon.monitors.on_script / on_file), so nothing but the test moves a tracker."""
+    case = daemon_on_fakes(config, netlink)
+    try:
+        await case.daemon.start()
+    except BaseException:
+        case.sockets.close()
+        shutil.rmtree(case.rundir, ignore_errors=True)
+        raise
+    if hold:
+        for monitor in (*case.daemon.monitors.scripts.values(), *case.daemon.monitors.files.values()):
+            await monitor.stop()
+    return case
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Let the loop run until `predicate()` holds (failing after `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+def priorities(sock: FakeVrrpSocket) -> list[int]:
+    """The priority of every advert sent to the group so far, in order."""
+    return [decode(s.payload, s.src, s.dst).advert.priority for s in sock.sent]
 
 
 def advert_packet(vrid: int, priority: int, src: str, vip: str) -> bytes:

@@ -9,37 +9,15 @@ import os
 import socket
 import stat
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from controlcase import ServerThread
 
 from vrrpd.services.control import MAX_REQUEST, ControlError, ControlServer, request
-
-
-class ServerThread:
-    """A ControlServer on its own event loop in a thread, for driving the blocking client (and vrrpctl)."""
-
-    def __init__(self, path: Path, handlers: dict[str, Callable[[dict[str, Any]], Any]], **kwargs: Any) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.server = ControlServer(path, handlers, **kwargs)
-
-    def run(self, coro: Awaitable[Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)  # type: ignore[arg-type]
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        self.run(self.server.start())
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.run(self.server.close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from test_control import ServerThread
+from controlcase import ServerThread
 
 from vrrpd.cli.ctl import main
 from vrrpd.cli.status import render_status

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from test_control import ServerThread
+from controlcase import ServerThread
 
 from vrrpd.cli.ctl import main
+from vrrpd.daemon.daemon import events_stream
 from vrrpd.services.eventlog import EventLog
 
 
@@ -24,7 +25,7 @@ class Daemon:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.log = EventLog()
-        self.thread = ServerThread(path, {"status": lambda args: {}}, streams={"events": self.log.open_stream})
+        self.thread = ServerThread(path, {"status": lambda args: {}}, streams={"events": events_stream(self.log)})
 
     def publish(self, name: str, old: str, new: str) -> None:
         """On the server's loop, as the daemon would."""

@@ -10,12 +10,11 @@ import logging
 from ipaddress import ip_address, ip_interface
 
 import pytest
-from daemoncase import Tx, add_instance
+from daemoncase import SOURCE, started
 
 from vrrpd.config import parse_config
-from vrrpd.daemon import Daemon, Link
+from vrrpd.daemon.model import AddVips, RemoveVips
 from vrrpd.net.fakes import FakeNetlink
-from vrrpd.protocol.packet import Family
 
 CONFIG = """\
 control_socket: /tmp/vrrpd-test-unused.sock
@@ -47,22 +46,22 @@ def test_vips_go_as_one_batch_and_a_refused_one_does_not_stop_the_others(caplog:
     async def body() -> None:
         config = parse_config(CONFIG)
         fake = BatchNetlink()
-        info = fake.add_link("eth0", addresses=["198.51.100.11/24"])
-        daemon = Daemon(config, fake)
-        inst = add_instance(daemon, config.instances[0], Tx())
-        inst.link = Link("eth0", Family.IPV4, info, ip_address("198.51.100.11"), None)  # type: ignore[arg-type]
+        info = fake.add_link("eth0", addresses=[f"{SOURCE}/24"])
+        case = await started(config, fake)
+        inst = case.inst("gw")
         vips = tuple(a.ip for a in config.instances[0].virtual_addresses)
         fake.fail_next = OSError(errno.EACCES, "refused")
         with caplog.at_level(logging.ERROR):
-            await daemon._run_op(inst, "add", vips)
+            await case.daemon.worker.run_op(inst, AddVips(vips))
         assert fake.batches == [("add", 3)]
         present = {a.ip for a in await fake.addresses(info.index)}
         assert present == {ip_address("198.51.100.11"), *vips[1:]}
         assert inst.netlink_errors == 1
         assert "cannot add 198.51.100.70/24 on eth0" in caplog.text
-        await daemon._run_op(inst, "remove", vips)  # the missing one is already gone: no error
+        await case.daemon.worker.run_op(inst, RemoveVips(vips))  # the missing one is already gone: no error
         assert fake.batches[-1] == ("remove", 3)
         assert {a.ip for a in await fake.addresses(info.index)} == {ip_interface("198.51.100.11/24").ip}
         assert inst.netlink_errors == 1
+        await case.stop()
 
     asyncio.run(body())

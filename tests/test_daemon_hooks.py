@@ -6,22 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
-from daemoncase import Tx, add_instance, priorities
+from daemoncase import Case, priorities, started, until
 
 from vrrpd.config import parse_config
-from vrrpd.daemon import Daemon, Instance
-from vrrpd.net.fakes import FakeNetlink
-from vrrpd.protocol import ShutdownRequested, Started, State, TimerExpired
+from vrrpd.daemon.status import instance_status
+from vrrpd.protocol import State, TimerExpired
 
 SH, SLEEP = shutil.which("sh"), shutil.which("sleep")
 
 
-def make(notify: dict[str, Any]) -> tuple[Daemon, Instance, Tx]:
+async def make(notify: dict[str, Any]) -> Case:
     doc = {
         "control_socket": "/tmp/vrrpd-test-unused.sock",
         "instances": [
@@ -35,23 +34,12 @@ def make(notify: dict[str, Any]) -> tuple[Daemon, Instance, Tx]:
             }
         ],
     }
-    config = parse_config(yaml.safe_dump(doc))
-    daemon = Daemon(config, FakeNetlink())
-    cfg = config.instances[0]
-    tx = Tx()
-    inst = add_instance(daemon, cfg, tx)
-    daemon.notifier.add_instance(cfg)
-    return daemon, inst, tx
+    return await started(parse_config(yaml.safe_dump(doc)))
 
 
-async def until(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-
-
-def test_hanging_hook_does_not_delay_the_next_transition_and_hooks_stay_in_order(tmp_path: Path) -> None:
+def test_hanging_hook_does_not_delay_the_next_transition_and_hooks_stay_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "out"
     notify = {
         "on_backup": [SH, "-c", f"echo backup >> {out}; exec {SLEEP} 60"],
@@ -61,15 +49,15 @@ def test_hanging_hook_does_not_delay_the_next_transition_and_hooks_stay_in_order
     }
 
     async def body() -> None:
-        daemon, inst, tx = make(notify)
+        case = await make(notify)  # started: the router has had its Startup event
+        daemon, inst, tx = case.daemon, case.inst("gw"), case.sent("gw")
         runner = daemon.notifier.runners[0]
-        daemon._feed(inst, Started())
         assert inst.router.state is State.BACKUP
         await until(lambda: out.exists() and runner.current is not None)  # on_backup now hangs
 
         # The master-down timer fires while on_backup hangs: the router takes over and its advert leaves
         # within this very call, not after the hook.
-        daemon._feed(inst, TimerExpired(), now=1e9)
+        daemon.driver.feed(inst, TimerExpired(), now=1e9)
         assert inst.router.state is State.MASTER
         assert priorities(tx) == [200]
         assert runner.current is not None and runner.current[1] == "on_backup"
@@ -77,14 +65,21 @@ def test_hanging_hook_does_not_delay_the_next_transition_and_hooks_stay_in_order
 
         await runner.drain()
         assert out.read_text().splitlines() == ["backup", "master"]
-        hooks = daemon._instance_status(inst, 0.0)["hooks"]
+        hooks = instance_status(inst, 0.0, daemon.notifier)["hooks"]
         assert hooks["runs"] == 2 and hooks["timeouts"] == 1 and hooks["failures"] == 1
 
-        # Shutdown: the priority-0 advert is sent synchronously, on_stop runs afterwards.
-        daemon._feed(inst, ShutdownRequested())
-        assert priorities(tx) == [200, 0]
-        assert not out.read_text().splitlines()[2:]
-        await daemon.notifier.close(limit=5)
+        # Shutdown: the priority-0 advert is sent before on_stop runs (the daemon stops the hooks' queue only
+        # once the adverts are out and the VIPs removed).
+        sent_at_stop: list[tuple[list[int], list[str]]] = []
+        submit = runner.submit
+
+        def spy(transition: Any) -> None:
+            sent_at_stop.append((priorities(tx), out.read_text().splitlines()))
+            submit(transition)
+
+        monkeypatch.setattr(runner, "submit", spy)
+        await case.stop()
+        assert sent_at_stop == [([200, 0], ["backup", "master"])]
         assert out.read_text().splitlines() == ["backup", "master", "stop"]
 
         events = daemon.notifier.events.recent(10)

@@ -6,14 +6,12 @@ import asyncio
 from ipaddress import ip_address, ip_interface
 from typing import Any
 
-from daemoncase import Tx, add_instance
+from daemoncase import started
 
 from vrrpd.config import parse_config
-from vrrpd.daemon import Daemon, Link
-from vrrpd.daemon import daemon as daemon_module
+from vrrpd.daemon import driver as driver_module
 from vrrpd.net.fakes import FakeNetlink
-from vrrpd.protocol import Started, TimerExpired
-from vrrpd.protocol.packet import Family
+from vrrpd.protocol import TimerExpired
 
 CONFIG = """\
 control_socket: /tmp/vrrpd-test-unused.sock
@@ -56,19 +54,20 @@ def test_stale_vips_removed_owner_kept_with_one_dump_per_interface():
         await fake.add(eth0.index, ip_interface("198.51.100.20/24"))  # tagged ours: a crash left it
         await fake.add(eth1.index, ip_interface("203.0.113.40/24"))
         fake.calls.clear()
-        daemon = Daemon(config, fake)
-        for info, primary in ((eth0, "198.51.100.11"), (eth1, "203.0.113.1")):
-            link = Link(info.name, Family.IPV4, info, ip_address(primary), sock=None)  # type: ignore[arg-type]
-            daemon.links[(info.name, Family.IPV4)] = link
-        await daemon._remove_stale_addresses()
+        case = await started(config, fake)
         dumps = dict(fake.dumps)
-        assert fake.calls == [
+        stale = [
             ("remove", eth0.index, ip_interface("198.51.100.20/24")),
             ("remove", eth1.index, ip_interface("203.0.113.40/24")),
         ]
-        assert daemon._kept == {"owner": {ip_address("198.51.100.11")}}
+        assert [call for call in fake.calls if call[0] == "remove"] == stale
+        kept = {name: inst.kept for name, inst in case.daemon.instances.items() if inst.kept}
+        assert kept == {"owner": {ip_address("198.51.100.11")}}
         assert [str(a) for a in await fake.addresses(eth0.index)] == ["198.51.100.11/24"]
         assert dumps == {(kind, info.index): 1 for kind in ("addresses", "ours") for info in (eth0, eth1)}
+        await case.stop()  # the owner master releases its addresses, but never its admin address
+        assert [call for call in fake.calls if call[0] == "remove"] == stale
+        assert [str(a) for a in await fake.addresses(eth0.index)] == ["198.51.100.11/24"]
 
     asyncio.run(body())
 
@@ -77,24 +76,21 @@ def test_status_is_sent_once_per_loop_iteration_with_the_latest_summary(monkeypa
     """Issue #6: 100 instances entering Backup at start-up send one STATUS= (of the final counts), not 100
     summaries of 100 instances; none follows STOPPING=1."""
     sent: list[str] = []
-    monkeypatch.setattr(daemon_module.sdnotify, "status", sent.append)
-    text = "control_socket: /tmp/vrrpd-test-unused.sock\ninstances:\n" + "".join(
+    monkeypatch.setattr(driver_module.sdnotify, "status", sent.append)
+    text = "instances:\n" + "".join(
         f"  - {{name: v{n}, interface: eth0, vrid: {n}, virtual_addresses: [198.51.100.{n}/24]}}\n"
         for n in range(1, 101)
     )
 
     async def body() -> None:
-        config = parse_config(text)
-        daemon = Daemon(config, FakeNetlink())
-        insts = [add_instance(daemon, cfg, Tx()) for cfg in config.instances]
-        for inst in insts:
-            daemon._feed(inst, Started())
+        fake = FakeNetlink()
+        fake.add_link("eth0", addresses=["192.0.2.1/24"])
+        case = await started(text, fake)  # each router has had its Startup event
         assert sent == []  # queued, not yet sent
         await asyncio.sleep(0)
         assert sent == ["100 backup"]
-        daemon._feed(insts[0], TimerExpired(), now=1e9)
-        daemon._stopping = True
-        await asyncio.sleep(0)
+        case.daemon.driver.feed(case.inst("v1"), TimerExpired(), now=1e9)
+        await case.stop()
         assert sent == ["100 backup"]  # the master transition came too late: we are stopping
 
     asyncio.run(body())

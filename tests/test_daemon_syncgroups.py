@@ -10,15 +10,15 @@ import shutil
 import textwrap
 from pathlib import Path
 
-import daemoncase
 import pytest
+from daemoncase import SOURCE, Case, priorities, started
 
 from vrrpd.cli.status import render_status
 from vrrpd.config import parse_config
-from vrrpd.daemon import Daemon, Instance
+from vrrpd.daemon import Instance
 from vrrpd.net.fakes import FakeNetlink
-from vrrpd.protocol import ShutdownRequested, Started, State, TimerExpired, VirtualRouter
-from vrrpd.protocol.tracking import Tracking, TrackState
+from vrrpd.protocol import State, TimerExpired
+from vrrpd.protocol.tracking import TrackState
 from vrrpd.services.hooks import HookSetupError, Notifier
 from vrrpd.services.logsetup import RateLimitedLogger
 
@@ -37,35 +37,11 @@ sync_groups:
 """
 
 
-SOURCE = daemoncase.SOURCE
-
-
-class Tx(daemoncase.Tx):
-    def priorities(self) -> list[int]:
-        return daemoncase.priorities(self)
-
-
-async def make(text: str = CONFIG) -> tuple[Daemon, dict[str, Instance], FakeNetlink, dict[str, Tx]]:
-    config = parse_config(textwrap.dedent(text))
+async def make(text: str = CONFIG) -> Case:
     fake = FakeNetlink()
-    fake.add_link("eth0", addresses=["198.51.100.11/24"])
+    fake.add_link("eth0", addresses=[f"{SOURCE}/24"])
     fake.add_link("eth1")
-    daemon = Daemon(config, fake)
-    txs: dict[str, Tx] = {}
-    for cfg in config.instances:
-        txs[cfg.name] = Tx()
-        daemon.instances[cfg.name] = Instance(
-            cfg,
-            VirtualRouter(daemon.sync.router_config(cfg), SOURCE),
-            link=None,  # type: ignore[arg-type]
-            announcer=None,  # type: ignore[arg-type]
-            source=SOURCE,
-            tx=txs[cfg.name],  # type: ignore[arg-type]
-            tracking=Tracking(cfg.priority, cfg.trackers),
-        )
-    daemon.sync.build({name: inst.router for name, inst in daemon.instances.items()})
-    await daemon._start_tracking()
-    return daemon, daemon.instances, fake, txs
+    return await started(parse_config(textwrap.dedent(text)), fake)
 
 
 def states(instances: dict[str, Instance]) -> dict[str, State]:
@@ -74,49 +50,46 @@ def states(instances: dict[str, Instance]) -> dict[str, State]:
 
 def test_group_trackers_and_member_faults_move_every_member(caplog):
     async def body() -> None:
-        daemon, insts, fake, txs = await make()
-        assert "chk" in daemon.scripts  # only the group tracks it, and its monitor exists
-        for inst in insts.values():
+        case = await make()
+        daemon, insts, fake = case.daemon, case.daemon.instances, case.netlink
+        assert "chk" in daemon.monitors.scripts  # only the group tracks it, and its monitor exists
+        for inst in insts.values():  # started: each has had its tracking's verdict, then its Startup event
             assert inst.router.config.sync_group == "gw"
-            daemon._update_tracking(inst)
-            daemon._feed(inst, Started())
-        daemon._on_script("chk", TrackState.UP)
-        daemon._feed(insts["gw4"], TimerExpired(), now=1e9)
+        daemon.monitors.on_script("chk", TrackState.UP)
+        daemon.driver.feed(insts["gw4"], TimerExpired(), now=1e9)
         assert states(insts) == {"gw4": State.BACKUP, "gw5": State.BACKUP}  # gw5's own election is still running
-        daemon._feed(insts["gw5"], TimerExpired(), now=1e9)
+        daemon.driver.feed(insts["gw5"], TimerExpired(), now=1e9)
         assert states(insts) == {"gw4": State.MASTER, "gw5": State.MASTER}
 
         # The group's script fails: both members leave with priority 0 and wait as Backup (not FAULT).
-        daemon._on_script("chk", TrackState.DOWN)
+        daemon.monitors.on_script("chk", TrackState.DOWN)
         assert states(insts) == {"gw4": State.BACKUP, "gw5": State.BACKUP}
-        assert txs["gw4"].priorities()[-1] == 0 and txs["gw5"].priorities()[-1] == 0
-        (group,) = daemon._status({})["sync_groups"]
+        assert priorities(case.sent("gw4"))[-1] == 0 and priorities(case.sent("gw5"))[-1] == 0
+        (group,) = daemon.status()["sync_groups"]
         assert group["state"] == "FAULT" and group["held_by"] == "track script chk failed"
         assert group["trackers"] == [
             {"kind": "interface", "name": "eth1", "state": "up", "effect": "fault"},
             {"kind": "script", "name": "chk", "state": "down", "effect": "fault"},
         ]
-        text = render_status(daemon._status({}))
+        text = render_status(daemon.status())
         assert "gw          FAULT  gw4=BACKUP gw5=BACKUP  track script chk failed" in text
         assert "gw          script     chk      down   fault" in text
 
         # A member's own interface down: that member is FAULT, the other held in BACKUP.
-        daemon._on_script("chk", TrackState.UP)
+        daemon.monitors.on_script("chk", TrackState.UP)
         fake.set_up("eth0", False)
         assert states(insts) == {"gw4": State.FAULT, "gw5": State.FAULT}  # eth0 is both members' own interface
         fake.set_up("eth0", True)
         assert states(insts) == {"gw4": State.BACKUP, "gw5": State.BACKUP}
         fake.set_up("eth1", False)  # a group-tracked interface
-        (group,) = daemon._status({})["sync_groups"]
+        (group,) = daemon.status()["sync_groups"]
         assert group["state"] == "FAULT" and group["held_by"] == "interface eth1 down"
         fake.set_up("eth1", True)
-        (group,) = daemon._status({})["sync_groups"]
+        (group,) = daemon.status()["sync_groups"]
         assert group["state"] == "BACKUP" and group["held_by"] is None
         assert group["waiting_for"] == ["gw4", "gw5"]
         assert "sync group gw: MASTER -> FAULT (track script chk failed)" in caplog.text
-        await daemon.link_monitor.close()  # type: ignore[union-attr]
-        for task in asyncio.all_tasks() - {asyncio.current_task()}:
-            task.cancel()
+        await case.stop()
 
     caplog.set_level(logging.INFO, logger="vrrpd")
     asyncio.run(body())
@@ -137,21 +110,15 @@ def test_group_transitions_run_the_group_hooks_in_order_and_reach_the_event_stre
     text = CONFIG + f"    notify: {notify!r}\n"
 
     async def body() -> None:
-        daemon, insts, _, _ = await make(text)
-        (group,) = daemon.config.sync_groups
-        daemon.notifier.add_group(group)
-        for inst in insts.values():
-            daemon._update_tracking(inst)
-            daemon._feed(inst, Started())
-        daemon._on_script("chk", TrackState.UP)
-        daemon._feed(insts["gw4"], TimerExpired(), now=1e9)
-        daemon._feed(insts["gw5"], TimerExpired(), now=1e9)
-        daemon._on_script("chk", TrackState.DOWN)
-        (status,) = daemon._status({})["sync_groups"]
+        case = await make(text)  # started: the group's hooks are registered, each member has had its Startup event
+        daemon, insts = case.daemon, case.daemon.instances
+        daemon.monitors.on_script("chk", TrackState.UP)
+        daemon.driver.feed(insts["gw4"], TimerExpired(), now=1e9)
+        daemon.driver.feed(insts["gw5"], TimerExpired(), now=1e9)
+        daemon.monitors.on_script("chk", TrackState.DOWN)
+        (status,) = daemon.status()["sync_groups"]
         assert status["hooks"]["hooks"] == ["on_master", "on_fault", "on_stop", "notify"]
-        for inst in insts.values():
-            daemon._feed(inst, ShutdownRequested())
-        await daemon.notifier.close(limit=10)
+        await case.stop()  # each member is shut down, then the hooks' queues drain
         assert out.read_text().splitlines() == [
             "notify group gw [gw4 gw5] INITIALIZE GROUP gw BACKUP 0",
             "on_master group gw [gw4 gw5] BACKUP ",
@@ -172,9 +139,6 @@ def test_group_transitions_run_the_group_hooks_in_order_and_reach_the_event_stre
         # Members' own transitions are in the same stream, before the group change they caused.
         seqs = [(e["kind"], e["name"], e["new"]) for e in daemon.notifier.events.recent(100)]
         assert seqs.index(("instance", "gw5", "MASTER")) < seqs.index(("group", "gw", "MASTER"))
-        await daemon.link_monitor.close()  # type: ignore[union-attr]
-        for task in asyncio.all_tasks() - {asyncio.current_task()}:
-            task.cancel()
 
     asyncio.run(body())
 

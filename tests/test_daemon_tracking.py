@@ -8,13 +8,14 @@ import textwrap
 from typing import Any
 
 import pytest
-from daemoncase import Tx, add_instance, priorities
+from daemoncase import SOURCE, Case, priorities, started
 
 from vrrpd.config import parse_config
-from vrrpd.daemon import Daemon, Instance, StartupError
+from vrrpd.daemon import StartupError
+from vrrpd.daemon.status import instance_status
 from vrrpd.net.fakes import FakeLinkMonitor, FakeNetlink
 from vrrpd.net.netlink import NetlinkLinkMonitor
-from vrrpd.protocol import Started, State, TimerExpired
+from vrrpd.protocol import State, TimerExpired
 from vrrpd.protocol.tracking import TrackState
 
 CONFIG = """\
@@ -36,36 +37,29 @@ instances:
 """
 
 
-async def make(text: str = CONFIG) -> tuple[Daemon, Instance, FakeNetlink, Tx]:
-    config = parse_config(textwrap.dedent(text))
+async def make(text: str = CONFIG, *, eth0_up: bool = True) -> Case:
     fake = FakeNetlink()
-    fake.add_link("eth0", addresses=["198.51.100.11/24"])
+    fake.add_link("eth0", addresses=[f"{SOURCE}/24"], up=eth0_up)
     fake.add_link("eth1", up=False)
-    daemon = Daemon(config, fake)
-    cfg = config.instances[0]
-    tx = Tx()
-    inst = add_instance(daemon, cfg, tx)
-    await daemon._start_tracking()
-    return daemon, inst, fake, tx
+    return await started(parse_config(textwrap.dedent(text)), fake)
 
 
 def test_tracking_drives_the_router_and_status():
     async def body() -> None:
-        daemon, inst, fake, tx = await make()
-        assert isinstance(daemon.link_monitor, FakeLinkMonitor)
-        assert set(daemon.scripts) == {"chk_web", "chk_db"}
+        case = await make()
+        daemon, inst, fake, tx = case.daemon, case.inst("gw"), case.netlink, case.sent("gw")
+        assert isinstance(daemon.monitors.link_monitor, FakeLinkMonitor)
+        assert set(daemon.monitors.scripts) == {"chk_web", "chk_db"}
         assert inst.tracking.states[("interface", "eth1")] is TrackState.DOWN  # from the initial dump
-        daemon._update_tracking(inst)
-        daemon._feed(inst, Started())
         assert inst.router.state is State.BACKUP and inst.router.priority == 200
         # Become master by the timer, then let the weighted script fail: priority 200 - 150.
-        daemon._feed(inst, TimerExpired(), now=1e9)
+        daemon.driver.feed(inst, TimerExpired(), now=1e9)
         assert inst.router.state is State.MASTER
-        daemon._on_script("chk_web", TrackState.DOWN)
+        daemon.monitors.on_script("chk_web", TrackState.DOWN)
         assert inst.router.priority == 50 and priorities(tx)[-1] == 50  # advertised at once
         fake.set_up("eth1", True)
         assert inst.router.priority == 70
-        status = daemon._instance_status(inst, 0.0)
+        status = instance_status(inst, 0.0, daemon.notifier)
         assert status["effective_priority"] == 70
         assert status["trackers"] == [
             {
@@ -102,32 +96,28 @@ def test_tracking_drives_the_router_and_status():
             },
         ]
         # A fault script: master -> FAULT with a priority-0 advert; both faults are named.
-        daemon._on_script("chk_db", TrackState.DOWN)
+        daemon.monitors.on_script("chk_db", TrackState.DOWN)
         assert inst.router.state is State.FAULT and priorities(tx)[-1] == 0
         assert inst.router.fault_reason == "track script chk_db failed"
         fake.set_up("eth0", False)
         assert inst.router.fault_reason == "interface eth0 down; track script chk_db failed"
-        daemon._on_script("chk_db", TrackState.UP)
+        daemon.monitors.on_script("chk_db", TrackState.UP)
         assert inst.router.state is State.FAULT and inst.router.fault_reason == "interface eth0 down"
         fake.set_up("eth0", True)
         assert inst.router.state is State.BACKUP and inst.router.fault_reason is None
         assert inst.router.priority == 70
-        await daemon.link_monitor.close()
-        for task in asyncio.all_tasks() - {asyncio.current_task()}:
-            task.cancel()
+        await case.stop()
 
     asyncio.run(body())
 
 
 def test_own_interface_down_at_start_is_fault_from_the_start():
     async def body() -> None:
-        daemon, inst, fake, _ = await make()
-        fake.set_up("eth0", False)
-        daemon._update_tracking(inst)
-        daemon._feed(inst, Started())
+        case = await make(eth0_up=False)
+        inst = case.inst("gw")
         assert inst.router.state is State.FAULT and inst.router.fault_reason == "interface eth0 down"
-        for task in asyncio.all_tasks() - {asyncio.current_task()}:
-            task.cancel()
+        assert inst.router.counters.transitions == 1  # INITIALIZE -> FAULT, never through BACKUP
+        await case.stop()
 
     asyncio.run(body())
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from vrrpd.daemon.daemon import events_stream
 from vrrpd.services.control import ControlError, ControlServer, stream
 from vrrpd.services.eventlog import EventLog
 
@@ -98,7 +99,7 @@ def test_close_ends_followers_after_what_they_have_queued():
 )
 def test_bad_stream_arguments_are_refused_before_anything_is_streamed(args, message):
     log = EventLog()
-    with pytest.raises(ControlError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         log.open_stream(args)
     assert log.followers == 0
 
@@ -107,7 +108,7 @@ def test_bad_stream_arguments_are_refused_before_anything_is_streamed(args, mess
 
 
 async def serve(path: Path, log: EventLog) -> ControlServer:
-    server = ControlServer(path, {"status": lambda args: {"up": True}}, streams={"events": log.open_stream})
+    server = ControlServer(path, {"status": lambda args: {"up": True}}, streams={"events": events_stream(log)})
     await server.start()
     return server
 

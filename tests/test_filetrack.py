@@ -12,13 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from daemoncase import Tx, add_instance
+from daemoncase import started
 
 from vrrpd.config import parse_config
 from vrrpd.config.track_files import FileConfig
-from vrrpd.daemon import Daemon
-from vrrpd.net.fakes import FakeNetlink
-from vrrpd.protocol import Started, State, TimerExpired
+from vrrpd.daemon.status import instance_status
+from vrrpd.protocol import State, TimerExpired
 from vrrpd.protocol.tracking import TrackState
 from vrrpd.services.filetrack import FileMonitor, Reading, read_value, write_initial
 from vrrpd.services.logsetup import RateLimitedLogger
@@ -183,23 +182,16 @@ def test_daemon_feeds_file_values_to_the_router_and_status(tmp_path: Path) -> No
     (tmp_path / "drain").write_text("0\n")
 
     async def body() -> None:
-        config = parse_config(textwrap.dedent(CONFIG % {"dir": tmp_path}))
-        fake = FakeNetlink()
-        fake.add_link("eth0", addresses=["198.51.100.11/24"])
-        daemon = Daemon(config, fake)
-        cfg = config.instances[0]
-        inst = add_instance(daemon, cfg, Tx())
-        await daemon._start_tracking()
-        assert set(daemon.files) == {"offset", "drain"}
+        case = await started(parse_config(textwrap.dedent(CONFIG % {"dir": tmp_path})))
+        daemon, inst = case.daemon, case.inst("gw")
+        assert set(daemon.monitors.files) == {"offset", "drain"}
         # Primed before the router starts: it starts with 200 - 2 x 30.
-        daemon._update_tracking(inst)
-        daemon._feed(inst, Started())
         assert inst.router.priority == 140
-        daemon._feed(inst, TimerExpired(), now=1e9)
+        daemon.driver.feed(inst, TimerExpired(), now=1e9)
         assert inst.router.state is State.MASTER
-        daemon._on_file("offset", 5)
+        daemon.monitors.on_file("offset", 5)
         assert inst.router.priority == 50
-        status = daemon._instance_status(inst, 0.0)
+        status = instance_status(inst, 0.0, daemon.notifier)
         assert status["trackers"][1:] == [
             {
                 "kind": "file",
@@ -220,18 +212,15 @@ def test_daemon_feeds_file_values_to_the_router_and_status(tmp_path: Path) -> No
                 "implicit": False,
             },
         ]
-        assert [f["name"] for f in daemon._status({})["track_files"]] == ["offset", "drain"]
-        daemon._on_file("drain", 1)
+        assert [f["name"] for f in daemon.status()["track_files"]] == ["offset", "drain"]
+        daemon.monitors.on_file("drain", 1)
         assert inst.router.state is State.FAULT and inst.router.fault_reason == "track file drain holds 1"
-        daemon._on_file("drain", None)
+        daemon.monitors.on_file("drain", None)
         assert inst.router.fault_reason == "track file drain missing or unreadable"
         assert inst.tracking.states[("file", "drain")] is TrackState.DOWN
-        daemon._on_file("drain", 0)
+        daemon.monitors.on_file("drain", 0)
         assert inst.router.state is State.BACKUP and inst.router.fault_reason is None
-        assert daemon.link_monitor is not None
-        await daemon.link_monitor.close()
-        for task in asyncio.all_tasks() - {asyncio.current_task()}:
-            task.cancel()
+        await case.stop()
 
     asyncio.run(body())
 

@@ -99,7 +99,7 @@ def test_key_count_is_bounded(limited, caplog):
     log, _ = limited
     for source in range(100):  # e.g. a flood from spoofed source addresses
         log.warning(f"198.51.100.{source}", "bad advert from %s", source)
-    assert len(log._windows) == 3 + 1  # max_keys, plus the one overflow window they all share beyond that
+    assert log.tracked == 3 + 1  # max_keys, plus the one overflow window they all share beyond that
     assert len(caplog.records) == 3 + 2  # one message for each own key, then the overflow window's burst
 
 
@@ -107,4 +107,4 @@ def test_disabled_level_costs_nothing(limited):
     log, _ = limited
     log.logger.setLevel(logging.ERROR)
     assert log.warning("k", "m") is False
-    assert log._windows == {}
+    assert log.tracked == 0

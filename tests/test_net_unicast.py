@@ -12,29 +12,19 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from daemoncase import started
 from scapy.layers.inet import IP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.vrrp import VRRPv3
 
 from vrrpd.config import parse_config
-from vrrpd.daemon import Daemon, Instance, Link, StartupError
+from vrrpd.daemon import StartupError
+from vrrpd.daemon.assembly import UnicastError, unicast_peers
+from vrrpd.daemon.status import instance_status
 from vrrpd.net import unicast as unicast_module
-from vrrpd.net.fakes import FakeNetlink
-from vrrpd.net.netlink import LinkInfo
 from vrrpd.net.sockets import Received
-from vrrpd.net.unicast import UnicastError, UnicastPeers, is_local
-from vrrpd.protocol import (
-    Advert,
-    ChecksumForm,
-    Family,
-    InvalidAdvert,
-    SendAdvert,
-    Started,
-    VirtualRouter,
-    decode,
-    encode,
-)
-from vrrpd.protocol.tracking import Tracking
+from vrrpd.net.unicast import UnicastPeers, is_local
+from vrrpd.protocol import Advert, ChecksumForm, Family, InvalidAdvert, SendAdvert, decode, encode
 
 OURS4, PEER4, OTHER4 = ip_address("198.51.100.11"), ip_address("198.51.100.12"), ip_address("198.51.100.13")
 OURS6, PEER6 = ip_address("2001:db8::11"), ip_address("2001:db8::12")
@@ -102,7 +92,7 @@ def test_issue5_7_one_copy_per_peer_each_with_its_own_checksum_and_the_configure
     peers = UnicastPeers((PEER4, OTHER4), OURS4, ttl=64, min_ttl=255)
     sock = FakeSock()
     advert = Advert(51, 200, 100, (VIP4,))
-    assert peers.transmit(sock, advert, ChecksumForm.PSEUDO_HEADER) == []  # type: ignore[arg-type]
+    assert peers.transmit(sock, advert, ChecksumForm.PSEUDO_HEADER) == []
     assert [(src, dst, ttl) for _, src, dst, ttl in sock.sent] == [(OURS4, PEER4, 64), (OURS4, OTHER4, 64)]
     for wire, src, dst, _ in sock.sent:
         assert decode(wire, src, dst).advert == advert
@@ -114,7 +104,7 @@ def test_issue5_7_a_send_error_to_one_peer_is_counted_for_it_and_the_others_stil
     sock = FakeSock(failing={PEER4})
     advert = Advert(51, 200, 100, (VIP4,))
     for _ in range(3):
-        failures = peers.transmit(sock, advert, ChecksumForm.PSEUDO_HEADER)  # type: ignore[arg-type]
+        failures = peers.transmit(sock, advert, ChecksumForm.PSEUDO_HEADER)
         assert [peer for peer, _ in failures] == [PEER4]
     assert [dst for _, _, dst, _ in sock.sent] == [OTHER4, ip_address("203.0.113.7")] * 3
     status = peers.status()
@@ -134,9 +124,9 @@ def test_issue6_an_unchanged_advert_is_encoded_once_per_peer_with_that_peer_in_t
     advert = Advert(51, 200, 100, (VIP4,))
     with mock.patch.object(unicast_module, "encode", wraps=unicast_module.encode) as encode:
         for _ in range(3):
-            peers.transmit(sock, advert, ChecksumForm.PSEUDO_HEADER)  # type: ignore[arg-type]
+            peers.transmit(sock, advert, ChecksumForm.PSEUDO_HEADER)
         assert encode.call_count == 2
-        peers.transmit(sock, Advert(51, 0, 100, (VIP4,)), ChecksumForm.PSEUDO_HEADER)  # type: ignore[arg-type]
+        peers.transmit(sock, Advert(51, 0, 100, (VIP4,)), ChecksumForm.PSEUDO_HEADER)
         assert encode.call_count == 4
     wires = {dst: wire for wire, _, dst, _ in sock.sent[:2]}
     assert set(wires) == {PEER4, OTHER4}
@@ -162,8 +152,8 @@ def test_issue6_an_unchanged_advert_is_encoded_once_per_peer_with_that_peer_in_t
 )
 def test_issue5_7_receive_filter(src, dst, ttl, min_ttl, expected):
     peers = UnicastPeers((PEER4, PEER6), OURS4, ttl=255, min_ttl=min_ttl)
-    rejected = peers.reject(src, dst, ttl)
-    assert (rejected[0] if rejected else None) == expected
+    rejected = peers.filter.reject(src, dst, ttl)
+    assert (rejected.reason if rejected else None) == expected
 
 
 def test_issue5_7_is_local_tells_our_addresses_from_others():
@@ -178,20 +168,20 @@ def test_issue5_7_peers_that_are_our_own_addresses_are_left_out_and_none_left_is
     base = parse_config("instances:\n  - {name: u, interface: lo, vrid: 1, virtual_addresses: [2001:db8::1/64]}\n")
     us, peer, source = ip_address("::1"), ip_address("2001:db8::12"), ip_address("::1")
     cfg = replace(base.instances[0], unicast_peers=(peer, us), unicast_source=None)
-    peers = UnicastPeers.for_instance(cfg, source, 1)
+    peers = unicast_peers(cfg, source, 1)
     assert peers is not None
     assert [p.address for p in peers.peers] == [peer]
     assert peers.source == source
     with pytest.raises(UnicastError, match=r"every unicast peer \(::1\) is an address of this host"):
-        UnicastPeers.for_instance(replace(cfg, unicast_peers=(us,)), source, 1)
+        unicast_peers(replace(cfg, unicast_peers=(us,)), source, 1)
     not_ours = replace(cfg, unicast_source=ip_address("2001:db8::250"))
     with pytest.raises(UnicastError, match=r"unicast_source 2001:db8::250 is not an address of this host"):
-        UnicastPeers.for_instance(not_ours, source, 1)
+        unicast_peers(not_ours, source, 1)
 
 
 def test_issue5_7_multicast_instance_has_no_unicast_peers():
     cfg = parse_config("instances:\n  - {name: m, interface: lo, vrid: 1, virtual_addresses: [198.51.100.1/24]}\n")
-    assert UnicastPeers.for_instance(cfg.instances[0], OURS4, 1) is None
+    assert unicast_peers(cfg.instances[0], OURS4, 1) is None
 
 
 # --- the daemon: routing received adverts, sending, status ------------------------------------------------------
@@ -205,31 +195,6 @@ instances:
 """
 
 
-def make_daemon(sock: FakeSock) -> tuple[Daemon, Link]:
-    config = parse_config(textwrap.dedent(CONFIG))
-    daemon = Daemon(config, FakeNetlink())
-    info = LinkInfo(index=2, name="eth0", up=True, mac="02:00:00:00:00:11", mtu=1500)
-    link = Link("eth0", Family.IPV4, info, OURS4, sock)  # type: ignore[arg-type]
-    link.own.add(OURS4)
-    for cfg in config.instances:
-        unicast = (
-            UnicastPeers(cfg.unicast_peers, OURS4, cfg.unicast_ttl, cfg.unicast_min_ttl) if cfg.unicast_peers else None
-        )
-        inst = Instance(
-            cfg,
-            VirtualRouter(cfg.router_config(), OURS4),
-            link=link,
-            announcer=None,  # type: ignore[arg-type]
-            source=OURS4,
-            tx=sock,  # type: ignore[arg-type]
-            tracking=Tracking(cfg.priority, cfg.trackers),
-            unicast=unicast,
-        )
-        link.routers[cfg.vrid] = inst
-        daemon.instances[cfg.name] = inst
-    return daemon, link
-
-
 def advert(vrid: int, src: Any, dst: Any, ttl: int = 255, vip: Any = VIP4) -> Received:
     wire = encode(Advert(vrid, 200, 100, (vip,)), src, dst)
     return Received(src=src, dst=dst, ttl=ttl, payload=wire, ifindex=2)
@@ -237,10 +202,9 @@ def advert(vrid: int, src: Any, dst: Any, ttl: int = 255, vip: Any = VIP4) -> Re
 
 def test_issue5_7_receive_routes_unicast_and_multicast_instances_on_one_interface():
     async def body() -> None:
-        daemon, link = make_daemon(FakeSock())
-        uni, multi = daemon.instances["uni"], daemon.instances["multi"]
-        for inst in (uni, multi):
-            daemon._feed(inst, Started())
+        case = await started(textwrap.dedent(CONFIG))
+        uni, multi = case.inst("uni"), case.inst("multi")
+        link, sock = case.daemon.links[("eth0", Family.IPV4)], case.sockets.socket("eth0")
         cases = [
             advert(51, PEER4, OURS4),  # accepted: a listed peer, to us
             advert(51, PEER4, OURS4, ttl=254),  # accepted: unicast_min_ttl 254
@@ -253,29 +217,33 @@ def test_issue5_7_receive_routes_unicast_and_multicast_instances_on_one_interfac
             advert(53, PEER4, GROUP4),  # no such VRID: counted on the link
         ]
         for packet in cases:
-            daemon._receive(link, packet)
+            sock.deliver(packet)
+        case.daemon.listener.on_readable(link)
         assert uni.router.counters.adverts_received == 2
         assert dict(uni.router.counters.drops) == {"ttl": 1, "unicast_unknown_peer": 1, "multicast": 1}
         assert multi.router.counters.adverts_received == 1
         assert dict(multi.router.counters.drops) == {"unicast": 1, "ttl": 1}
         assert link.drops == {"vrid": 1}
+        await case.stop()
 
     asyncio.run(body())
 
 
 def test_issue5_7_daemon_sends_to_each_peer_never_to_the_group_and_status_shows_peers():
     async def body() -> None:
-        sock = FakeSock(failing={PEER4})
-        daemon, _ = make_daemon(sock)
-        uni = daemon.instances["uni"]
-        daemon._send(uni, SendAdvert(Advert(51, 100, 100, (VIP4,))))
-        assert sock.sent == []  # the only peer failed, and nothing went to the group (FakeSock.send raises)
+        case = await started(textwrap.dedent(CONFIG))
+        uni, sock = case.inst("uni"), case.sockets.socket("eth0")
+        assert uni.tx is sock
+        sock.unreachable.add(PEER4)
+        case.daemon.driver.send(uni, SendAdvert(Advert(51, 100, 100, (VIP4,))))
+        assert sock.sent == []  # the only peer failed, and nothing went to the group
         assert uni.send_errors == 1
-        status = daemon._instance_status(uni, 0.0)
+        status = instance_status(uni, 0.0, case.daemon.notifier)
         assert status["unicast"]["peers"] == [
             {"address": str(PEER4), "adverts_sent": 0, "send_errors": 1, "last_error": "No route to host"}
         ]
-        assert daemon._instance_status(daemon.instances["multi"], 0.0)["unicast"] is None
+        assert instance_status(case.inst("multi"), 0.0, case.daemon.notifier)["unicast"] is None
+        await case.stop()
 
     asyncio.run(body())
 
@@ -283,12 +251,7 @@ def test_issue5_7_daemon_sends_to_each_peer_never_to_the_group_and_status_shows_
 def test_issue5_7_startup_error_names_the_instance():
     async def body() -> None:
         text = CONFIG.replace("unicast_min_ttl: 254", "unicast_source: 198.51.100.250")
-        fake = FakeNetlink()
-        fake.add_link("eth0", addresses=["198.51.100.11/24"])
-        daemon = Daemon(parse_config(textwrap.dedent(text)), fake)
-        link = Link("eth0", Family.IPV4, await fake.link("eth0"), OURS4, FakeSock())  # type: ignore[arg-type]
-        daemon.links[("eth0", Family.IPV4)] = link
         with pytest.raises(StartupError, match=r"uni: unicast_source 198\.51\.100\.250 is not an address of this host"):
-            await daemon._create_routers()
+            await started(textwrap.dedent(text))
 
     asyncio.run(body())

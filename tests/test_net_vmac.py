@@ -89,7 +89,7 @@ def test_firewall_ruleset_drops_vip_traffic_but_lets_neighbour_discovery_through
 
 
 def test_firewall_element_commands_split_by_family():
-    script = firewall._elements("add", [ip_address("198.51.100.100"), ip_address("2001:db8::100")])
+    script = firewall.elements("add", [ip_address("198.51.100.100"), ip_address("2001:db8::100")])
     assert script == (
         "add element inet vrrpd no_accept4 { 198.51.100.100 }\nadd element inet vrrpd no_accept6 { 2001:db8::100 }\n"
     )

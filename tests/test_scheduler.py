@@ -4,18 +4,13 @@ first, and a daemon's backups see an advert waiting in a polled socket before th
 from __future__ import annotations
 
 import asyncio
-import textwrap
-from ipaddress import ip_address
 
 import daemoncase
+from daemoncase import started
 
-from vrrpd.config import parse_config
-from vrrpd.daemon import Daemon, Instance, Link
-from vrrpd.net.fakes import FakeNetlink
-from vrrpd.net.sockets import Received, parse_ipv4
-from vrrpd.protocol import Family, Started, State, VirtualRouter
-from vrrpd.protocol.tracking import Tracking
-from vrrpd.services.scheduler import POLL_PERIOD, Scheduler
+from vrrpd.net.sockets import parse_ipv4
+from vrrpd.protocol import Family, State
+from vrrpd.services.scheduler import POLL_ABOVE_RATE, POLL_PERIOD, Scheduler
 
 
 def test_deadlines_fire_in_order_never_early_and_once() -> None:
@@ -81,48 +76,30 @@ def test_polled_sockets_are_drained_before_a_deadline_fires_and_on_every_tick() 
     assert ticks >= 4  # the periodic tick drains too, not only deadlines
 
 
-CONFIG = """\
-control_socket: /tmp/vrrpd-test-unused.sock
-instances:
-  - {name: v1, interface: eth0, vrid: 1, priority: 100, advert_interval: 0.01, virtual_addresses: [203.0.113.1/24]}
-"""
-
-
-class QueueSocket:
-    """Stands in for a VrrpSocket: hands out queued raw IPv4 packets."""
-
-    def __init__(self) -> None:
-        self.queue: list[bytes] = []
-
-    def recv(self) -> Received | None:
-        return parse_ipv4(self.queue.pop(0), 2) if self.queue else None
+POLLED = "instances:\n" + "".join(
+    f"  - {{name: v{n}, interface: eth0, vrid: {n}, advert_interval: 0.01, virtual_addresses: [203.0.113.{n}/24]}}\n"
+    for n in range(1, 7)
+)
+"""Six routers at 10 ms on one link: 600 adverts a second expected, more than POLL_ABOVE_RATE, so it is polled."""
 
 
 def test_a_backup_on_a_polled_link_keeps_following_a_live_master() -> None:
     """With the socket only drained from the tick, a master advertising every 10 ms is still heard in time:
     the backup never takes over while adverts keep arriving (RFC 9568 §6.4.2)."""
 
-    async def body() -> tuple[State, int]:
-        loop = asyncio.get_running_loop()
-        config = parse_config(textwrap.dedent(CONFIG))
-        daemon = Daemon(config, FakeNetlink())
-        daemon.scheduler = Scheduler(loop, daemon._on_deadline, daemon._slack)
-        sock = QueueSocket()
-        own = ip_address("198.51.100.1")
-        link = Link("eth0", Family.IPV4, None, own, sock, polled=True)  # type: ignore[arg-type]
-        cfg = config.instances[0]
-        inst = Instance(cfg, VirtualRouter(cfg.router_config(), own), link, None, own, None, Tracking(100, ()))  # type: ignore[arg-type]
-        link.routers[1], daemon.instances[cfg.name] = inst, inst
-        daemon.scheduler.poll(lambda: daemon._on_readable(link, 4096))
-        daemon._feed(inst, Started())
-        packet = daemoncase.advert_packet(1, 200, "198.51.100.2", "203.0.113.1")
+    async def body() -> tuple[bool, State, int]:
+        case = await started(POLLED)
+        link, inst = case.daemon.links[("eth0", Family.IPV4)], case.inst("v1")
+        sock = case.sockets.socket("eth0")
+        packet = parse_ipv4(daemoncase.advert_packet(1, 200, "198.51.100.2", "203.0.113.1"), 2)
         for _ in range(30):  # 300 ms of a live master: ~8 Master_Down_Intervals
-            sock.queue.append(packet)
+            sock.deliver(packet)
             await asyncio.sleep(0.01)
         state, received = inst.router.state, inst.router.counters.adverts_received
-        daemon.scheduler.close()
-        return state, received
+        await case.stop()
+        return link.polled, state, received
 
-    state, received = asyncio.run(body())
+    polled, state, received = asyncio.run(body())
+    assert polled and POLL_ABOVE_RATE < 600
     assert state is State.BACKUP
     assert received == 30

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vrrpd.config import Config, InstanceConfig
 from vrrpd.config.syncgroups import group_of
 from vrrpd.protocol.router import RouterConfig, VirtualRouter
 from vrrpd.protocol.syncgroup import Coordinated, SyncGroup
 from vrrpd.protocol.tracking import TrackerKind, TrackState
-
-if TYPE_CHECKING:
-    from vrrpd.services.hooks import Notifier
+from vrrpd.services.hooks import Notifier
 
 
 class SyncGroups:
@@ -43,6 +41,10 @@ class SyncGroups:
 
     def of(self, instance: str) -> SyncGroup | None:
         return self._of.get(instance)
+
+    def member(self, instance: str) -> bool:
+        """Whether the configuration puts `instance` in a sync group (built or not)."""
+        return group_of(self.config, instance) is not None
 
     def scripts(self) -> set[str]:
         """Script names the groups track (their monitors must run)."""

@@ -1,7 +1,7 @@
 """The daemon's side of the virtual MAC (`virtual_mac: true`, RFC 9568 §7.3): macvlans, their sysctls and I/O.
 
 The VIPs live on a bridge-mode macvlan of the instance's interface whose MAC is the virtual router MAC, as FRR
-does it (reference/vrrp-facts.md §5):
+does it:
 - Adverts leave through the macvlan (a send-only socket bound to it), so their Ethernet source is the
   virtual MAC, from the parent's primary IPv4 address (§5.1.1.1) or the macvlan's own link-local (§5.1.2.1;
   addrgenmode random, so two routers sharing the MAC do not share an EUI-64 link-local, and DAD off on it so
@@ -17,8 +17,8 @@ does it (reference/vrrp-facts.md §5):
   may point out of the parent (strict reverse-path filtering would drop what arrives on the macvlan).
   accept_local is not needed: no packet with one of our own source addresses ever reaches our sockets.
 
-`VirtualMacs` creates the macvlans at start-up and deletes them on exit; the daemon's ordered worker calls its
-`up` and `down` for an instance's takeover and release, and the daemon queues those operations.
+`VirtualMacs` creates an instance's macvlan when the instance is built and deletes it when the instance goes (or
+on exit); the ordered worker (vrrpd.daemon.worker) calls its `up` and `down` for a takeover and a release.
 """
 
 from __future__ import annotations
@@ -27,22 +27,17 @@ import asyncio
 import contextlib
 import errno
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv6Address
-from typing import TYPE_CHECKING
 
-from vrrpd.config import Config
-from vrrpd.net.announce import Announcer
+from vrrpd.config import InstanceConfig
+from vrrpd.daemon.model import AdvertSocket, FrameSender, Link, Openers, VirtualMac
 from vrrpd.net.netlink import AddressManager, LinkInfo, NetlinkError
-from vrrpd.net.sockets import VrrpSocket
 from vrrpd.net.sysctl import Sysctls, conf_key
 from vrrpd.net.vmac import macvlan_name, virtual_mac
 from vrrpd.protocol import Family
 from vrrpd.protocol.packet import IPAddress
-
-if TYPE_CHECKING:
-    from vrrpd.daemon.daemon import Link
 
 log = logging.getLogger("vrrpd")
 # How long start-up waits for a new macvlan's IPv6 link-local, and a takeover for the macvlan's carrier.
@@ -55,39 +50,44 @@ class VirtualMacError(Exception):
 
 
 @dataclass
-class VirtualMac:
-    """The macvlan carrying one instance's virtual MAC and VIPs."""
+class VmacIO:
+    """One instance's macvlan and what uses it, filled in as they are made (so a failed set-up is undone)."""
 
-    name: str
-    mac: str
-    index: int = 0
-    running: bool = False
-    """Protodown off and carrier up: adverts sent now leave with the virtual MAC."""
-    pending_up: int = 0
-    """Queued "up" operations: while non-zero, adverts go through the worker so they follow the carrier."""
+    vmac: VirtualMac
+    source: IPAddress | None = None
+    """The advert source: the macvlan's link-local (IPv6), or the parent's primary IPv4 address."""
+    tx: AdvertSocket | None = None
+    announcer: FrameSender | None = None
 
 
 class VirtualMacs:
     """Every `virtual_mac` instance's macvlan, with the send socket and announcer that use it."""
 
-    def __init__(self, netlink: AddressManager, sysctls: Sysctls, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, netlink: AddressManager, sysctls: Sysctls, loop: asyncio.AbstractEventLoop, openers: Openers
+    ) -> None:
         self.netlink = netlink
         self.sysctls = sysctls
+        self.openers = openers
         self._loop = loop
-        self.macvlans: list[VirtualMac] = []
-        self.tx_sockets: list[VrrpSocket] = []
-        self.announcers: list[Announcer] = []
-        self.io: dict[str, tuple[VirtualMac, Announcer, IPAddress, VrrpSocket]] = {}
-        """Per instance: its macvlan, announcer, advert source and send socket."""
+        self.io: dict[str, VmacIO] = {}
+        """Per instance: its macvlan, advert source, send socket and announcer."""
 
-    async def setup(self, config: Config, links: Mapping[tuple[str, Family], Link]) -> None:
-        """Create each `virtual_mac` instance's macvlan (removing one a crash left), set the sysctls it needs,
-        and open its send socket and announcer. The macvlan ends in protodown: every router starts in
-        Initialize, and the worker clears protodown when the router becomes master."""
-        wanted = [cfg for cfg in config.instances if cfg.virtual_mac]
+    async def setup(
+        self,
+        wanted: Collection[InstanceConfig],
+        links: Mapping[tuple[str, Family], Link],
+        every: Collection[InstanceConfig],
+    ) -> None:
+        """Create the macvlan of each `virtual_mac` instance in `wanted` (removing one a crash left), set the
+        sysctls it needs, and open its send socket and announcer. `every` is every instance the daemon runs
+        (`wanted` included): a VRID on several interfaces names its macvlans apart. A macvlan ends in protodown:
+        every router starts in Initialize, and the worker clears protodown when the router becomes master."""
+        wanted = [cfg for cfg in wanted if cfg.virtual_mac]
         per_vrid: dict[tuple[Family, int], set[str]] = {}
-        for cfg in wanted:
-            per_vrid.setdefault((cfg.family, cfg.vrid), set()).add(cfg.interface)
+        for cfg in every:
+            if cfg.virtual_mac:
+                per_vrid.setdefault((cfg.family, cfg.vrid), set()).add(cfg.interface)
         if any(cfg.family is Family.IPV4 for cfg in wanted):
             with contextlib.suppress(OSError, ValueError):
                 if int(self.sysctls.read("net/ipv4/conf/all/rp_filter")) == 1:
@@ -97,52 +97,50 @@ class VirtualMacs:
                         "use 2 (loose) or 0"
                     )
         for cfg in wanted:
-            link = links[(cfg.interface, cfg.family)]
-            parent = link.info
-            shared_vrid = len(per_vrid[(cfg.family, cfg.vrid)]) > 1
-            vmac = VirtualMac(
-                name=macvlan_name(cfg.family, cfg.vrid, parent.index if shared_vrid else None),
-                mac=virtual_mac(cfg.family, cfg.vrid),
-            )
-            await self._remove_stale_macvlan(vmac.name, parent)
-            if cfg.family is Family.IPV4:
-                # The parent must not answer ARP for a VIP (now on the macvlan) with its own MAC, nor use a VIP
-                # as the sender of its own ARP requests (RFC 9568 §6.4.3, §8.1.2: only the virtual MAC).
-                try:
-                    self.sysctls.ensure_at_least(conf_key(4, parent.name, "arp_ignore"), 1)
-                    self.sysctls.ensure_at_least(conf_key(4, parent.name, "arp_announce"), 2)
-                except (OSError, ValueError) as exc:
-                    raise VirtualMacError(f"{cfg.name}: cannot set ARP sysctls of {parent.name}: {exc}") from None
+            await self.create(cfg, links[(cfg.interface, cfg.family)], len(per_vrid[(cfg.family, cfg.vrid)]) > 1)
+
+    async def create(self, cfg: InstanceConfig, link: Link, shared_vrid: bool) -> VmacIO:
+        """One instance's macvlan, sysctls, send socket and announcer (see `setup`)."""
+        parent = link.info
+        vmac = VirtualMac(
+            name=macvlan_name(cfg.family, cfg.vrid, parent.index if shared_vrid else None),
+            mac=virtual_mac(cfg.family, cfg.vrid),
+        )
+        await self._remove_stale_macvlan(vmac.name, parent)
+        if cfg.family is Family.IPV4:
+            # The parent must not answer ARP for a VIP (now on the macvlan) with its own MAC, nor use a VIP
+            # as the sender of its own ARP requests (RFC 9568 §6.4.3, §8.1.2: only the virtual MAC).
             try:
-                info = await self.netlink.add_macvlan(parent.index, vmac.name, vmac.mac)
-            except OSError as exc:
-                raise VirtualMacError(
-                    f"{cfg.name}: cannot create macvlan {vmac.name} on {parent.name}: {exc}"
-                ) from None
-            vmac.index = info.index
-            self.macvlans.append(vmac)
-            try:
-                for key, value in (("arp_ignore", 1), ("arp_announce", 2), ("rp_filter", 0)):
-                    self.sysctls.write(conf_key(4, vmac.name, key), value)
-                # DAD would hold the random link-local (our IPv6 advert source) tentative for a second or more.
-                self.sysctls.write(conf_key(6, vmac.name, "accept_dad"), 0)
-            except OSError as exc:
-                raise VirtualMacError(f"{cfg.name}: cannot configure {vmac.name}: {exc}") from None
-            await self.netlink.set_link(vmac.index, up=True)
-            link_local = await self._wait_link_local(vmac.index)
-            if cfg.family is Family.IPV6 and link_local is None:
-                raise VirtualMacError(f"{cfg.name}: macvlan {vmac.name} got no usable IPv6 link-local address")
-            await self.netlink.set_link(vmac.index, protodown=True)
-            source: IPAddress = link_local if cfg.family is Family.IPV6 and link_local else link.primary
-            try:
-                tx = VrrpSocket(vmac.name, cfg.family, receive=False)
-            except OSError as exc:
-                raise VirtualMacError(f"{cfg.name}: cannot open the send socket on {vmac.name}: {exc}") from None
-            self.tx_sockets.append(tx)
-            announcer = Announcer(vmac.name, vmac.mac, link_local)
-            self.announcers.append(announcer)
-            self.io[cfg.name] = (vmac, announcer, source, tx)
-            log.info("%s: virtual MAC %s on %s (parent %s)", cfg.name, vmac.mac, vmac.name, parent.name)
+                self.sysctls.ensure_at_least(conf_key(4, parent.name, "arp_ignore"), 1)
+                self.sysctls.ensure_at_least(conf_key(4, parent.name, "arp_announce"), 2)
+            except (OSError, ValueError) as exc:
+                raise VirtualMacError(f"{cfg.name}: cannot set ARP sysctls of {parent.name}: {exc}") from None
+        try:
+            info = await self.netlink.add_macvlan(parent.index, vmac.name, vmac.mac)
+        except OSError as exc:
+            raise VirtualMacError(f"{cfg.name}: cannot create macvlan {vmac.name} on {parent.name}: {exc}") from None
+        vmac.index = info.index
+        io = self.io[cfg.name] = VmacIO(vmac)
+        try:
+            for key, value in (("arp_ignore", 1), ("arp_announce", 2), ("rp_filter", 0)):
+                self.sysctls.write(conf_key(4, vmac.name, key), value)
+            # DAD would hold the random link-local (our IPv6 advert source) tentative for a second or more.
+            self.sysctls.write(conf_key(6, vmac.name, "accept_dad"), 0)
+        except OSError as exc:
+            raise VirtualMacError(f"{cfg.name}: cannot configure {vmac.name}: {exc}") from None
+        await self.netlink.set_link(vmac.index, up=True)
+        link_local = await self._wait_link_local(vmac.index)
+        if cfg.family is Family.IPV6 and link_local is None:
+            raise VirtualMacError(f"{cfg.name}: macvlan {vmac.name} got no usable IPv6 link-local address")
+        await self.netlink.set_link(vmac.index, protodown=True)
+        io.source = link_local if cfg.family is Family.IPV6 and link_local else link.primary
+        try:
+            io.tx = self.openers.vrrp_socket(vmac.name, cfg.family, receive=False)
+        except OSError as exc:
+            raise VirtualMacError(f"{cfg.name}: cannot open the send socket on {vmac.name}: {exc}") from None
+        io.announcer = self.openers.announcer(vmac.name, vmac.mac, link_local)
+        log.info("%s: virtual MAC %s on %s (parent %s)", cfg.name, vmac.mac, vmac.name, parent.name)
+        return io
 
     async def _remove_stale_macvlan(self, name: str, parent: LinkInfo) -> None:
         try:
@@ -187,15 +185,21 @@ class VirtualMacs:
             vmac.running = False
             await self.netlink.set_link(vmac.index, protodown=True)
 
+    async def release(self, name: str) -> None:
+        """Close an instance's send socket and announcer, then delete its macvlan (with the VIPs on it)."""
+        io = self.io.pop(name, None)
+        if io is None:
+            return
+        if io.tx is not None:
+            io.tx.close()
+        if io.announcer is not None:
+            io.announcer.close()
+        try:
+            await self.netlink.delete_link(io.vmac.index)
+        except OSError as exc:
+            log.error("cannot delete macvlan %s: %s", io.vmac.name, exc)
+
     async def close(self) -> None:
-        """Close the send sockets and announcers, then delete the macvlans (with the VIPs on them). Also after a
-        failed start, so it copes with what was never made."""
-        for sock in self.tx_sockets:
-            sock.close()
-        for announcer in self.announcers:
-            announcer.close()
-        for vmac in self.macvlans:
-            try:
-                await self.netlink.delete_link(vmac.index)
-            except OSError as exc:
-                log.error("cannot delete macvlan %s: %s", vmac.name, exc)
+        """Release every macvlan. Also after a failed start, so it copes with what was never made."""
+        for name in list(self.io):
+            await self.release(name)

@@ -1,15 +1,24 @@
-"""In-memory test doubles of the netlink adapter (vrrpd.net.netlink): the kernel rules the daemon depends on,
-without a kernel. Used by the tests and by nothing in production."""
+"""In-memory test doubles of the OS adapters: netlink (vrrpd.net.netlink) with the kernel rules the daemon depends
+on, raw VRRP sockets, announcers and the nftables firewall. With them a whole daemon runs without root and without
+touching the host. Used by the tests and by nothing in production."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
-from collections.abc import Awaitable, Collection, Sequence
+import os
+import time
+from collections import deque
+from collections.abc import Awaitable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, ip_address, ip_interface
 from typing import Any
 
+from vrrpd.net.firewall import Firewall
 from vrrpd.net.netlink import IPInterface, LinkCallback, LinkInfo, LinkMonitor, NetlinkError
+from vrrpd.net.sockets import Received
+from vrrpd.protocol.constants import VRRP_TTL
+from vrrpd.protocol.packet import Family, IPAddress
 
 
 @dataclass
@@ -80,6 +89,17 @@ class FakeNetlink:
         link.info = replace(link.info, up=up and not link.info.protodown)
         if link.info.up != before:
             self._notify(ifname, link.info)
+
+    def has_link(self, ifname: str) -> bool:
+        return any(link.info.name == ifname for link in self._links.values())
+
+    def addresses_of(self, ifname: str) -> list[IPInterface]:
+        """`addresses()` by name, without awaiting (for a test's conditions)."""
+        return [entry.iface for entry in self._by_name(ifname).addresses]
+
+    def holds(self, address: IPAddress) -> bool:
+        """Whether any link has `address` (the host's own addresses, as vrrpd.net.unicast.is_local tells them)."""
+        return any(entry.iface.ip == address for link in self._links.values() for entry in link.addresses)
 
     def set_tentative(self, ifindex: int, address: str | IPv6Address, tentative: bool) -> None:
         for entry in self._links[ifindex].addresses:
@@ -227,3 +247,151 @@ class FakeLinkMonitor:
 
     async def close(self) -> None:
         self.on_change = None
+
+
+# --- sockets, announcers and the firewall ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One advert a FakeVrrpSocket was asked to send."""
+
+    payload: bytes
+    src: IPAddress
+    dst: IPAddress
+    """The VRRP group (`send`), or a unicast peer (`send_to`)."""
+    ttl: int
+    at: float
+    """time.monotonic() when it was sent (the asyncio loop's clock)."""
+
+
+class FakeVrrpSocket:
+    """A VrrpSocket (vrrpd.net.sockets) without a kernel: it records what is sent and hands out what a test
+    `deliver`s. Its `fileno()` is a real pipe, readable while delivered packets wait, so a daemon's `add_reader`
+    wakes up for them as it would for a real socket. `unreachable` destinations make `send_to` fail (EHOSTUNREACH).
+    """
+
+    def __init__(self, ifname: str, family: Family, *, receive: bool = True) -> None:
+        self.ifname = ifname
+        self.family = family
+        self.receive = receive
+        self.sent: list[Sent] = []
+        self.unreachable: set[IPAddress] = set()
+        self.inbox: deque[Received] = deque()
+        self.closed = False
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+
+    def fileno(self) -> int:
+        return self._read
+
+    def deliver(self, packet: Received) -> None:
+        """A packet arrives (and the descriptor becomes readable)."""
+        self.inbox.append(packet)
+        os.write(self._write, b"\0")
+
+    def recv(self) -> Received | None:
+        if self.inbox:
+            return self.inbox.popleft()
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._read, 4096):
+                pass
+        return None
+
+    def send(self, payload: bytes, src: IPAddress) -> None:
+        self.sent.append(Sent(payload, src, self.family.group, VRRP_TTL, time.monotonic()))
+
+    def send_to(self, payload: bytes, src: IPAddress, dst: IPAddress, ttl: int = VRRP_TTL) -> None:
+        if dst in self.unreachable:
+            raise OSError(errno.EHOSTUNREACH, "No route to host")
+        self.sent.append(Sent(payload, src, dst, ttl, time.monotonic()))
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            os.close(self._read)
+            os.close(self._write)
+
+
+class FakeAnnouncer:
+    """An Announcer (vrrpd.net.announce) that records each `announce` call's addresses."""
+
+    def __init__(self, ifname: str, mac: str | bytes, link_local: IPv6Address | None = None) -> None:
+        self.ifname = ifname
+        self.mac = mac
+        self.link_local = link_local
+        self.announced: list[tuple[IPAddress, ...]] = []
+        self.closed = False
+
+    def announce(self, addresses: Iterable[IPAddress]) -> None:
+        self.announced.append(tuple(addresses))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeSockets:
+    """Opens FakeVrrpSockets and FakeAnnouncers on the links of a FakeNetlink, and answers `is_local` from its
+    addresses: what a daemon needs to open (vrrpd.daemon.model.Openers), without root."""
+
+    def __init__(self, netlink: FakeNetlink) -> None:
+        self.netlink = netlink
+        self.opened: list[FakeVrrpSocket] = []
+        self.announcers: list[FakeAnnouncer] = []
+
+    def vrrp_socket(self, ifname: str, family: Family, *, receive: bool = True) -> FakeVrrpSocket:
+        if not self.netlink.has_link(ifname):  # as socket.if_nametoindex refuses it
+            raise OSError(errno.ENODEV, "No such device")
+        sock = FakeVrrpSocket(ifname, family, receive=receive)
+        self.opened.append(sock)
+        return sock
+
+    def socket(self, ifname: str, family: Family = Family.IPV4) -> FakeVrrpSocket:
+        """The receiving socket last opened on (ifname, family)."""
+        return next(s for s in reversed(self.opened) if (s.ifname, s.family, s.receive) == (ifname, family, True))
+
+    def announcer(self, ifname: str, mac: str | bytes, link_local: IPv6Address | None = None) -> FakeAnnouncer:
+        announcer = FakeAnnouncer(ifname, mac, link_local)
+        self.announcers.append(announcer)
+        return announcer
+
+    def is_local(self, address: IPAddress, ifindex: int) -> bool:
+        return self.netlink.holds(address)
+
+    def close(self) -> None:
+        """Close what the code under test left open (its pipes are real descriptors)."""
+        for sock in self.opened:
+            sock.close()
+
+
+class FakeFirewall(Firewall):
+    """The Accept_Mode firewall (vrrpd.net.firewall) without nft: `start` succeeds, blocks and unblocks are
+    recorded in `calls` (and `blocked`), nothing touches the host's nftables."""
+
+    def __init__(self) -> None:
+        super().__init__(nft="nft (fake)")
+        self.calls: list[tuple[str, tuple[IPAddress, ...]]] = []
+
+    async def start(self) -> bool:
+        self.enabled, self.reason = True, None
+        self.calls.append(("start", ()))
+        return True
+
+    async def remove_stale(self) -> None:
+        self.calls.append(("remove_stale", ()))
+
+    async def block(self, addresses: Iterable[IPAddress]) -> None:
+        addresses = tuple(addresses)
+        self.calls.append(("block", addresses))
+        if self.enabled:
+            self.blocked.update(addresses)
+
+    async def unblock(self, addresses: Iterable[IPAddress]) -> None:
+        addresses = tuple(addresses)
+        self.calls.append(("unblock", addresses))
+        self.blocked.difference_update(addresses)
+
+    async def close(self) -> None:
+        self.calls.append(("close", ()))
+        self.enabled = False
+        self.blocked.clear()

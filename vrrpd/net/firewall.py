@@ -107,7 +107,7 @@ class Firewall:
     async def block(self, addresses: Iterable[IPAddress]) -> None:
         new = [a for a in addresses if a not in self.blocked]
         if self.enabled and new:
-            await self._run(_elements("add", new))
+            await self._run(elements("add", new))
             self.blocked.update(new)
 
     async def unblock(self, addresses: Iterable[IPAddress]) -> None:
@@ -115,7 +115,7 @@ class Firewall:
         present = [a for a in addresses if a in self.blocked]
         if self.enabled and present:
             self.blocked.difference_update(present)
-            await self._run(_elements("delete", present))
+            await self._run(elements("delete", present))
 
     async def close(self) -> None:
         if not self.enabled:
@@ -136,7 +136,8 @@ class Firewall:
         }
 
 
-def _elements(verb: str, addresses: list[IPAddress]) -> str:
+def elements(verb: str, addresses: list[IPAddress]) -> str:
+    """The nft script that adds or deletes (`verb`) `addresses` in the sets of their families."""
     lines = []
     for name, family in ((SET4, True), (SET6, False)):
         chosen = [str(a) for a in addresses if isinstance(a, IPv4Address) == family]

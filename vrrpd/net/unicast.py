@@ -7,12 +7,9 @@ pre-1.3.6 form with the multicast group in the pseudo-header; vrrpd does not sen
 send to one peer is counted for that peer and never stops the others. Nothing of a unicast instance ever goes to
 the multicast group: there is no fallback.
 
-Receiving (checked before the VRRP message is decoded, after the IP length and our-own-address checks):
-- ``multicast``: an advert to the multicast group for a unicast instance's VRID is dropped, as keepalived does
-  ("Expected unicast packet but received multicast packet"): its sender does not know we are unicast, so it
-  cannot hear us, and obeying it would only hide a split configuration;
-- ``unicast_unknown_peer``: the source is not one of `unicast_peers`;
-- ``ttl``: the TTL / hop limit is below `unicast_min_ttl` (255 by default: on-link peers only, RFC 9568 §7.1).
+Receiving: the peers and `unicast_min_ttl` make the instance's `UnicastFilter` (vrrpd.protocol.receive), which the
+receive screen applies before the VRRP message is decoded: ``multicast`` (an advert to the group), then
+``unicast_unknown_peer``, then ``ttl`` (below `unicast_min_ttl`, 255 by default: on-link peers only, RFC 9568 §7.1).
 
 The adverts leave through the socket of the instance's interface (with `virtual_mac` too, where keepalived needs
 `vmac_xmit_base`): a unicast advert is routed to its peer, and the macvlan of a Backup has no route at all.
@@ -20,17 +17,19 @@ The adverts leave through the socket of the instance's interface (with `virtual_
 
 from __future__ import annotations
 
-import logging
 import socket
 from dataclasses import dataclass
 from ipaddress import IPv6Address
-from typing import Any
+from typing import Any, Protocol
 
-from vrrpd.config import InstanceConfig
-from vrrpd.net.sockets import VrrpSocket
 from vrrpd.protocol.packet import Advert, ChecksumForm, IPAddress, encode
+from vrrpd.protocol.receive import UnicastFilter
 
-log = logging.getLogger("vrrpd")
+
+class PeerSocket(Protocol):
+    """What sends to a peer (vrrpd.net.sockets.VrrpSocket.send_to)."""
+
+    def send_to(self, payload: bytes, src: IPAddress, dst: IPAddress, ttl: int) -> None: ...
 
 
 @dataclass
@@ -44,54 +43,19 @@ class Peer:
     advert is not encoded again, as for multicast."""
 
 
-class UnicastError(ValueError):
-    """A unicast instance that cannot start: its source is not ours, or a peer is."""
-
-
 class UnicastPeers:
     """The peers of one unicast instance, their send counters and the receive filter."""
 
     def __init__(self, peers: tuple[IPAddress, ...], source: IPAddress, ttl: int, min_ttl: int) -> None:
         self.peers = [Peer(address) for address in peers]
-        self._known = frozenset(peers)
         self.source = source
         self.ttl = ttl
         self.min_ttl = min_ttl
-
-    @classmethod
-    def for_instance(cls, cfg: InstanceConfig, primary: IPAddress, ifindex: int) -> UnicastPeers | None:
-        """None for a multicast instance.
-
-        A listed peer that is an address of this host is left out (and logged), so that one file listing every
-        router serves them all, each leaving itself out. Raises UnicastError when the source is not an address of
-        this host, or when no peer is left.
-        """
-        if not cfg.unicast_peers:
-            return None
-        source = cfg.unicast_source or primary
-        if not is_local(source, ifindex):
-            raise UnicastError(f"unicast_source {source} is not an address of this host (on {cfg.interface})")
-        peers = []
-        for peer in cfg.unicast_peers:
-            if peer == source or is_local(peer, ifindex):
-                log.info("%s: unicast peer %s is an address of this host; left out", cfg.name, peer)
-            else:
-                peers.append(peer)
-        if not peers:
-            listed = ", ".join(map(str, cfg.unicast_peers))
-            raise UnicastError(f"every unicast peer ({listed}) is an address of this host; list the other routers")
-        log.info(
-            "%s: unicast to %s from %s (TTL %d; accepting TTL >= %d, from these peers only)",
-            cfg.name,
-            ", ".join(map(str, peers)),
-            source,
-            cfg.unicast_ttl,
-            cfg.unicast_min_ttl,
-        )
-        return cls(tuple(peers), source, cfg.unicast_ttl, cfg.unicast_min_ttl)
+        self.filter = UnicastFilter(frozenset(peers), min_ttl)
+        """The receive side: only these peers, at least `min_ttl`."""
 
     def transmit(
-        self, sock: VrrpSocket, advert: Advert, checksum_form: ChecksumForm
+        self, sock: PeerSocket, advert: Advert, checksum_form: ChecksumForm
     ) -> list[tuple[IPAddress, OSError]]:
         """Send `advert` to every peer; returns the failures (each already counted on its peer)."""
         failures: list[tuple[IPAddress, OSError]] = []
@@ -110,16 +74,6 @@ class UnicastPeers:
             else:
                 peer.adverts_sent += 1
         return failures
-
-    def reject(self, src: IPAddress, dst: IPAddress, ttl: int) -> tuple[str, str] | None:
-        """(drop reason, detail) for a received advert this instance must not process, else None."""
-        if dst.is_multicast:
-            return "multicast", f"sent to {dst}, but this instance uses unicast peers"
-        if src not in self._known:
-            return "unicast_unknown_peer", f"{src} is not in unicast_peers"
-        if ttl < self.min_ttl:
-            return "ttl", f"TTL/hop limit {ttl} is below unicast_min_ttl {self.min_ttl}"
-        return None
 
     def status(self) -> dict[str, Any]:
         return {

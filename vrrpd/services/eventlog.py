@@ -1,7 +1,7 @@
 """The ordered event stream: every transition, numbered, kept in memory and fanned out to followers.
 
-keepalived's only ordered channel is its notify FIFO (keepalived-vrrp.md pain point 3); here it is a stream on
-the control socket (`vrrpctl events`), one JSON object per line:
+keepalived's only ordered channel is its notify FIFO, which a slow reader blocks and a restart loses; here it is a
+stream on the control socket (`vrrpctl events`), one JSON object per line:
 
     {"type": "transition", "seq": 7, "time": "2026-11-26T08:31:37.123Z", "timestamp": 1795681897.123,
      "kind": "instance", "name": "gw-v4", "old": "BACKUP", "new": "MASTER", "reason": "...", "priority": 150,
@@ -24,8 +24,6 @@ from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-
-from vrrpd.services.control import ControlError
 
 KEEP = 1000
 """Events kept for replay (`vrrpctl events --replay N`)."""
@@ -134,14 +132,14 @@ class EventLog:
     def open_stream(self, args: dict[str, Any]) -> tuple[dict[str, Any], Follower]:
         """The control socket's `events` request: ``{"command": "events", "replay": N}`` (N optional, default 0).
 
-        Returns the acknowledgement and the follower; raises ControlError for bad arguments (before anything
-        is streamed)."""
+        Returns the acknowledgement and the follower; raises ValueError for bad arguments (before anything is
+        streamed), worded for the client: the daemon answers it as the request's error."""
         unknown = sorted(set(args) - {"replay"})
         if unknown:
-            raise ControlError(f"events: unknown argument {unknown[0]!r} (known: replay)")
+            raise ValueError(f"events: unknown argument {unknown[0]!r} (known: replay)")
         replay = args.get("replay", 0)
         if isinstance(replay, bool) or not isinstance(replay, int) or not 0 <= replay <= self.keep:
-            raise ControlError(f"events: replay must be a whole number 0..{self.keep}, got {replay!r}")
+            raise ValueError(f"events: replay must be a whole number 0..{self.keep}, got {replay!r}")
         follower = self.follow(replay)
         ack = {"stream": "events", "replayed": follower.pending, "last_seq": self.seq, "kept": len(self._events)}
         return ack, follower

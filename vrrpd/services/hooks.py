@@ -1,7 +1,7 @@
 """Notify hooks: commands run on transitions, one at a time per instance, in order, each with a timeout.
 
 keepalived runs notify scripts fire-and-forget: concurrently, unordered and without a timeout, so a BACKUP
-script can finish after the MASTER script that followed it (keepalived-vrrp.md pain point 3). Here:
+script can finish after the MASTER script that followed it. Here:
 
 - Each instance and each sync group has one `HookRunner`: a queue and one worker task. A transition queues
   its hooks; the worker runs them strictly one after another in transition order: for each transition the
@@ -268,8 +268,9 @@ class Notifier:
     grace: float = KILL_GRACE
     subjects: dict[tuple[str, str], _Subject] = field(default_factory=dict)
 
-    def add_instance(self, cfg: InstanceConfig) -> None:
-        """Register an instance (at start-up: resolving the hooks' user may block on NSS)."""
+    def add_instance(self, cfg: InstanceConfig, run_as: RunAs | None = None) -> None:
+        """Register an instance. Its hooks run as `run_as` when the caller has looked their user up already
+        (`resolve_user`, off the loop); else the user is looked up here, which may block on NSS."""
         family = "IPv4" if cfg.family.value == 4 else "IPv6"
         fields = {"vrid": cfg.vrid, "interface": cfg.interface, "family": family}
         env = (
@@ -278,7 +279,7 @@ class Notifier:
             ("VRRPD_FAMILY", family),
             ("VRRPD_VIRTUAL_ADDRESSES", " ".join(str(a) for a in cfg.virtual_addresses)),
         )
-        self.add("instance", cfg.name, cfg.notify, fields, env)
+        self.add("instance", cfg.name, cfg.notify, fields, env, run_as)
 
     def add_group(self, cfg: SyncGroupConfig) -> None:
         """Register a sync group (at start-up, as `add_instance`): its events name the members, and so does
@@ -294,18 +295,44 @@ class Notifier:
         hooks: HooksConfig,
         event_fields: dict[str, Any] | None = None,
         extra_env: tuple[tuple[str, str], ...] = (),
+        run_as: RunAs | None = None,
     ) -> None:
-        """Register an instance or (kind "group") a sync group with its hooks."""
+        """Register an instance or (kind "group") a sync group with its hooks (run as `run_as`, or as their
+        `user:` looked up here)."""
         subject = _Subject(dict(event_fields or {}), extra_env)
         if not hooks.empty:
-            run_as = None
-            if hooks.user is not None:
-                try:
-                    run_as = resolve_user_for(f"{kind} {name}: notify.user", hooks.user)
-                except ValueError as exc:
-                    raise HookSetupError(str(exc)) from None
+            if run_as is None and hooks.user is not None:
+                run_as = self.user_of(kind, name, hooks.user)
             subject.runner = HookRunner(kind, name, hooks, self.ratelog, run_as, grace=self.grace)
         self.subjects[(kind, name)] = subject
+
+    def user_of(self, kind: str, name: str, user: str) -> RunAs:
+        """The hooks' `user:` looked up (NSS: may block); HookSetupError naming the instance or group."""
+        try:
+            return resolve_user_for(f"{kind} {name}: notify.user", user)
+        except ValueError as exc:
+            raise HookSetupError(str(exc)) from None
+
+    async def resolve_user(self, kind: str, name: str, hooks: HooksConfig) -> RunAs | None:
+        """`user_of` in a thread, so that a lookup that hangs (LDAP, sssd) never holds the loop the other
+        instances run on; None when the hooks run as the daemon."""
+        if hooks.empty or hooks.user is None:
+            return None
+        return await asyncio.to_thread(self.user_of, kind, name, hooks.user)
+
+    async def remove(self, kind: str, name: str, limit: float = SHUTDOWN_LIMIT) -> None:
+        """Forget an instance (or group) taken out of a running daemon, as `close` does for all at shutdown: its
+        queued hooks (on_stop included) run first, for at most `limit` seconds, then what is left is killed."""
+        subject = self.subjects.pop((kind, name), None)
+        runner = subject.runner if subject is not None else None
+        if runner is None:
+            return
+        if runner.pending or runner.current:
+            try:
+                await asyncio.wait_for(runner.drain(), limit)
+            except TimeoutError:
+                log.error("%s: hooks still running %gs after it was removed; killing them", runner.label, limit)
+        await runner.stop()
 
     def transition(self, kind: str, name: str, old: str, new: str, reason: str, priority: int) -> dict[str, Any] | None:
         """Record a transition (old and new as the router names them) and queue its hooks; never waits, and

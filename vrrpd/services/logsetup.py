@@ -119,6 +119,11 @@ class RateLimitedLogger:
         window.suppressed += 1
         return False
 
+    @property
+    def tracked(self) -> int:
+        """Keys with an open window now: at most `max_keys`, plus the one overflow window they share beyond that."""
+        return len(self._windows)
+
     def debug(self, key: Hashable, msg: str, *args: object) -> bool:
         return self.log(logging.DEBUG, key, msg, *args)
 

@@ -24,6 +24,11 @@ class PeriodicTask:
     async def _loop(self) -> None:
         raise NotImplementedError
 
+    @property
+    def started(self) -> bool:
+        """Running: started and not stopped since."""
+        return self._task is not None
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name=self._task_name())
 

@@ -5,10 +5,10 @@ Both exist for CPU at scale (issue #6; figures in bench/results.md):
 - Polling: a link that expects many adverts a second (a backup of 100 routers at 10 ms hears 10,000) costs a
   wake-up per packet when watched with `add_reader`; drained every POLL_PERIOD it costs one wake-up per period
   for all of them. A link is polled only when it expects more than one advert per period on average, so an idle
-  or small daemon never pays for the tick. Polling delays when an advert is *processed*, never when it counts:
-  the kernel's receive time stamp is what the router is given as `now`, and polled sockets are drained before
-  any deadline is allowed to expire, so a Master_Down timer never runs out while an advert that would have
-  reset it waits in a socket buffer.
+  or small daemon never pays for the tick. Polling delays when an advert is *processed* by at most POLL_PERIOD
+  (the router is given the loop's time when the drain reads it), never whether it counts: polled sockets are
+  drained before any deadline is allowed to expire, so a Master_Down timer never runs out while an advert that
+  would have reset it waits in a socket buffer.
 """
 
 from __future__ import annotations
@@ -67,6 +67,13 @@ class Scheduler:
             self._poll_fd = TimerFd()
             self._loop.add_reader(self._poll_fd.fileno(), self._on_poll)
             self._poll_fd.set(self._loop.time() + POLL_PERIOD, POLL_PERIOD)
+
+    def unpoll(self, drain: Callable[[], None]) -> None:
+        """Stop calling `drain` (its socket is closing); the tick stops with the last one."""
+        if drain in self._drains:
+            self._drains.remove(drain)
+        if not self._drains:
+            self.stop_polling()
 
     def stop_polling(self) -> None:
         self._drains.clear()

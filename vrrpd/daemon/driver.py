@@ -1,0 +1,213 @@
+"""Driving the core: inputs go into the routers (and sync groups), their actions come out and are carried out.
+
+aioquic's adapter rule: after every input, do what the core asked, then re-arm its one deadline if it moved. Here
+`feed` hands an input to the instance's router, or to its sync group, which feeds the member and then moves the
+other members with it (vrrpd.protocol.syncgroup); `apply` carries out the actions in order:
+
+- `SendAdvert` leaves at once, from this very call (an unchanged advert is not encoded again), unless the virtual
+  MAC's carrier is still coming up: then it queues behind the "up" in the instance's worker;
+- address changes and announcements are queued for the instance's ordered worker (vrrpd.daemon.worker): netlink
+  and nftables are slow, and the state machine never waits for them;
+- `StateChanged` is logged, goes to the event stream and the hooks (vrrpd.services.hooks, which never wait), and
+  queues one STATUS= update per loop iteration.
+
+Deadlines go to the scheduler (vrrpd.services.scheduler: all of them on one timerfd); `on_deadline` is what it
+calls back. Tracking reaches the routers through `update_tracking`: the effective priority first, then the faults
+or their end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from vrrpd.daemon.model import AddVips, AnnounceVips, Instance, RemoveVips, SendWire, VmacDown, VmacUp
+from vrrpd.daemon.status import summary
+from vrrpd.daemon.syncgroups import SyncGroups
+from vrrpd.protocol import (
+    Action,
+    AddAddresses,
+    Announce,
+    Faulted,
+    Input,
+    Log,
+    PriorityChanged,
+    Recovered,
+    RemoveAddresses,
+    SendAdvert,
+    State,
+    StateChanged,
+    TimerExpired,
+    encode,
+)
+from vrrpd.protocol.syncgroup import Coordinated, GroupStateChanged
+from vrrpd.protocol.tracking import TrackerKind, TrackState
+from vrrpd.services import sdnotify
+from vrrpd.services.hooks import Notifier
+from vrrpd.services.logsetup import RateLimitedLogger
+from vrrpd.services.scheduler import MAX_SLACK, Scheduler
+
+log = logging.getLogger("vrrpd")
+
+
+@dataclass(eq=False)  # a service, not a value: compared and hashed by identity
+class Driver:
+    """Feeds the routers of `instances` and carries out what they answer."""
+
+    instances: dict[str, Instance]
+    sync: SyncGroups
+    notifier: Notifier
+    ratelog: RateLimitedLogger
+    loop: asyncio.AbstractEventLoop
+    scheduler: Scheduler | None = None
+    """Set once the daemon runs; until then no deadline is armed (the routers have not started)."""
+    stopping: bool = False
+    """The daemon is stopping: tracking no longer moves the routers, and no STATUS= follows STOPPING=1."""
+    status_due: bool = False
+    """A STATUS= update is queued for this loop iteration (`push_status`)."""
+
+    # --- inputs ----------------------------------------------------------------------------------------------------
+
+    def feed(self, inst: Instance, event: Input, now: float | None = None) -> None:
+        now = self.loop.time() if now is None else now
+        group = self.sync.of(inst.config.name)
+        if group is not None:  # the group feeds the member, then moves the other members with it
+            self.apply_group(group.handle(inst.config.name, event, now))
+            return
+        self.apply(inst, inst.router.handle(event, now))
+        self.arm(inst)
+
+    def on_deadline(self, name: str, now: float) -> None:
+        inst = self.instances[name]
+        inst.timer_at = None
+        self.feed(inst, TimerExpired(), now)
+
+    def slack(self, name: str) -> float:
+        """How early a router's timer may be served to share a wake-up: only a master's Adver_Timer, by at most
+        5% of its interval (an advert 0.5 ms early at 10 ms is harmless); a Master_Down_Timer never early."""
+        inst = self.instances[name]
+        if inst.router.state is not State.MASTER:
+            return 0.0
+        return min(MAX_SLACK, inst.config.advert_interval * 0.05)
+
+    def update_tracking(self, inst: Instance) -> None:
+        """Hand the router what tracking now says: the effective priority first (so a recovering router
+        restarts with it), then the faults or their end."""
+        if self.stopping:
+            return
+        router, tracking = inst.router, inst.tracking
+        priority = tracking.priority
+        if priority != router.priority:
+            log.info("%s: effective priority %d -> %d (tracking)", inst.config.name, router.priority, priority)
+            self.feed(inst, PriorityChanged(priority))
+        faults = tracking.faults
+        if faults:
+            reason = "; ".join(faults)
+            if router.fault_reason != reason:
+                self.feed(inst, Faulted(reason))
+        elif router.fault_reason is not None:
+            log.info("%s: fault cleared (%s)", inst.config.name, router.fault_reason)
+            self.feed(inst, Recovered())
+
+    def update_groups(self, kind: TrackerKind, name: str, state: TrackState) -> None:
+        if not self.stopping:
+            for out in self.sync.changed(kind, name, state, self.loop.time()):
+                self.apply_group(out)
+
+    # --- actions ---------------------------------------------------------------------------------------------------
+
+    def apply_group(self, out: Coordinated) -> None:
+        for name, actions in out.actions:
+            self.apply(self.instances[name], actions)
+        for name in out.members():
+            self.arm(self.instances[name])
+        for change in out.changes:
+            self.group_changed(change)
+
+    def group_changed(self, change: GroupStateChanged) -> None:
+        """One sync group transition, in order: logged, then to the event stream and the group's hooks."""
+        log.info("sync group %s: %s -> %s (%s)", change.group, change.old, change.new, change.reason)
+        # A group has no priority of its own: 0, as keepalived passes to a group's notify script.
+        self.notifier.transition("group", change.group, change.old, change.new, change.reason, 0)
+
+    def arm(self, inst: Instance) -> None:
+        deadline = inst.router.next_deadline()
+        if deadline == inst.timer_at or self.scheduler is None:
+            return
+        inst.timer_at = deadline
+        self.scheduler.set(inst.config.name, deadline)
+
+    def apply(self, inst: Instance, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, SendAdvert):
+                self.send(inst, action)
+            elif isinstance(action, AddAddresses):
+                if inst.vmac is not None:
+                    inst.vmac.pending_up += 1
+                    inst.ops.put_nowait(VmacUp())
+                inst.ops.put_nowait(AddVips(action.addresses))
+            elif isinstance(action, RemoveAddresses):
+                if inst.garp:
+                    inst.garp.cancel()
+                    inst.garp = None
+                inst.ops.put_nowait(RemoveVips(action.addresses))
+                if inst.vmac is not None:
+                    inst.ops.put_nowait(VmacDown())
+            elif isinstance(action, Announce):
+                inst.ops.put_nowait(AnnounceVips(action.addresses))
+            elif isinstance(action, StateChanged):
+                log.info("%s: %s -> %s (%s)", inst.config.name, action.old, action.new, action.reason)
+                self.notifier.transition(
+                    "instance", inst.config.name, action.old, action.new, action.reason, inst.router.priority
+                )
+                if not self.stopping and not self.status_due:
+                    # One update per loop iteration, not per transition: 100 instances starting would cost 100
+                    # summaries of 100 instances each before READY (issue #6).
+                    self.status_due = True
+                    self.loop.call_soon(self.push_status)
+            elif isinstance(action, Log):
+                self.ratelog.log(
+                    getattr(logging, action.level.upper(), logging.INFO),
+                    f"{inst.config.name}:{action.key}",
+                    "%s: %s",
+                    inst.config.name,
+                    action.message,
+                )
+
+    def push_status(self) -> None:
+        self.status_due = False
+        if not self.stopping:  # after STOPPING=1 systemd shows our last running status, not teardown
+            sdnotify.status(summary(self.instances.values()))
+
+    def send(self, inst: Instance, action: SendAdvert) -> None:
+        if inst.unicast is not None:
+            for peer, exc in inst.unicast.transmit(inst.tx, action.advert, inst.config.checksum):
+                inst.send_errors += 1
+                name = inst.config.name
+                self.ratelog.log(
+                    logging.WARNING, f"send:{name}:{peer}", "%s: cannot send advert to peer %s: %s", name, peer, exc
+                )
+            return
+        # The router hands out the same Advert object while nothing in it changes.
+        if inst.wire is not None and inst.wire[0] is action.advert:
+            wire = inst.wire[1]
+        else:
+            wire = encode(action.advert, inst.source, checksum_form=inst.config.checksum)
+            inst.wire = (action.advert, wire)
+        if inst.vmac is not None and inst.vmac.pending_up:
+            # The macvlan is still in protodown: the worker sends this once its carrier is up (after the VIPs
+            # are added), instead of the kernel silently dropping it now.
+            inst.ops.put_nowait(SendWire(wire))
+            return
+        transmit(inst, wire, self.ratelog)
+
+
+def transmit(inst: Instance, wire: bytes, ratelog: RateLimitedLogger) -> None:
+    """Send one encoded advert to the group; a failure is counted and logged (rate-limited), never raised: the
+    next advert is only an interval away."""
+    try:
+        inst.tx.send(wire, inst.source)
+    except OSError as exc:
+        inst.send_errors += 1
+        ratelog.log(logging.WARNING, f"send:{inst.config.name}", "%s: cannot send advert: %s", inst.config.name, exc)

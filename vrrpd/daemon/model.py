@@ -1,0 +1,198 @@
+"""What the daemon is made of: links, instances, and the operations an instance's ordered worker runs.
+
+A `Link` is one (interface, family) the daemon listens on; an `Instance` is one configured virtual router with
+everything it needs to act (its pure router and tracking, its sockets, its worker queue, its counters). Both are
+plain data: the assembly (vrrpd.daemon.assembly) builds them, the driver, worker and receive path act on them and
+the status (vrrpd.daemon.status) reads them.
+
+The worker operations are typed values rather than ("add", addresses) strings, so the worker's dispatch is checked
+and each operation names what it carries. Their `verb` is the word the log lines have always used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from ipaddress import IPv6Address
+from typing import ClassVar, Protocol
+
+from vrrpd.config import InstanceConfig
+from vrrpd.net.announce import Announcer
+from vrrpd.net.netlink import LinkInfo
+from vrrpd.net.sockets import Received, VrrpSocket
+from vrrpd.net.unicast import UnicastPeers, is_local
+from vrrpd.protocol import Advert, Family, VirtualRouter
+from vrrpd.protocol.packet import IPAddress
+from vrrpd.protocol.receive import Receiver
+from vrrpd.protocol.tracking import Tracking
+
+# --- the I/O an instance uses (vrrpd.net, or its test doubles in vrrpd.net.fakes) ------------------------------
+
+
+class AdvertSocket(Protocol):
+    """A raw VRRP socket (vrrpd.net.sockets.VrrpSocket)."""
+
+    def fileno(self) -> int: ...
+
+    def recv(self) -> Received | None: ...
+
+    def send(self, payload: bytes, src: IPAddress) -> None: ...
+
+    def send_to(self, payload: bytes, src: IPAddress, dst: IPAddress, ttl: int = ...) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class FrameSender(Protocol):
+    """Gratuitous ARP / unsolicited NA on one interface (vrrpd.net.announce.Announcer)."""
+
+    def announce(self, addresses: Iterable[IPAddress]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Openers:
+    """How the daemon opens its sockets and asks the host about addresses. The defaults are the real ones
+    (root needed); tests pass doubles (vrrpd.net.fakes.FakeSockets) and build real links and instances."""
+
+    vrrp_socket: Callable[..., AdvertSocket] = VrrpSocket
+    """(ifname, family, *, receive=True) -> a raw VRRP socket; receive=False for a macvlan's send-only one."""
+    announcer: Callable[[str, str, IPv6Address | None], FrameSender] = Announcer
+    """(ifname, mac, IPv6 link-local source) -> a GARP / NA sender."""
+    is_local: Callable[[IPAddress, int], bool] = is_local
+    """(address, ifindex) -> whether it is an address of this host."""
+
+
+# --- the model ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class VirtualMac:
+    """The macvlan carrying one instance's virtual MAC and VIPs (vrrpd.daemon.vmac)."""
+
+    name: str
+    mac: str
+    index: int = 0
+    running: bool = False
+    """Protodown off and carrier up: adverts sent now leave with the virtual MAC."""
+    pending_up: int = 0
+    """Queued "up" operations: while non-zero, adverts go through the worker so they follow the carrier."""
+
+
+@dataclass(eq=False)  # an entity: two links are the same link only if they are one object
+class Link:
+    """One (interface, family) the daemon listens on: the socket and the routers behind it, by VRID."""
+
+    ifname: str
+    family: Family
+    info: LinkInfo
+    primary: IPAddress
+    sock: AdvertSocket
+    routers: dict[int, Instance] = field(default_factory=dict)
+    own: set[IPAddress] = field(default_factory=set)
+    """Every advert source of ours on this link (the primary, and macvlan link-locals): never a peer."""
+    drops: dict[str, int] = field(default_factory=dict)
+    """Drops that belong to no configured router (unknown VRID, unparseable header)."""
+    attached: bool = False
+    """Being read (vrrpd.daemon.receive.Listener.attach)."""
+    polled: bool = False
+    """Drained by the scheduler's tick rather than watched (vrrpd.services.scheduler)."""
+    drain: Callable[[], None] | None = None
+    """The drain handed to the scheduler while polled (to take it back when the link closes)."""
+    group: IPAddress = field(init=False)
+    """The family's VRRP group (224.0.0.18 or ff02::12), looked up once rather than per packet."""
+
+    def __post_init__(self) -> None:
+        self.group = self.family.group
+
+    def drop(self, reason: str) -> None:
+        self.drops[reason] = self.drops.get(reason, 0) + 1
+
+
+@dataclass(eq=False)  # an entity, as Link
+class Instance:
+    """One configured virtual router and everything it acts with."""
+
+    config: InstanceConfig
+    router: VirtualRouter
+    link: Link
+    announcer: FrameSender
+    source: IPAddress
+    """Advert source: the parent's primary IPv4 address or IPv6 link-local, or the macvlan's link-local."""
+    tx: AdvertSocket
+    """Where adverts leave: the link's socket, or the macvlan's send-only socket."""
+    tracking: Tracking
+    receiver: Receiver
+    """What the receive screen knows of this router (vrrpd.protocol.receive), with its repeat cache."""
+    vmac: VirtualMac | None = None
+    unicast: UnicastPeers | None = None
+    """Unicast peers (vrrpd.net.unicast); None for a multicast instance."""
+    kept: frozenset[IPAddress] = frozenset()
+    """Owner addresses that were on the interface before us: never removed by us."""
+    timer_at: float | None = None
+    """The deadline last handed to the scheduler."""
+    wire: tuple[Advert, bytes] | None = None
+    """The last advert sent and its encoding: an unchanged advert is not encoded again."""
+    ops: asyncio.Queue[Op] = field(default_factory=asyncio.Queue)
+    worker: asyncio.Task[None] | None = None
+    garp: asyncio.Task[None] | None = None
+    send_errors: int = 0
+    netlink_errors: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+# --- the worker's operations (vrrpd.daemon.worker), in the order a takeover queues them ----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VmacUp:
+    """Clear the macvlan's protodown and wait for its carrier (before the VIPs go on it)."""
+
+    verb: ClassVar[str] = "up"
+
+
+@dataclass(frozen=True, slots=True)
+class AddVips:
+    """Block the VIPs (Accept_Mode false), then add them in one netlink batch."""
+
+    addresses: tuple[IPAddress, ...]
+    verb: ClassVar[str] = "add"
+
+
+@dataclass(frozen=True, slots=True)
+class SendWire:
+    """Send an advert held back while the macvlan's carrier was coming up."""
+
+    wire: bytes
+    verb: ClassVar[str] = "send"
+
+
+@dataclass(frozen=True, slots=True)
+class AnnounceVips:
+    """Start the GARP / NA bursts for the VIPs (RFC 9568 §6.4.1, §6.4.2), replacing any still running."""
+
+    addresses: tuple[IPAddress, ...]
+    verb: ClassVar[str] = "announce"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveVips:
+    """Remove the VIPs (never an owner's kept address), then unblock them."""
+
+    addresses: tuple[IPAddress, ...]
+    verb: ClassVar[str] = "remove"
+
+
+@dataclass(frozen=True, slots=True)
+class VmacDown:
+    """Put the macvlan back in protodown (after the VIPs are gone)."""
+
+    verb: ClassVar[str] = "down"
+
+
+Op = VmacUp | AddVips | SendWire | AnnounceVips | RemoveVips | VmacDown

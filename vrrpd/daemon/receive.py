@@ -1,0 +1,96 @@
+"""The receive path: read a link's socket, screen each packet (vrrpd.protocol.receive), count drops, feed adverts.
+
+A link is either watched (`add_reader`: a wake-up when a packet arrives) or, when its routers expect many adverts a
+second, drained from the scheduler's tick (vrrpd.services.scheduler), which also drains it before any deadline
+fires. Either way the work per wake-up is bounded, so one flooded socket cannot starve the timers of every other
+router.
+
+The receive path never raises on remote garbage (python-zeroconf's rule): the screen answers every packet with an
+input or a `Drop`; a drop is counted on the router its VRID names (or on the link when none) and logged at most
+a few times a minute per reason. An exception here would be our own bug: it is counted as ``internal_error`` and
+logged, and the next packet is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from vrrpd.daemon.driver import Driver
+from vrrpd.daemon.model import Link
+from vrrpd.net.sockets import Received
+from vrrpd.protocol.receive import Drop, screen
+from vrrpd.services.logsetup import RateLimitedLogger
+from vrrpd.services.scheduler import POLL_ABOVE_RATE, Scheduler
+
+log = logging.getLogger("vrrpd")
+# Bounded work per wake-up, so one flooded socket cannot starve the timers of every other router.
+MAX_PACKETS_PER_WAKEUP = 64
+MAX_PACKETS_PER_POLL = 4096
+
+
+@dataclass(eq=False)  # a service, not a value: compared and hashed by identity
+class Listener:
+    """Reads every link's socket and hands what passes the screen to the driver."""
+
+    driver: Driver
+    ratelog: RateLimitedLogger
+    loop: asyncio.AbstractEventLoop
+
+    def attach(self, link: Link, scheduler: Scheduler) -> None:
+        """Start reading `link`: polled when its routers expect more adverts a second than the tick's rate (the
+        rate of the routers it has now), else watched."""
+        link.attached = True
+        if sum(1 / inst.config.advert_interval for inst in link.routers.values()) > POLL_ABOVE_RATE:
+            link.polled = True
+            link.drain = lambda: self.on_readable(link, MAX_PACKETS_PER_POLL)
+            scheduler.poll(link.drain)
+        else:
+            self.loop.add_reader(link.sock.fileno(), self.on_readable, link)
+
+    def detach(self, link: Link, scheduler: Scheduler | None) -> None:
+        """Stop reading `link` (before its socket closes); a link never read is left as it is."""
+        if not link.attached:
+            return
+        link.attached = False
+        if not link.polled:
+            self.loop.remove_reader(link.sock.fileno())
+        elif link.drain is not None and scheduler is not None:
+            scheduler.unpoll(link.drain)
+            link.drain = None
+
+    def on_readable(self, link: Link, limit: int = MAX_PACKETS_PER_WAKEUP) -> None:
+        for _ in range(limit):
+            try:
+                packet = link.sock.recv()
+            except OSError as exc:
+                self.ratelog.log(logging.WARNING, f"recv:{link.ifname}", "%s: receive error: %s", link.ifname, exc)
+                return
+            if packet is None:
+                return
+            try:
+                self.receive(link, packet)
+            except Exception:  # remote garbage must never take the daemon down; this would be our bug
+                link.drop("internal_error")
+                log.exception("%s: unexpected error handling a packet from %s", link.ifname, packet.src)
+
+    def receive(self, link: Link, packet: Received) -> None:
+        """One packet read from `link`: fed to the router its VRID names, or counted as a drop."""
+        payload = packet.payload
+        inst = link.routers.get(payload[1]) if len(payload) >= 2 else None
+        result = screen(packet, inst.receiver if inst is not None else None, link.ifname, link.group, link.own)
+        if isinstance(result, Drop):
+            (inst.router.counters if inst is not None else link).drop(result.reason)
+            self.ratelog.log(
+                logging.INFO,
+                f"drop:{link.ifname}:{link.family.name}:{result.reason}",
+                "%s: dropped advert from %s: %s%s",
+                link.ifname,
+                packet.src,
+                result.reason,
+                f" ({result.detail})" if result.detail else "",
+            )
+            return
+        assert inst is not None  # the screen drops a VRID no router has
+        self.driver.feed(inst, result)
