@@ -19,7 +19,7 @@ from vrrpd.config import (
 from vrrpd.config.instance import INSTANCE_CHECKS, INSTANCE_KEYS
 from vrrpd.defaults import DEFAULT_CONTROL_SOCKET
 from vrrpd.protocol.packet import AuthType, ChecksumForm, ChecksumMode, Family
-from vrrpd.protocol.router import AddressCheck, RouterConfig
+from vrrpd.protocol.parameters import AddressCheck, RouterConfig
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "etc" / "vrrpd.yaml"
 

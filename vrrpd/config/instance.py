@@ -30,7 +30,7 @@ from vrrpd.protocol.packet import (
     Family,
     IPAddress,
 )
-from vrrpd.protocol.router import AddressCheck, RouterConfig
+from vrrpd.protocol.parameters import AddressCheck, RouterConfig
 from vrrpd.protocol.tracking import Tracker, TrackerKind
 
 _MAX_VRID = 255  # RFC 9568 §5.2.3: an 8-bit field; 0 is not a VRID

@@ -14,7 +14,8 @@ from typing import Any
 
 from vrrpd.config import Config, InstanceConfig
 from vrrpd.config.syncgroups import group_of
-from vrrpd.protocol.router import RouterConfig, VirtualRouter
+from vrrpd.protocol.parameters import RouterConfig
+from vrrpd.protocol.router import VirtualRouter
 from vrrpd.protocol.syncgroup import Coordinated, SyncGroup
 from vrrpd.protocol.tracking import TrackerKind, TrackState
 from vrrpd.services.hooks import Notifier

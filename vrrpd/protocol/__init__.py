@@ -31,7 +31,8 @@ from vrrpd.protocol.packet import (
     decode,
     encode,
 )
-from vrrpd.protocol.router import AddressCheck, Counters, RouterConfig, VirtualRouter
+from vrrpd.protocol.parameters import AddressCheck, Counters, RouterConfig
+from vrrpd.protocol.router import VirtualRouter
 
 __all__ = [
     "Action",
