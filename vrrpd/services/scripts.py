@@ -1,4 +1,4 @@
-"""Track scripts: run checks as asyncio subprocesses without ever blocking the loop (keepalived pain point 17).
+"""Track scripts: run checks as asyncio subprocesses, so a check that hangs can never stall the loop.
 
 - Each run is its own session and process group (`start_new_session`), never through a shell.
 - On `timeout` the whole group gets SIGTERM, then SIGKILL after `KILL_GRACE` seconds; a timeout is a failure.
