@@ -27,6 +27,8 @@ def start_pair(lab: Lab, a_instance: dict, scripts: dict | None = None, interval
     a = Vrrpd(ha, [a_instance], **top).start()
     b = Vrrpd(hb, [instance(priority=100, advert_interval=interval)]).start()
     wait_for(lambda: a.state() == "MASTER" and b.state() == "BACKUP", 10, message="a never became master")
+    # b starts as Backup at once; it has heard a only once a's next advert arrived.
+    wait_for(lambda: b.instance_status()["master_address"] is not None, 3, message="b never heard a")
     wait_for(lambda: vip_holders([ha, hb], VIP) == ["a"], 3, message="VIP not on a alone")
     return (ha, hb), a, b
 

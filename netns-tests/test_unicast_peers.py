@@ -488,8 +488,15 @@ def test_issue5_7_peers_one_router_apart_elect_only_with_unicast_min_ttl(lab, fa
             db.stop()
 
             da, db = start(254)
-            wait_for(lambda: (da.state(), db.state()) == ("MASTER", "BACKUP"), SETTLE, message="no election")
-            assert db.instance_status()["master_address"] == a_addr
+            # b is Backup from its start; it has elected a once a's advert crossed the router.
+            wait_for(
+                lambda: (
+                    (da.state(), db.state()) == ("MASTER", "BACKUP")
+                    and db.instance_status()["master_address"] == a_addr
+                ),
+                SETTLE,
+                message="no election",
+            )
             assert [d.instance_status()["counters"]["drops"] for d in (da, db)] == [{}, {}]
             took = takeover(da.crash, lambda: db.state() == "MASTER", "b did not take over across the router")
             assert took <= master_down_interval(LOW, INTERVAL) + MARGIN
