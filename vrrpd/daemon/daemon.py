@@ -26,6 +26,7 @@ import logging
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 from vrrpd import __version__
@@ -34,6 +35,8 @@ from vrrpd.daemon.assembly import Assembly, StartupError
 from vrrpd.daemon.driver import Driver
 from vrrpd.daemon.model import Instance, Link, Openers
 from vrrpd.daemon.receive import Listener
+from vrrpd.daemon.reload import apply_plan
+from vrrpd.daemon.reloader import Reloader
 from vrrpd.daemon.status import daemon_status, summary
 from vrrpd.daemon.syncgroups import SyncGroups
 from vrrpd.daemon.tracking import TrackingError, TrackingMonitors
@@ -100,6 +103,14 @@ class Daemon:
             self.driver.update_groups,
         )
         self._stop = asyncio.Event()
+        self.reloader = Reloader(
+            Path(config.source),
+            lambda: self.config,
+            lambda plan: apply_plan(self, plan),
+            lambda: summary(self.instances.values()),
+            self._loop,
+        )
+        """`vrrpctl reload` and SIGHUP (vrrpd.daemon.reloader)."""
 
     # --- life cycle ------------------------------------------------------------------------------------------------
 
@@ -125,7 +136,7 @@ class Daemon:
                 self.firewall.reason = "not needed: every instance accepts (accept_mode or owner)"
             self.control = ControlServer(
                 str(self.config.control_socket),
-                {"status": self.status},
+                {"status": self.status, "reload": self.reload_request},
                 streams={"events": events_stream(self.notifier.events)},
             )
             await self.control.start()
@@ -177,6 +188,7 @@ class Daemon:
         self._stop.set()
 
     async def stop(self) -> None:
+        await self.reloader.close()  # a reload half done would leave instances neither old nor new
         self.driver.stopping = True
         sdnotify.stopping()
         for link in self.links.values():
@@ -212,10 +224,7 @@ class Daemon:
     def _install_signals(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._loop.add_signal_handler(sig, self.request_stop)
-        # Reload arrives in a later release; until then SIGHUP must not kill the daemon.
-        self._loop.add_signal_handler(
-            signal.SIGHUP, lambda: log.warning("SIGHUP: configuration reload is not supported yet; ignored")
-        )
+        self._loop.add_signal_handler(signal.SIGHUP, self.reloader.signalled)
 
     # --- one instance at a time: the seam of a configuration reload ------------------------------------------------
 
@@ -282,6 +291,16 @@ class Daemon:
             self.config, instances=tuple(c for c in self.config.instances if c.name != cfg.name)
         )
 
+    # --- reload ----------------------------------------------------------------------------------------------------
+
+    async def reload_request(self, request: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The control socket's `reload` (`vrrpctl reload`): answered once the reload is done. A rejected file is
+        the request's error (its one sentence); a reload that failed in part answers with its `error` set."""
+        outcome = await self.reloader.request()
+        if outcome.result == "rejected":
+            raise ControlError(outcome.error or "reload rejected")
+        return {"summary": outcome.summary, **outcome.status()}
+
     # --- status ----------------------------------------------------------------------------------------------------
 
     def status(self, request: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -290,6 +309,7 @@ class Daemon:
             now=self._loop.time(),
             pid=os.getpid(),
             uptime=time.monotonic() - self.started_at,
+            config=self.reloader.status(),
             instances=self.instances.values(),
             links=self.links.values(),
             scripts=self.monitors.scripts.values(),
