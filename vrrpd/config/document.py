@@ -4,8 +4,8 @@ the document, `Config`.
 Every problem is reported as one `ConfigError` sentence naming the file, the key path and the line, e.g.
 ``/etc/vrrpd/vrrpd.yaml: instances[1].priority (line 14): 300 is outside 1..255``; non-fatal findings go
 to `Config.warnings` in the same style. Nothing here touches the network: `vrrpd check` and the daemon's
-start-up run this same code, so they accept the same files. A changed file takes effect on restart (there is no
-live reload yet).
+start-up run this same code, so they accept the same files, and so does a reload, which then plans the new file
+against the running one (vrrpd.config.reload).
 
 Decisions worth knowing:
 - YAML 1.1 (PyYAML's safe loader): unquoted ``yes``/``no``/``on``/``off`` are booleans. Boolean keys
