@@ -104,40 +104,34 @@ class TrackingMonitors:
                         log.warning("sync group tracked interface %s does not exist (counted as down)", tracker.name)
                     group.tracking.set_state(tracker.kind, tracker.name, link_state(self.links.get(tracker.name)))
         used = {t.name for tracking in trackings for t in tracking.trackers if t.kind is TrackerKind.SCRIPT}
-        for script in self.config.track_scripts:
-            if script.name not in used:
-                continue
-            monitor = self.scripts.get(script.name)
-            if monitor is not None:  # running for others already: its state so far counts for these too
-                for tracking in trackings:
-                    tracking.set_state(TrackerKind.SCRIPT, script.name, monitor.state)
-                continue
-            self.scripts[script.name] = ScriptMonitor(
-                script, self.on_script, self.ratelog, await self.user_of(script, users or {})
-            )
-            self.fresh.append(self.scripts[script.name])
+        for name in used & self.scripts.keys():  # running for others already: its state so far counts for these too
+            for tracking in trackings:
+                tracking.set_state(TrackerKind.SCRIPT, name, self.scripts[name].state)
         used_files = {t.name for inst in instances for t in inst.config.track_files}
-        for name in used_files & set(self.files):
+        for name in used_files & self.files.keys():
             for inst in instances:
                 inst.tracking.set_value(name, self.files[name].effective)
-        new_files = [f for f in self.config.track_files if f.name not in self.files]
-        created = await create_monitors(new_files, used_files, trackings, self.on_file, self.ratelog)
-        self.files.update(created)
-        self.fresh += created.values()
+        await self.make(used, used_files, trackings, users or {})
 
     async def prepare(self, config: Config, users: Mapping[str, RunAs | None]) -> None:
         """Create (not start) a monitor for every script and file that `config`'s instances and sync groups use and
         that has none yet, the files read once, the scripts' users looked up already (`users`), so that what a
         reload does next finds every monitor it needs and cannot fail on one."""
         scripts = {t.name for c in (*config.instances, *config.sync_groups) for t in c.track_scripts}
-        for script in config.track_scripts:
+        await self.make(scripts, {t.name for c in config.instances for t in c.track_files}, (), users)
+
+    async def make(
+        self, scripts: set[str], files: set[str], trackings: Collection[Tracking], users: Mapping[str, RunAs | None]
+    ) -> None:
+        """Create (not start) a monitor for each of the `scripts` and `files` (names) that has none; the files are
+        read once, and `trackings` get what they hold."""
+        for script in self.config.track_scripts:
             if script.name in scripts and script.name not in self.scripts:
                 monitor = ScriptMonitor(script, self.on_script, self.ratelog, await self.user_of(script, users))
                 self.scripts[script.name] = monitor
                 self.fresh.append(monitor)
-        files = {t.name for c in config.instances for t in c.track_files}
-        new_files = [f for f in config.track_files if f.name not in self.files]
-        created = await create_monitors(new_files, files, (), self.on_file, self.ratelog)
+        new_files = [f for f in self.config.track_files if f.name not in self.files]
+        created = await create_monitors(new_files, files, trackings, self.on_file, self.ratelog)
         self.files.update(created)
         self.fresh += created.values()
 
