@@ -21,7 +21,7 @@ import logging
 from vrrpd.config import InstanceConfig
 from vrrpd.daemon.assembly import AddressDumps, unicast_choice
 from vrrpd.daemon.model import AddVips, AnnounceVips, BlockVips, Instance, RemoveVips, UnblockVips
-from vrrpd.daemon.preflight import REREGISTER, Checked
+from vrrpd.daemon.preflight import REREGISTER, UNICAST_KEYS, Checked
 from vrrpd.daemon.seam import InstanceSeam
 from vrrpd.daemon.worker import device_index
 from vrrpd.net.unicast import UnicastPeers
@@ -31,7 +31,7 @@ from vrrpd.protocol.receive import Receiver
 
 log = logging.getLogger("vrrpd")
 
-SCREEN_KEYS = frozenset({"checksum", "accept_checksum", "unicast_peers", "unicast_ttl", "unicast_min_ttl"})
+SCREEN_KEYS = UNICAST_KEYS | {"checksum", "accept_checksum"}
 """Keys the receive screen (`Receiver`) and the unicast peers are built from."""
 
 
@@ -46,7 +46,7 @@ async def reconfigure(
     if REREGISTER & set(keys):
         daemon.notifier.add_instance(cfg, checked.hook_users.get(("instance", cfg.name)))
     if SCREEN_KEYS & set(keys):
-        rescreen(daemon, inst, cfg)
+        rescreen(daemon, inst, cfg, keys)
     master = inst.router.state is State.MASTER
     if "virtual_addresses" in keys and master:
         readd_changed_prefixes(inst, old)
@@ -63,18 +63,18 @@ async def reconfigure(
     log.info("%s: changed in place (%s)", cfg.name, ", ".join(keys))
 
 
-def rescreen(daemon: InstanceSeam, inst: Instance, cfg: InstanceConfig) -> None:
+def rescreen(daemon: InstanceSeam, inst: Instance, cfg: InstanceConfig, keys: tuple[str, ...]) -> None:
     """New unicast peers (each kept peer with its counters) and a new receive screen, without the repeat cache of
     the old one: a repeat it remembers passed checks that may now answer otherwise."""
     old = inst.unicast
-    if old is not None:
+    if old is not None and UNICAST_KEYS & set(keys):
         link = inst.link
         source, peers = unicast_choice(cfg, link.primary, link.info.index, daemon.assembly.openers.is_local)
         inst.unicast = UnicastPeers(peers, source, cfg.unicast_ttl, cfg.unicast_min_ttl)
         before = {peer.address: peer for peer in old.peers}
         inst.unicast.peers = [before.get(peer.address, peer) for peer in inst.unicast.peers]
-        for peer in inst.unicast.peers:
-            peer.wire = None  # encoded with the checksum form in use when it was sent
+    for peer in inst.unicast.peers if inst.unicast is not None else ():
+        peer.wire = None  # encoded with the checksum form in use when it was sent
     inst.receiver = Receiver(cfg.checksum_mode, inst.unicast.filter if inst.unicast is not None else None)
     inst.wire = None
 

@@ -33,6 +33,8 @@ from vrrpd.services.scripts import RunAs, resolve_user_for
 
 REREGISTER = frozenset({"notify", "virtual_addresses"})
 """The keys of an instance changed in place that register its hooks again (VRRPD_VIRTUAL_ADDRESSES is theirs)."""
+UNICAST_KEYS = frozenset({"unicast_peers", "unicast_ttl", "unicast_min_ttl"})
+"""The keys of an instance changed in place that make its unicast peers again (`unicast_choice` answers again)."""
 
 
 class ReloadRefused(Exception):
@@ -62,7 +64,7 @@ async def preflight(daemon: InstanceSeam, plan: ReloadPlan) -> Checked:
         elif p.change is Change.CHANGED:
             assert p.new is not None
             inst = daemon.instances[p.name]
-            if {"virtual_addresses", "unicast_peers"} & set(p.keys):
+            if {"virtual_addresses", *UNICAST_KEYS} & set(p.keys):
                 await refused_unless(p.name, fits(daemon, inst, p.new))
             if REREGISTER & set(p.keys):
                 await look_up_hooks(checked, "instance", p.name, p.new.notify)
