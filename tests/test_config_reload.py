@@ -223,3 +223,12 @@ def test_a_member_re_created_for_a_key_of_its_own_re_creates_its_group_with_ever
         "b": (Change.RECREATED, ("sync_group",)),
     }
     assert plan.groups_recreated == ("g",) and plan.groups.empty
+
+
+def test_a_defaults_change_is_a_change_of_every_instance_that_inherits_it():
+    """`defaults` is no section of its own to a reload: each instance is compared with its values resolved."""
+    old = BASE.replace("instances:", "defaults: {preempt_delay: 1}\ninstances:")
+    new = old.replace("preempt_delay: 1", "preempt_delay: 2").replace(
+        "priority: 150,", "priority: 150, preempt_delay: 1,"
+    )
+    assert changes(old, new) == {"a": (Change.UNCHANGED, ()), "b": (Change.CHANGED, ("preempt_delay",))}

@@ -4,9 +4,10 @@ reload of many unchanged instances costs them nothing (issue #11), without root.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,23 @@ def test_a_reload_the_preflight_refuses_changes_nothing(tmp_path: Path, case_nam
     run(base(tmp_path, **running), body, netlink=netlink)
 
 
+@contextlib.contextmanager
+def eth1_gone_after_the_preflight(case: Case) -> Iterator[None]:
+    """The race a preflight cannot see: eth1 goes away once the preflight has found it there."""
+    real = reload_module.preflight
+
+    async def racing(daemon: Any, plan: Any) -> Any:
+        checked = await real(daemon, plan)
+        case.netlink.remove_link("eth1")
+        return checked
+
+    reload_module.preflight = racing
+    try:
+        yield
+    finally:
+        reload_module.preflight = real
+
+
 def test_an_instance_that_fails_to_start_after_the_preflight_is_left_out_and_the_rest_is_done(tmp_path: Path) -> None:
     """The race the preflight cannot see (eth1 goes away between the preflight and c's start): a's change is
     made, c is not running and not in the configuration, ReloadIncomplete names it; the next reload, once eth1 is
@@ -103,19 +121,9 @@ def test_an_instance_that_fails_to_start_after_the_preflight_is_left_out_and_the
 
     async def body(case: Case) -> None:
         await masters(case, tmp_path, "a", "b")
-        watch, real = Watch(case, "b", tmp_path), reload_module.preflight
-
-        async def racing(daemon: Any, plan: Any) -> Any:
-            checked = await real(daemon, plan)
-            case.netlink.remove_link("eth1")
-            return checked
-
-        reload_module.preflight = racing
-        try:
-            with pytest.raises(ReloadIncomplete) as info:
-                await reload(case, new)
-        finally:
-            reload_module.preflight = real
+        watch = Watch(case, "b", tmp_path)
+        with eth1_gone_after_the_preflight(case), pytest.raises(ReloadIncomplete) as info:
+            await reload(case, new)
         assert str(info.value).startswith("reloaded, except for instance c (interface eth1: not found")
         assert info.value.failed.keys() == {"c"}
         assert "c" not in case.daemon.instances and [c.name for c in case.daemon.config.instances] == ["a", "b"]
@@ -137,19 +145,9 @@ def test_a_sync_group_one_of_whose_members_fails_to_start_is_left_out_whole(tmp_
 
     async def body(case: Case) -> None:
         await masters(case, tmp_path, "a", "b")
-        watches, real = [Watch(case, name, tmp_path) for name in "ab"], reload_module.preflight
-
-        async def racing(daemon: Any, plan: Any) -> Any:
-            checked = await real(daemon, plan)
-            case.netlink.remove_link("eth1")
-            return checked
-
-        reload_module.preflight = racing
-        try:
-            with pytest.raises(ReloadIncomplete) as info:
-                await reload(case, new)
-        finally:
-            reload_module.preflight = real
+        watches = [Watch(case, name, tmp_path) for name in "ab"]
+        with eth1_gone_after_the_preflight(case), pytest.raises(ReloadIncomplete) as info:
+            await reload(case, new)
         assert info.value.failed == {
             "c": "interface eth1: not found ([Errno 19] No such device)",
             "d": "sync group g: its member c could not start",

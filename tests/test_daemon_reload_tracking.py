@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from daemoncase import Case, until
 from reloadcase import FALSE, TRUE, Watch, adverts, document, instance, lines, masters, reload, run
 
@@ -160,16 +161,18 @@ def test_a_sync_group_whose_members_change_is_re_created_with_all_of_them(tmp_pa
 
 
 def test_a_sync_group_whose_trackers_and_hooks_change_keeps_its_members_running(tmp_path: Path) -> None:
-    """Rows `sync_groups.track_interfaces`, `sync_groups.notify`: the group gets the new tracker (its state read
-    at once) and hooks; its members keep their routers, state and timers (they never notice); a failing tracker
-    then holds the group as it would have had it always been there (every member leaves Master, priority 0)."""
+    """Rows `sync_groups.track_interfaces`, `sync_groups.track_scripts`, `sync_groups.notify`: the group gets the
+    new trackers (an interface's state read at once, a script's monitor started) and hooks; its members keep their
+    routers, state and timers (they never notice); a failing tracker then holds the group as it would have had it
+    always been there (every member leaves Master, priority 0)."""
     a, b, c = (instance(tmp_path, n, i, v) for n, i, v in (("a", 1, A_VIP), ("b", 2, B_VIP), ("c", 3, C_VIP)))
-    old = document(a, b, c) + group("a, c")
+    old = document(a, b, c, head=scripts(chk=TRUE)) + group("a, c")
     out = tmp_path / "group"
     hook = f'{{on_fault: [{TRUE}], notify: [sh, -c, "echo $VRRPD_NAME $VRRPD_STATE >> {out}"]}}'
-    new = document(a, b, c) + group(
-        "a, c", f", track_interfaces: [{{interface: eth1, on_failure: fault}}], notify: {hook}"
+    trackers = (
+        "track_interfaces: [{interface: eth1, on_failure: fault}], track_scripts: [{name: chk, on_failure: fault}]"
     )
+    new = document(a, b, c, head=scripts(chk=TRUE)) + group("a, c", f", {trackers}, notify: {hook}")
 
     async def body(case: Case) -> None:
         await masters(case, tmp_path, "a", "b", "c")
@@ -179,7 +182,10 @@ def test_a_sync_group_whose_trackers_and_hooks_change_keeps_its_members_running(
         plan = await reload(case, new)
         assert [p.change for p in plan.instances] == [Change.UNCHANGED] * 3 and plan.groups_recreated == ()
         assert case.daemon.sync.groups["g"] is sync and sync.state is State.MASTER
-        assert sync.tracking.states == {(TrackerKind.INTERFACE, "eth1"): TrackState.UP}
+        assert sync.tracking.states[(TrackerKind.INTERFACE, "eth1")] is TrackState.UP
+        monitor = case.daemon.monitors.scripts["chk"]  # its first user: made and started by the reload
+        await until(lambda: sync.tracking.states[(TrackerKind.SCRIPT, "chk")] is TrackState.UP)
+        assert monitor.started and sync.state is State.MASTER
         status = case.daemon.notifier.status("group", "g")
         assert status is not None and status["hooks"] == ["on_fault", "notify"]
         for watch in watches:
@@ -187,5 +193,33 @@ def test_a_sync_group_whose_trackers_and_hooks_change_keeps_its_members_running(
         case.netlink.set_up("eth1", False)
         assert {case.inst(n).router.state for n in "ac"} == {State.BACKUP} and sync.state is State.FAULT
         await until(lambda: lines(out) == ["g FAULT"])
+
+    run(old, body)
+
+
+@pytest.mark.parametrize("direction", ["added", "removed"])
+def test_a_sync_group_added_or_removed_re_creates_its_members(tmp_path: Path, direction: str) -> None:
+    """Row `sync_groups` (a group added, or removed): its members stop as at shutdown and start again, in the
+    group or on their own; b, in no group, never notices."""
+    a, b, c = (instance(tmp_path, n, i, v) for n, i, v in (("a", 1, A_VIP), ("b", 2, B_VIP), ("c", 3, C_VIP)))
+    alone, grouped = document(a, b, c), document(a, b, c) + group("a, c")
+    old, new = (alone, grouped) if direction == "added" else (grouped, alone)
+
+    async def body(case: Case) -> None:
+        await masters(case, tmp_path, "a", "b", "c")
+        watch, routers = Watch(case, "b", tmp_path), {n: case.inst(n).router for n in "ac"}
+        plan = await reload(case, new)
+        assert {p.name: p.change for p in plan.instances if p.change is not Change.UNCHANGED} == {
+            "a": Change.RECREATED,
+            "c": Change.RECREATED,
+        }
+        assert all(case.inst(n).router is not routers[n] for n in "ac")
+        assert set(case.daemon.sync.groups) == ({"g"} if direction == "added" else set())
+        await until(lambda: all(len(lines(tmp_path / n)) >= 5 for n in "ac"))
+        assert all(
+            lines(tmp_path / n)[2:] == [f"{n} MASTER STOP", f"{n} INITIALIZE BACKUP", f"{n} BACKUP MASTER"]
+            for n in "ac"
+        )
+        await watch.check()
 
     run(old, body)
