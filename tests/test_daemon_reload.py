@@ -81,10 +81,11 @@ def test_priority_changed_on_a_backup_moves_its_election_not_its_state(tmp_path:
         await masters(case, tmp_path, "b")
         await until(lambda: case.inst("a").router.master_priority == 250)
         a = case.inst("a")
-        router, down = a.router, a.router.master_down_interval
+        router, down, repeat = a.router, a.router.master_down_interval, a.receiver.repeat
         watch, calls, sent = Watch(case, "b", tmp_path), len(case.netlink.calls), router.counters.adverts_sent
         await reload(case, base(tmp_path, priority=150))
         assert a.router is router and router.state is State.BACKUP and router.priority == 150
+        assert repeat is not None and a.receiver.repeat is not repeat  # the screen's memo goes with the old file
         assert router.master_down_interval < down  # a higher priority waits less (RFC 9568 §6.1 Skew_Time)
         await asyncio.sleep(0.3)
         assert router.state is State.BACKUP and router.counters.adverts_sent == sent == 0

@@ -6,8 +6,9 @@ what depends on the changed keys follows (docs/reload.md has the table, key by k
   it is next used (the next advert carries the new interval, priority and addresses).
 - The effective priority is tracking's: a new base priority or new trackers (the kept ones with their states)
   reach the router as `PriorityChanged` (a Master advertises it at once), faults as `Faulted` / `Recovered`.
-- The receive screen gets the new checksum mode and unicast filter (its repeat cache is dropped), the unicast
-  peers their new list and TTLs (each kept peer its counters), the hooks their new commands (the queue is kept).
+- The receive screen gets the new checksum mode and unicast filter, the unicast peers their new list and TTLs
+  (each kept peer its counters), the hooks their new commands (the queue is kept). The screen's repeat cache is
+  dropped: the next advert is decoded and checked again.
 - Accept_Mode turned off on a Master blocks the VIPs it holds, turned on unblocks them, in the ordered worker.
 - A VIP whose prefix changed on a Master is removed and added again with the new prefix (the kernel keeps an
   address's prefix); the GARP / NA refresh follows `garp.refresh` (started if the reload turns it on).
@@ -47,6 +48,7 @@ async def reconfigure(
         daemon.notifier.add_instance(cfg, checked.hook_users.get(("instance", cfg.name)))
     if SCREEN_KEYS & set(keys):
         rescreen(daemon, inst, cfg, keys)
+    inst.receiver.repeat = None  # a memo of answers given under the old configuration: one decode re-makes it
     master = inst.router.state is State.MASTER
     if "virtual_addresses" in keys and master:
         readd_changed_prefixes(inst, old)
