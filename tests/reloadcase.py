@@ -19,11 +19,12 @@ from daemoncase import SOURCE, Case, daemon_on_fakes, until
 
 from vrrpd.config import parse_config
 from vrrpd.config.reload import ReloadPlan, plan_reload
+from vrrpd.daemon import Instance
 from vrrpd.daemon.reload import apply_plan
-from vrrpd.net.fakes import FakeNetlink, FakeVrrpSocket
+from vrrpd.net.fakes import FakeAnnouncer, FakeNetlink, FakeVrrpSocket
 from vrrpd.net.sockets import parse_ipv4
 from vrrpd.protocol import Input, State, TimerExpired, decode
-from vrrpd.protocol.packet import Advert, encode
+from vrrpd.protocol.packet import Advert, IPAddress, encode
 
 INTERVAL = 0.05
 SH, TRUE, FALSE = shutil.which("sh"), shutil.which("true"), shutil.which("false")
@@ -67,6 +68,15 @@ def adverts(sock: FakeVrrpSocket, vrid: int) -> list[tuple[float, Advert]]:
         if advert.vrid == vrid:
             out.append((sent.at, advert))
     return out
+
+
+def announcements(inst: Instance, *vips: str) -> list[tuple[IPAddress, ...]]:
+    """What the instance's announcer was asked to announce that names one of `vips` (instances without a virtual
+    MAC share their interface's announcer)."""
+    wanted = {ip_address(v.split("/")[0]) for v in vips}
+    announcer = inst.announcer
+    assert isinstance(announcer, FakeAnnouncer)
+    return [ips for ips in announcer.announced if wanted & set(ips)]
 
 
 def netlink_on(case: Case, addresses: Iterable[str], since: int = 0) -> list[tuple[str, str]]:
