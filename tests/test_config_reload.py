@@ -212,3 +212,23 @@ def test_a_new_control_socket_is_refused_with_a_sentence_saying_a_restart_is_nee
 def test_every_recreate_key_has_a_value():
     cfg = parse(BASE).instances[0]
     assert tuple(identity(cfg)) == RECREATE_KEYS
+
+
+def test_a_member_re_created_for_a_key_of_its_own_re_creates_its_group_with_every_member():
+    """A group is Master together or not at all: it never runs on with one member stopped and started again."""
+    moved = GROUP.replace("interface: eth0, vrid: 1", "interface: eth1, vrid: 1")
+    plan = plan_reload(parse(GROUP), parse(moved))
+    assert {p.name: (p.change, p.keys) for p in plan.instances} == {
+        "a": (Change.RECREATED, ("interface",)),
+        "b": (Change.RECREATED, ("sync_group",)),
+    }
+    assert plan.groups_recreated == ("g",) and plan.groups.empty
+
+
+def test_a_defaults_change_is_a_change_of_every_instance_that_inherits_it():
+    """`defaults` is no section of its own to a reload: each instance is compared with its values resolved."""
+    old = BASE.replace("instances:", "defaults: {preempt_delay: 1}\ninstances:")
+    new = old.replace("preempt_delay: 1", "preempt_delay: 2").replace(
+        "priority: 150,", "priority: 150, preempt_delay: 1,"
+    )
+    assert changes(old, new) == {"a": (Change.UNCHANGED, ()), "b": (Change.CHANGED, ("preempt_delay",))}

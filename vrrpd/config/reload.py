@@ -15,8 +15,8 @@ and adding another. Per instance the plan says:
 - ``added`` / ``removed``: starts as at start-up / stops as at shutdown.
 
 A sync group whose members change, and every member of a group that is added or removed, is re-created with its
-members (a group is Master together or not at all, so it cannot half-change). A group whose trackers or hooks
-change keeps its members running.
+members (a group is Master together or not at all, so it cannot half-change); so is a group one of whose members
+is re-created for a key of its own. A group whose trackers or hooks change keeps its members running.
 
 A `control_socket` change is refused: `vrrpctl` and systemd's ExecReload reach the daemon through the socket it
 listens on, so moving it needs a restart.
@@ -151,8 +151,11 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
     groups = diff(old.sync_groups, new.sync_groups)
     regrouped = {g.name for g in (*groups.added, *groups.removed)}
     regrouped |= {g.name for g in groups.changed if g.members != _by_name(old.sync_groups)[g.name].members}
-    members = {m for g in (*old.sync_groups, *new.sync_groups) if g.name in regrouped for m in g.members}
     old_by_name = _by_name(old.instances)
+    reborn = {c.name for c in new.instances if c.name in old_by_name and identity(c) != identity(old_by_name[c.name])}
+    # A group with a member that is another router now restarts as a whole: it never runs with some members only.
+    regrouped |= {g.name for g in (*old.sync_groups, *new.sync_groups) if reborn & set(g.members)}
+    members = {m for g in (*old.sync_groups, *new.sync_groups) if g.name in regrouped for m in g.members}
     plans = []
     for cfg in new.instances:
         before = old_by_name.get(cfg.name)
@@ -160,7 +163,7 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
             plans.append(InstancePlan(cfg.name, Change.ADDED, None, cfg))
             continue
         forced = [key for key, value in identity(cfg).items() if identity(before)[key] != value]
-        if _group_name(old, cfg.name) != _group_name(new, cfg.name) or cfg.name in members:
+        if not forced and (_group_name(old, cfg.name) != _group_name(new, cfg.name) or cfg.name in members):
             forced.append("sync_group")
         keys = _differing(before, cfg)
         if forced:
