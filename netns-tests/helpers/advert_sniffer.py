@@ -5,6 +5,9 @@ they are on the wire (no kernel receive-side checks), so an advert with a bad ch
 decoded here, independently of vrrpd's codec, so the observer is not the implementation under test:
 - `checksum_ok`: the RFC 9568 §5.2.8 checksum (IPv4 pseudo-header) verifies; `checksum_message_only`: the RFC 3768
   form (VRRP message only) verifies instead.
+- `time`: CLOCK_MONOTONIC when this process read the frame (comparable with a test's time.monotonic());
+  `kernel_time`: the observer kernel's receive timestamp (SO_TIMESTAMPNS, CLOCK_REALTIME), which this process's own
+  scheduling does not blur: the one to measure gaps between adverts with.
 Writes {"ready": true} first, once the socket is bound.
 """
 
@@ -19,6 +22,7 @@ from ipaddress import IPv4Address
 
 ETH_P_IP = 0x0800
 IPPROTO_VRRP = 112
+SO_TIMESTAMPNS = 35  # <asm-generic/socket.h>, also SCM_TIMESTAMPNS; Python 3.11 does not export it
 
 
 def internet_checksum(data: bytes) -> int:
@@ -30,7 +34,7 @@ def internet_checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def describe(frame: bytes) -> dict[str, object] | None:
+def describe(frame: bytes, kernel_time: float | None = None) -> dict[str, object] | None:
     if len(frame) < 14 + 20 or struct.unpack("!H", frame[12:14])[0] != ETH_P_IP:
         return None
     ip = frame[14:]
@@ -50,6 +54,7 @@ def describe(frame: bytes) -> dict[str, object] | None:
     pseudo = ip[12:20] + struct.pack("!BBH", 0, IPPROTO_VRRP, len(vrrp))
     return {
         "time": time.monotonic(),
+        "kernel_time": kernel_time,
         "src": str(src),
         "dst": str(dst),
         "ttl": ip[8],
@@ -67,12 +72,21 @@ def describe(frame: bytes) -> dict[str, object] | None:
 
 def main(ifname: str, outfile: str) -> None:
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    # Adverts every 10 ms from several routers must not overflow the queue while this process waits for a CPU.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     sock.bind((ifname, 0))
+    space = socket.CMSG_SPACE(16)
     with open(outfile, "a", buffering=1) as out:
         out.write(json.dumps({"ready": True}) + "\n")
         while True:
-            frame = sock.recv(65535)
-            record = describe(frame)
+            frame, ancdata, _, _ = sock.recvmsg(65535, space)
+            stamp = None
+            for level, kind, data in ancdata:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+                    sec, nsec = struct.unpack_from("=qq", data)
+                    stamp = sec + nsec * 1e-9
+            record = describe(frame, stamp)
             if record is not None:
                 out.write(json.dumps(record) + "\n")
 
