@@ -119,8 +119,10 @@ def test_vips_changed_on_a_master_are_removed_and_added_and_only_the_added_one_a
         watch, calls = Watch(case, "b", out), len(case.netlink.calls)
         announcer = a.announcer
         assert hasattr(announcer, "announced")
-        before = len(announcer.announced)
+        before, sent = len(announcer.announced), len(adverts(case.sent("a"), 1))
         await reload(case, base(out, **VMAC, virtual_addresses=f"[{C_VIP}, {NEW_VIP}]"))
+        # The new list goes out with the reload, not an interval later.
+        assert adverts(case.sent("a"), 1)[sent][1].addresses == (ip_address(C_VIP[:-3]), ip_address(NEW_VIP[:-3]))
         await until(lambda: len(announcer.announced) >= before + 10)  # both bursts of the added ones
         await asyncio.sleep(0.1)
         assert netlink_on(case, [A_VIP, C_VIP, NEW_VIP], calls) == [("remove", A_VIP), ("add", C_VIP), ("add", NEW_VIP)]

@@ -21,6 +21,7 @@ noticing: vrrpd.daemon.seam, the seam a configuration reload (vrrpd.daemon.reloa
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -149,6 +150,11 @@ class Daemon(InstanceSeam):
         self.monitors.start()
         for link in self.links.values():
             self.listener.attach(link, self.scheduler)
+        # Everything built so far lives as long as the daemon: out of the collector's sight, so that a full
+        # collection (set off by what a reload or a burst of hooks allocates) scans only what came after. With
+        # the whole heap it took 21-33 ms on the loop, two missed adverts at a 10 ms interval.
+        gc.collect()
+        gc.freeze()
         sdnotify.ready(summary(self.instances.values()))
         if (interval := sdnotify.watchdog_interval()) is not None:
             # Pinged from the loop itself: if the loop stalls, systemd notices and restarts us.
@@ -200,6 +206,7 @@ class Daemon(InstanceSeam):
         if self.scheduler is not None:
             self.scheduler.close()
         await self._close_io()
+        gc.unfreeze()  # what start-up froze may go now (a process that embeds the daemon lives on)
         log.info("vrrpd stopped")
 
     async def _close_io(self) -> None:

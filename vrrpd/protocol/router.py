@@ -435,9 +435,10 @@ class VirtualRouter:
         self.master_down_at = now + self.master_down_interval + event.hold
 
     def _on_reconfigured(self, event: Reconfigured, now: float, actions: list[Action]) -> None:
-        """A reload changed parameters that do not make a new router: the state and every timer stay. What the
-        new values govern takes effect when they are next used (the next advert carries the new interval and
-        addresses); only a Master's address list changes at once, since the addresses are what it serves."""
+        """A reload changed parameters that do not make a new router: the state stays, and so does every timer
+        but one. What the new values govern takes effect when they are next used (the next advert carries the new
+        interval); a Master's address list changes at once, since the addresses are what it serves, and it
+        advertises the new list at once (restarting its Adver_Timer) so that its backups need not wait for it."""
         old, new = self.config, event.config
         for name in ("vrid", "family", "version", "is_owner", "sync_group"):
             if getattr(old, name) != getattr(new, name):
@@ -451,6 +452,8 @@ class VirtualRouter:
             removed = tuple(a for a in old.addresses if a not in new.addresses)
             if added or removed:
                 actions.append(UpdateAddresses(added, removed))
+            self._send(actions)
+            self.adver_at = now + new.advert_interval_cs / 100
             if added:
                 actions.append(Announce(added))  # §8.1.2: after the addresses are in place, as on becoming Master
 
