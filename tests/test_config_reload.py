@@ -50,6 +50,9 @@ def documents(draw: st.DrawFn) -> dict:
             inst["unicast_peers"] = [draw(st.sampled_from(["198.51.100.200", "198.51.100.201"]))]
         instances.append(inst)
     doc: dict = {"control_socket": "/run/vrrpd/test.sock", "track_scripts": scripts, "instances": instances}
+    level = draw(st.sampled_from([None, "info", "debug"]))
+    if level is not None:
+        doc["log_level"] = level
     names = [i["name"] for i in instances]
     if len(names) >= 2 and draw(st.booleans()):
         members = draw(st.lists(st.sampled_from(names), unique=True, min_size=2, max_size=2))
@@ -206,6 +209,22 @@ def test_a_new_control_socket_is_refused_with_a_sentence_saying_a_restart_is_nee
         "/etc/vrrpd/vrrpd.yaml: control_socket: changed from /run/vrrpd/test.sock to /run/vrrpd/other.sock: vrrpctl "
         "and systemctl reload reach vrrpd through the socket it listens on, so a new one needs a restart (systemctl "
         "restart vrrpd); the running configuration is kept"
+    )
+
+
+def test_a_new_log_level_is_a_change_that_touches_no_instance():
+    plan = plan_reload(parse(BASE), parse("log_level: debug\n" + BASE))
+    assert not plan.empty
+    assert plan.summary() == "2 unchanged, 0 changed, 0 added, 0 removed"
+    assert apply_plan(parse(BASE), plan).log_level == "debug"
+    assert plan_reload(parse("log_level: debug\n" + BASE), parse("log_level: debug\n" + BASE)).empty
+
+
+def test_a_log_level_that_is_not_one_names_the_choices():
+    with pytest.raises(ConfigError) as info:
+        parse("log_level: verbose\n" + BASE)
+    assert str(info.value) == (
+        "/etc/vrrpd/vrrpd.yaml: log_level (line 1): 'verbose' is not one of debug, info, warning, error"
     )
 
 

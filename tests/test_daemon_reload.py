@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from ipaddress import ip_address
 from pathlib import Path
 
@@ -78,13 +79,15 @@ def test_priority_changed_on_a_backup_moves_its_election_not_its_state(tmp_path:
     Backup behind the higher master, sends nothing, touches nothing."""
 
     async def body(case: Case) -> None:
-        peer = Peer(case, 1, 250, [A_VIP])
+        # a starts with a 1 s interval (Master_Down_Interval 3.6 s, so it hears the peer before it could become
+        # Master); the peer's 0.5 s then gives 1.5 s, which a loaded machine's late timer cannot reach in the test.
+        peer = Peer(case, 1, 250, [A_VIP], interval=0.5)
         await masters(case, tmp_path, "b")
         await until(lambda: case.inst("a").router.master_priority == 250)
         a = case.inst("a")
         router, down, repeat = a.router, a.router.master_down_interval, a.receiver.repeat
         watch, calls, sent = Watch(case, "b", tmp_path), len(case.netlink.calls), router.counters.adverts_sent
-        await reload(case, base(tmp_path, priority=150))
+        await reload(case, base(tmp_path, priority=150, advert_interval=1))
         assert a.router is router and router.state is State.BACKUP and router.priority == 150
         assert repeat is not None and a.receiver.repeat is not repeat  # the screen's memo goes with the old file
         assert router.master_down_interval < down  # a higher priority waits less (RFC 9568 §6.1 Skew_Time)
@@ -94,7 +97,7 @@ def test_priority_changed_on_a_backup_moves_its_election_not_its_state(tmp_path:
         await watch.check()
         peer.stop()
 
-    run(base(tmp_path, priority=100), body)
+    run(base(tmp_path, priority=100, advert_interval=1), body)
 
 
 VMAC = {"virtual_mac": "true", "garp": "{repeat_delay: 0.4}"}
@@ -150,7 +153,9 @@ def test_vips_changed_on_a_backup_are_only_recorded(tmp_path: Path) -> None:
     its next takeover adds the new list."""
 
     async def body(case: Case) -> None:
-        peer = Peer(case, 1, 250, [A_VIP])
+        # a starts with a 1 s interval (Master_Down_Interval 3.6 s, so it hears the peer before it could become
+        # Master); the peer's 0.5 s then gives 1.5 s, which a loaded machine's late timer cannot reach in the test.
+        peer = Peer(case, 1, 250, [A_VIP], interval=0.5)
         await masters(case, tmp_path, "b")
         await until(lambda: case.inst("a").router.master_priority == 250)
         a = case.inst("a")
@@ -273,7 +278,9 @@ def test_accept_mode_turned_off_on_a_backup_blocks_nothing_until_it_takes_over(t
     """Row `accept_mode`, Backup: recorded; its next takeover blocks the VIP before adding it (RFC 9568 §6.1)."""
 
     async def body(case: Case) -> None:
-        peer = Peer(case, 1, 250, [A_VIP])
+        # a starts with a 1 s interval (Master_Down_Interval 3.6 s, so it hears the peer before it could become
+        # Master); the peer's 0.5 s then gives 1.5 s, which a loaded machine's late timer cannot reach in the test.
+        peer = Peer(case, 1, 250, [A_VIP], interval=0.5)
         await masters(case, tmp_path, "b")
         await until(lambda: case.inst("a").router.master_priority == 250)
         await reload(case, base(tmp_path, priority=100, accept_mode="false"))
@@ -578,3 +585,30 @@ def test_an_owners_new_vip_that_is_one_of_the_hosts_own_addresses_is_never_remov
         assert mine in map(str, case.netlink.addresses_of("eth2"))
 
     run(base(tmp_path, **owner, virtual_addresses="[192.0.2.101/24]"), body, netlink=netlink)
+
+
+@pytest.mark.parametrize("pinned", [False, True])
+def test_a_new_log_level_applies_at_once_unless_the_command_line_set_it(tmp_path: Path, pinned: bool) -> None:
+    """Row `log_level`: the root logger follows the file's new level (info once the file drops it), and no
+    instance notices; with `vrrpd run --log-level` the command line's level stays."""
+    root = logging.getLogger()
+
+    async def body(case: Case) -> None:
+        await masters(case, tmp_path, "a", "b")
+        case.daemon.log_level_pinned = pinned
+        watch = Watch(case, "b", tmp_path)
+        plan = await reload(case, "log_level: debug\n" + base(tmp_path))
+        assert not plan.empty and plan.summary() == "2 unchanged, 0 changed, 0 added, 0 removed"
+        assert case.daemon.config.log_level == "debug"
+        assert root.level == (logging.WARNING if pinned else logging.DEBUG)
+        await reload(case, base(tmp_path))
+        assert case.daemon.config.log_level is None
+        assert root.level == (logging.WARNING if pinned else logging.INFO)
+        await watch.check()
+
+    previous = root.level
+    root.setLevel(logging.WARNING)  # what the command line set, in the pinned case
+    try:
+        run(base(tmp_path), body)
+    finally:
+        root.setLevel(previous)

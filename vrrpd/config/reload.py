@@ -18,7 +18,8 @@ A sync group whose members change, and every member of a group that is added or 
 members (a group is Master together or not at all, so it cannot half-change); so is a group one of whose members
 is re-created for a key of its own. A group whose trackers or hooks change keeps its members running.
 
-A `control_socket` change is refused: `vrrpctl` and systemd's ExecReload reach the daemon through the socket it
+A new `log_level` applies at once (unless `vrrpd run --log-level` set the level). A `control_socket` change is
+refused: `vrrpctl` and systemd's ExecReload reach the daemon through the socket it
 listens on, so moving it needs a restart.
 """
 
@@ -117,9 +118,11 @@ class ReloadPlan:
 
     @property
     def empty(self) -> bool:
-        """Nothing to do: every instance, definition and group is as it runs."""
-        return all(p.change is Change.UNCHANGED for p in self.instances) and all(
-            d.empty for d in (self.scripts, self.files, self.groups)
+        """Nothing to do: every instance, definition and group is as it runs, and so is the log level."""
+        return (
+            all(p.change is Change.UNCHANGED for p in self.instances)
+            and all(d.empty for d in (self.scripts, self.files, self.groups))
+            and self.old.log_level == self.new.log_level
         )
 
     def counts(self) -> dict[str, int]:
@@ -214,6 +217,7 @@ def apply_plan(old: Config, plan: ReloadPlan) -> Config:
         track_scripts=_apply(old.track_scripts, plan.scripts, plan.new.track_scripts),
         track_files=_apply(old.track_files, plan.files, plan.new.track_files),
         sync_groups=_apply(old.sync_groups, plan.groups, plan.new.sync_groups),
+        log_level=plan.new.log_level,
     )
 
 

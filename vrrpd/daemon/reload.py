@@ -62,6 +62,8 @@ async def apply_plan(daemon: InstanceSeam, plan: ReloadPlan) -> None:
         adopt(daemon, plan.new)
         return
     checked = await preflight(daemon, plan)
+    if plan.new.log_level != plan.old.log_level:
+        follow_log_level(daemon, plan.new)
     await stop(daemon, plan)
     await redefine(daemon, plan, checked)
     givers = []
@@ -124,6 +126,17 @@ async def redefine(daemon: InstanceSeam, plan: ReloadPlan, checked: Checked) -> 
         staying[group.name] = group
         log.info("sync group %s: changed in place", group.name)
     daemon.config = dataclasses.replace(daemon.config, sync_groups=tuple(staying.values()))
+
+
+def follow_log_level(daemon: InstanceSeam, config: Config) -> None:
+    """The root logger takes the file's new `log_level` (info when the file no longer sets one), unless the
+    command line set the level."""
+    level = (config.log_level or "info").upper()
+    if daemon.log_level_pinned:
+        log.info("log_level %s in %s not applied: vrrpd run --log-level sets the level", level.lower(), config.source)
+        return
+    logging.getLogger().setLevel(level)
+    log.warning("log level is now %s (log_level in %s)", level.lower(), config.source)
 
 
 def adopt(daemon: InstanceSeam, config: Config) -> None:

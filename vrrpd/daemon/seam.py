@@ -59,6 +59,8 @@ class InstanceSeam:
     vmacs: VirtualMacs
     scheduler: Scheduler | None
     running_config: Config
+    log_level_pinned: bool = False
+    """`vrrpd run --log-level` was given: it wins over the file's `log_level`, at start-up and at every reload."""
 
     @property
     def config(self) -> Config:
