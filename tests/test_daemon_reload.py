@@ -545,6 +545,23 @@ def test_garp_refresh_turned_on_while_master_starts_refreshing_every_held_vip(tm
     run(base(tmp_path, garp="{count: 1, repeat_count: 0, repeat_delay: 0}"), body)
 
 
+def test_an_announcement_without_a_second_burst_does_not_wait_for_its_delay(tmp_path: Path) -> None:
+    """Row `garp`: with `repeat_count: 0` the takeover's announcement ends with its first burst, not repeat_delay
+    (5 s) later, so a reload that turns the refresh on starts it at once (found by
+    netns-tests/test_reload_in_place.py)."""
+
+    async def body(case: Case) -> None:
+        await masters(case, tmp_path, "a", "b")
+        a = case.inst("a")
+        await until(lambda: a.garp is not None and a.garp.done(), timeout=1.0)
+        before = len(announcements(a, A_VIP))
+        await reload(case, base(tmp_path, garp="{count: 1, repeat_count: 0, refresh: 0.1}"))
+        await asyncio.sleep(0.35)
+        assert 2 <= len(announcements(a, A_VIP)[before:]) <= 4
+
+    run(base(tmp_path, garp="{count: 1, repeat_count: 0}"), body)
+
+
 def test_a_vip_whose_prefix_changes_on_a_master_is_added_again_with_it(tmp_path: Path) -> None:
     """Row `virtual_addresses`, a prefix: the kernel keeps an address's prefix, so the Master removes the VIP as it
     was added and adds it with the new one (nothing to announce: the address and MAC are the same)."""

@@ -207,7 +207,10 @@ class Worker:
         `garp.repeat_delay`, then (`refresh`) one every `garp.refresh` seconds: while the instance stays Master.
         The refresh announces every address the instance holds then, and follows a reload's `garp.refresh`."""
         garp = inst.config.garp
+        # A burst of none is no burst: waiting repeat_delay for it would hold the refresh back, and keep a reload
+        # that turns the refresh on from starting one.
         bursts = [(0.0, garp.count), (garp.repeat_delay, garp.repeat_count)] if addresses else []
+        bursts = [(offset, count) for offset, count in bursts if count]
         started = self.loop.time()
         for offset, count in bursts:
             await asyncio.sleep(max(0.0, started + offset - self.loop.time()))
