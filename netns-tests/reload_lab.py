@@ -33,25 +33,38 @@ def hosts(lab: Lab) -> tuple[Host, Host, Host]:
 
 
 class Observer:
-    """Every IPv4 VRRP advert seen by `host`'s eth0, as helpers/advert_sniffer.py records them."""
+    """Every IPv4 VRRP advert seen by `host`'s eth0, as helpers/advert_sniffer.py records them; with `arp`, every
+    ARP frame too."""
 
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: Host, arp: bool = False) -> None:
         self.path = host.lab.workdir / f"adverts-{host.name}.jsonl"
-        self.proc = host.popen([sys.executable, str(SNIFFER), host.ifname, str(self.path)])
+        argv = [sys.executable, str(SNIFFER), host.ifname, str(self.path), *(["--arp"] if arp else [])]
+        self.proc = host.popen(argv)
         wait_for(lambda: self.path.exists() and '"ready"' in self.path.read_text(), 10, message="sniffer not ready")
+
+    def records(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.path.read_text().splitlines()[1:]:
+            if line.endswith("}"):  # not the line being written
+                out.append(json.loads(line))
+        return out
 
     def adverts(self, src: str | None = None, vrid: int | None = None, since: float = 0.0) -> list[dict[str, Any]]:
         """Adverts in arrival order; `since` is a time.monotonic() value (the sniffer's `time`)."""
-        out = []
-        for line in self.path.read_text().splitlines()[1:]:
-            if not line.endswith("}"):
-                continue  # the line being written
-            r = json.loads(line)
-            if r.get("short") or r["time"] < since:
-                continue
-            if (src is None or r["src"] == src) and (vrid is None or r["vrid"] == vrid):
-                out.append(r)
-        return out
+        return [
+            r
+            for r in self.records()
+            if not r.get("arp") and not r.get("short") and r["time"] >= since
+            if (src is None or r["src"] == src) and (vrid is None or r["vrid"] == vrid)
+        ]
+
+    def garps(self, address: str, after: float = 0.0) -> list[dict[str, Any]]:
+        """Gratuitous ARPs for `address` (sender IP = target IP) stamped by the kernel after `after` (time.time())."""
+        return [
+            r
+            for r in self.records()
+            if r.get("arp") and r["sender_ip"] == r["target_ip"] == address and r["kernel_time"] > after
+        ]
 
 
 def max_gap(adverts: Sequence[dict[str, Any]]) -> float:
