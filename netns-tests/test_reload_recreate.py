@@ -27,10 +27,10 @@ from reload_lab import A_IP, B_IP, OBS_IP, Observer, config, reload, write_file
 from vrrpd_runner import Vrrpd, flag_script, instance
 
 R_VIP, R_VIP6, N_VIP = "198.51.100.101/24", "2001:db8::101/64", "198.51.100.102/24"
-ALT_SRC = "203.0.113.21"
-"""A second address of a's eth0, the `unicast_source` a reload moves r's adverts to. In a subnet of its own: a
-secondary address of 198.51.100.0/24 is refused as "not an address of this host" (vrrpd.net.unicast.is_local
-reads the kernel's preferred source for it, which is the primary), a bug of its own, at start-up as at reload."""
+ALT_SRC = "198.51.100.21"
+"""A second address of a's eth0, the `unicast_source` a reload moves r's adverts to. In the primary's subnet on
+purpose: the local route of such a secondary address has the primary as its preferred source, which
+vrrpd.net.unicast.is_local once took for "not an address of this host", refusing it in the reload preflight."""
 ETH1_IP = "203.0.113.11/24"
 VMAC = "00:00:5e:00:01:33"  # RFC 9568 §7.3: 00-00-5E-00-01-{VRID}, VRID 51
 SH = shutil.which("sh") or "/bin/sh"
