@@ -19,6 +19,7 @@ class Results:
     vip: list[dict[str, Any]] = field(default_factory=list)
     takeover: list[dict[str, Any]] = field(default_factory=list)
     startup: list[dict[str, Any]] = field(default_factory=list)
+    reload: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     histograms: list[str] = field(default_factory=list)
     deviations: dict[str, list[float]] = field(default_factory=dict)

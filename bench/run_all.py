@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""vrrpd against keepalived, side by side in one run: CPU, memory, timer jitter, VIP bring-up, takeover, start-up.
+"""vrrpd against keepalived, side by side in one run: CPU, memory, timer jitter, VIP bring-up, takeover, start-up,
+live reload.
 
 Not a test: it prints one table (issue #6's targets with pass/miss) and writes it as markdown and JSON. Run as root
 from the repository root:
 
-    .venv/bin/python bench/run_all.py             # the whole plan, about 28 minutes on the 2-vCPU lab VM
+    .venv/bin/python bench/run_all.py             # the whole plan, about 34 minutes on the 2-vCPU lab VM
     .venv/bin/python bench/run_all.py --quick     # short windows for development, about 6-7 minutes; figures noisy
     .venv/bin/python bench/run_all.py --only cpu,startup --window 20
 
@@ -32,6 +33,11 @@ takeover  bench/failover.py's batches (kill -9, SIGTERM, link down) at 10 ms, 10
 startup   exec (just before fork of `ip netns exec`) to READY=1 on a NOTIFY_SOCKET we bind; keepalived sends READY=1
           too (its unit is Type=notify). Master_Down_Interval is not part of it: vrrpd is READY once its routers
           start (in Initialize/Backup). 1 and 100 instances.
+reload    Live reload (issue #11): the same change `--reloads` times (a priority of another instance, then a VIP
+          added to / removed from another instance) to a master of three instances at `--reload-interval` with the
+          same daemon as its backup; keepalived by rewrite + SIGHUP, vrrpd by rewrite + SIGHUP and + `vrrpctl
+          reload`. The unchanged instance's largest advert gap on the wire, its VIP, the peer's state changes and
+          adverts, the time from the signal to the change on the wire.
 
 vrrpd runs from a copy of its package taken at start (bench/failover.py's snapshot), so the whole run measures one
 version of the code even if the tree is edited meanwhile.
@@ -61,6 +67,7 @@ import failover as fo  # noqa: E402  (also puts netns-tests/ on sys.path)
 import report  # noqa: E402
 import section_cpu  # noqa: E402
 import section_jitter  # noqa: E402
+import section_reload  # noqa: E402
 import section_rss1000  # noqa: E402
 import section_soak  # noqa: E402
 import section_startup  # noqa: E402
@@ -90,6 +97,7 @@ SECTIONS: dict[str, Section] = {
     "vip": section_vip,
     "takeover": section_takeover,
     "startup": section_startup,
+    "reload": section_reload,
 }
 
 
@@ -101,6 +109,7 @@ _DEFAULT: dict[str, Any] = {
     "vip_runs": 5,
     "startup_runs": 10,
     "takeover": "0.01:10,0.1:5,1:3",
+    "reloads": 20,
 }
 _QUICK: dict[str, Any] = {
     "window": 10.0,
@@ -110,6 +119,7 @@ _QUICK: dict[str, Any] = {
     "vip_runs": 2,
     "startup_runs": 3,
     "takeover": "0.01:3,0.1:3,1:1",
+    "reloads": 5,
 }
 
 
@@ -136,6 +146,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--takeover",
         help="INTERVAL:RUNS per event, comma-separated (default 0.01:10,0.1:5,1:3)",
+    )
+    p.add_argument("--reloads", type=int, help="reload: reloads per daemon, method and change (default 20)")
+    p.add_argument(
+        "--reload-interval", type=float, default=0.1, help="reload: advert interval of the instances (default 0.1)"
     )
     p.add_argument("--vrrpd-ref", metavar="REF", help="benchmark vrrpd as of this git ref (default: working tree)")
     p.add_argument("--out", type=Path, help="directory for results.md/results.json (default bench/out/<UTC time>)")

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import failover as fo  # puts netns-tests/ (lab.py) on sys.path; isort keeps it above the from-imports
@@ -58,6 +59,8 @@ class Subject:
     """vrrpd or keepalived with a list of instances in one lab host; every process in the host is the daemon's."""
 
     daemon: str
+    conf: Path
+    """The daemon's configuration file (`write_config` writes it)."""
 
     def __init__(self, host: Host, insts: Sequence[Inst]) -> None:
         self.host = host
@@ -70,6 +73,19 @@ class Subject:
 
     def argv(self) -> list[str]:
         raise NotImplementedError
+
+    def config_text(self) -> str:
+        """The daemon's configuration file for `self.insts`."""
+        raise NotImplementedError
+
+    def write_config(self, insts: Sequence[Inst] | None = None) -> None:
+        """Write the configuration file (for `insts`, which then become the subject's), replacing it atomically:
+        a reload never reads half a file."""
+        if insts is not None:
+            self.insts = list(insts)
+        tmp = self.conf.with_suffix(".tmp")
+        tmp.write_text(self.config_text())
+        os.replace(tmp, self.conf)
 
     def env(self) -> dict[str, str]:
         return dict(os.environ)
@@ -115,6 +131,9 @@ class VrrpdSubject(Subject):
         self.code = code
         self.socket = self.dir / "vrrpd.sock"
         self.conf = self.dir / "vrrpd.yaml"
+        self.write_config()
+
+    def config_text(self) -> str:
         doc = {
             "control_socket": str(self.socket),
             "instances": [
@@ -129,7 +148,7 @@ class VrrpdSubject(Subject):
                 for i in self.insts
             ],
         }
-        self.conf.write_text(yaml.safe_dump(doc))
+        return yaml.safe_dump(doc)
 
     def argv(self) -> list[str]:
         # info, as keepalived logs: state changes only.
@@ -174,8 +193,11 @@ class KeepalivedSubject(Subject):
     def __init__(self, host: Host, insts: Sequence[Inst]) -> None:
         super().__init__(host, insts)
         self.conf = self.dir / "keepalived.conf"
+        self.write_config()
+
+    def config_text(self) -> str:
         # As netns-tests/peers.py configures it, minus the notify script (one fork per transition and instance).
-        lines = ["global_defs {", f"    router_id {host.name}", "    vrrp_version 3", "}"]
+        lines = ["global_defs {", f"    router_id {self.host.name}", "    vrrp_version 3", "}"]
         for i in self.insts:
             lines += [
                 f"vrrp_instance {i.name} {{",
@@ -189,7 +211,7 @@ class KeepalivedSubject(Subject):
                 "    }",
                 "}",
             ]
-        self.conf.write_text("\n".join(lines) + "\n")
+        return "\n".join(lines) + "\n"
 
     def argv(self) -> list[str]:
         pid_files = ["-p", str(self.dir / "keepalived.pid"), "-r", str(self.dir / "vrrp.pid")]

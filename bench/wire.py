@@ -20,6 +20,8 @@ from lab import Host, wait_for
 
 CapturedAdvert = tuple[float, str, int, int]
 """(timestamp, source address, VRID, priority) of one advert."""
+CountedAdvert = tuple[float, str, int, int, int]
+"""(timestamp, source address, VRID, priority, address count) of one advert."""
 
 # A lab's work directory may hold several captures of one name: the counter keeps their files apart.
 _counter = itertools.count()
@@ -46,6 +48,11 @@ class Tcpdump:
 
     def adverts(self) -> Iterator[CapturedAdvert]:
         """Every advert, in capture order."""
+        for ts, src, vrid, prio, _ in self.counted():
+            yield ts, src, vrid, prio
+
+    def counted(self) -> Iterator[CountedAdvert]:
+        """Every advert with its address count (how many VIPs it lists), in capture order."""
         data = self.path.read_bytes()
         if len(data) < 24:
             return
@@ -59,18 +66,18 @@ class Tcpdump:
             ethertype = struct.unpack_from("!H", pkt, 12)[0] if len(pkt) >= 14 else 0
             if ethertype == 0x0800 and len(pkt) >= 14 + 20:
                 ihl = (pkt[14] & 0x0F) * 4
-                if pkt[23] != 112 or len(pkt) < 14 + ihl + 3:
+                if pkt[23] != 112 or len(pkt) < 14 + ihl + 4:
                     continue
                 src = socket.inet_ntoa(pkt[26:30])
                 vrrp = 14 + ihl
-            elif ethertype == 0x86DD and len(pkt) >= 14 + 40 + 3:
+            elif ethertype == 0x86DD and len(pkt) >= 14 + 40 + 4:
                 if pkt[20] != 112:
                     continue
                 src = socket.inet_ntop(socket.AF_INET6, pkt[22:38])
                 vrrp = 54
             else:
                 continue
-            yield sec + frac * scale, src, pkt[vrrp + 1], pkt[vrrp + 2]
+            yield sec + frac * scale, src, pkt[vrrp + 1], pkt[vrrp + 2], pkt[vrrp + 3]
 
 
 def jitter_stats(adverts: Sequence[CapturedAdvert], src: str, interval: float) -> list[float]:

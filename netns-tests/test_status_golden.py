@@ -20,6 +20,8 @@ from typing import Any
 from lab import Lab, wait_for
 from vrrpd_runner import Vrrpd, follow_events, instance, json_lines
 
+from vrrpd.services.control import request
+
 GOLDEN = Path(__file__).resolve().parent.parent / "tests" / "golden" / "status"
 UPDATE = os.environ.get("VRRPD_UPDATE_GOLDEN") == "1"
 TRUE = shutil.which("true") or "/bin/true"
@@ -99,7 +101,10 @@ def test_status_json_keys_and_event_keys_of_a_real_daemon_are_unchanged(lab):
         hooks_ran = all(i["hooks"] is None or i["hooks"]["runs"] for i in status["instances"])
         return status if states == expected and seen and hooks_ran else None
 
-    status = wait_for(settled, 15, message="a never reached the expected states")
+    wait_for(settled, 15, message="a never reached the expected states")
+    # One reload of the unchanged file, so the status' config section shows a last reload with all its keys.
+    assert request(a.socket, "reload", timeout=30)["summary"] == "6 unchanged, 0 changed, 0 added, 0 removed"
+    status = wait_for(settled, 5, message="a left the expected states after a no-op reload")
     events_out = lab.workdir / "events"
     follower = follow_events(ha, a, events_out, "--replay", "1000")
     try:
@@ -112,7 +117,14 @@ def test_status_json_keys_and_event_keys_of_a_real_daemon_are_unchanged(lab):
         events.setdefault(event["kind"], list(event))
 
     if UPDATE:
-        (GOLDEN / "status.json").write_text(json.dumps({**status, "pid": 4242, "uptime": 3725.5}, indent=2) + "\n")
+        fixed = {"path": "/etc/vrrpd/vrrpd.yaml", "loaded_at": "2026-12-04T08:00:00.000Z"}
+        config = {
+            **status["config"],
+            **fixed,
+            "last_reload": {**status["config"]["last_reload"], "time": "2026-12-04T09:00:00.000Z"},
+        }
+        normalised = {**status, "pid": 4242, "uptime": 3725.5, "config": config}
+        (GOLDEN / "status.json").write_text(json.dumps(normalised, indent=2) + "\n")
         (GOLDEN / "events.json").write_text(json.dumps(events, indent=2) + "\n")
     golden = json.loads((GOLDEN / "status.json").read_text())
     assert key_paths(status) == key_paths(golden)

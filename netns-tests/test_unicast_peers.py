@@ -12,6 +12,7 @@ whose adverts arrive with a TTL below 255.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -169,6 +170,53 @@ def test_issue5_7_vrrpd_pair_fails_over_by_unicast_and_sends_nothing_to_the_grou
     # TTL 255 (RFC 9568 §5.1.1.3) and a checksum tshark accepts with the peer in the pseudo-header.
     assert {f.ttl for f in frames} == {255}
     assert {f.checksum for f in frames} == {"1"}
+
+
+# --- a second address in the primary's subnet ----------------------------------------------------------------------
+
+SECONDARY = {"ipv4": ("198.51.100.21", "198.51.100.22"), "ipv6": ("2001:db8::21", "2001:db8::22")}
+PLEN = {"ipv4": 24, "ipv6": 64}
+IS_LOCAL = """
+import json, socket, sys
+from ipaddress import ip_address
+from vrrpd.net.unicast import is_local
+address, index = ip_address(sys.argv[1]), socket.if_nametoindex("eth0")
+with socket.socket(socket.AF_INET if address.version == 4 else socket.AF_INET6, socket.SOCK_DGRAM) as s:
+    s.connect((sys.argv[1], 9))
+    print(json.dumps({"is_local": is_local(address, index), "connect_source": s.getsockname()[0]}))
+"""
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_secondary_address_in_the_primarys_subnet_is_local_as_source_and_as_peer(lab, family):
+    """The bug the reload tests found: the local route of a second address in the primary's subnet has the primary
+    as its preferred source, so vrrpd.net.unicast.is_local (connect and read the source) said "not local": vrrpd
+    refused it as `unicast_source` and kept it as a unicast peer of its own. a advertises from its secondary; b,
+    with one file listing a's and its own secondary, leaves its own out and sends to a's alone."""
+    a, b = pair(lab)
+    a1, b1 = ADDRESSES[family]
+    a2, b2 = SECONDARY[family]
+    for host, address in ((a, a2), (b, b2)):
+        host.run(["ip", "addr", "add", f"{address}/{PLEN[family]}", "dev", "eth0", *(["nodad"] * (family == "ipv6"))])
+    probe = json.loads(a.run([sys.executable, "-c", IS_LOCAL, a2], timeout=20).stdout)
+    assert probe["is_local"] is True, probe
+    if family == "ipv4":
+        # The connect check alone answers the primary here (`ip route show table local`: src 198.51.100.11).
+        assert probe["connect_source"] == a1, probe
+    # A listed peer that is a secondary of ours is left out: b runs, sending to a's secondary alone.
+    common = {"addresses": [VIPS[family]], "advert_interval": INTERVAL}
+    da = Vrrpd(a, [instance(priority=HIGH, unicast_source=a2, unicast_peers=[b1], **common)]).start()
+    db = Vrrpd(b, [instance(priority=LOW, unicast_source=b1, unicast_peers=[a2, b2], **common)]).start()
+    wait_for(lambda: (da.state(), db.state()) == ("MASTER", "BACKUP"), SETTLE, message="no election")
+    assert f"unicast peer {b2} is an address of this host; left out" in db.log()
+    a_status, b_status = da.instance_status(), db.instance_status()
+    assert a_status["unicast"]["source"] == a2
+    assert [p["address"] for p in b_status["unicast"]["peers"]] == [a2]
+    # b hears a's adverts from the secondary address, and accepts them (a2 is its listed peer).
+    wait_for(lambda: db.instance_status()["master_address"] == a2, 3, message="b never heard a from its secondary")
+    assert db.instance_status()["counters"]["adverts_received"] > 0
+    assert [d.instance_status()["counters"]["drops"] for d in (da, db)] == [{}, {}]
+    assert [p["send_errors"] for p in a_status["unicast"]["peers"]] == [0]
 
 
 # --- vrrpd <-> keepalived 2.2.7 -----------------------------------------------------------------------------------

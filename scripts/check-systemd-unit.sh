@@ -11,8 +11,8 @@
 # 2. Boots the rootfs with systemd as PID 1 and --private-network (its own network namespace: a veth pair
 #    v0/v1 with 198.51.100.1/24 on v0 is created inside it), then checks: Type=notify readiness (READY=1,
 #    control socket up when `systemctl start` returns), STATUS= in `systemctl status`, vrrpd's own records in
-#    the journal (journald handler), `vrrpctl status`, reload (ExecReload validates first; SIGHUP ignored;
-#    a bad file fails the reload and leaves vrrpd running), a clean stop (STOPPING=1, Result=success, status
+#    the journal (journald handler), `vrrpctl status`, reload (ExecReload is `vrrpctl reload`: a changed file
+#    applied in place, SIGHUP the same, a bad file fails the reload and leaves vrrpd running), a clean stop (STOPPING=1, Result=success, status
 #    0, virtual address removed), a failing start, and drop-ins User=nobody (ambient capabilities suffice)
 #    and User=/Group=vrrpd with WatchdogSec= (group members may use vrrpctl, others not; no watchdog restarts).
 #
@@ -140,6 +140,7 @@ check() {  # check DESCRIPTION COMMAND...: passes when the command succeeds
 }
 prop() { E systemctl show -p "$1" --value vrrpd; }
 fails() { ! "$@"; }
+eventually() { for _ in $(seq 40); do "$@" && return 0; sleep 0.25; done; return 1; }
 # Not `grep -q`: it would stop reading early, and with pipefail journalctl's SIGPIPE would fail the check.
 journal_has() { E journalctl -b -o cat --no-pager "${@:2}" | grep -E "$1" > /dev/null; }
 wait_master() {
@@ -171,11 +172,16 @@ check "vrrpd's log lines in journalctl -u vrrpd, via the journald handler" \
 check "becomes MASTER, VIP 198.51.100.100/24 on v0" wait_master
 check "STATUS= follows the state (1 master)" sh -c "[ \"\$(nsenter -t $LEADER -a systemctl show -p StatusText --value vrrpd)\" = '1 master' ]"
 pid=$(prop MainPID)
-check "systemctl reload vrrpd" E systemctl reload vrrpd
-sleep 0.5
+E sed -i 's/priority: 150/priority: 160/' /etc/vrrpd/vrrpd.yaml
+check "systemctl reload vrrpd (the priority changed)" E systemctl reload vrrpd
 check "still running with the same MainPID after reload" sh -c "[ \"\$(nsenter -t $LEADER -a systemctl show -p MainPID --value vrrpd)\" = $pid ]"
-check "ExecReload ran vrrpd check" journal_has 'vrrpd.yaml: OK, 1 instance' -u vrrpd "$(since)"
-check "SIGHUP logged and ignored" journal_has 'SIGHUP: configuration reload is not supported yet; ignored' -u vrrpd "$(since)"
+check "ExecReload (vrrpctl reload) applied it in place" \
+    journal_has 'reload of /etc/vrrpd/vrrpd.yaml applied: 0 unchanged, 1 changed, 0 added, 0 removed' -u vrrpd "$(since)"
+check "... still MASTER, at the new priority" sh -c "nsenter -t $LEADER -a vrrpctl status | grep -q 'MASTER  160(160)'"
+check "vrrpctl status shows the reload" sh -c "nsenter -t $LEADER -a vrrpctl status | grep -q 'generation 2.*last reload .*: applied'"
+E systemctl kill -s HUP vrrpd
+check "SIGHUP reloads too (the file is unchanged now)" eventually \
+    journal_has 'reload of /etc/vrrpd/vrrpd.yaml applied: 1 unchanged, 0 changed, 0 added, 0 removed' -u vrrpd "$(since)"
 E sh -c 'echo "bogus: 1" >> /etc/vrrpd/vrrpd.yaml'
 check "reload with a bad file fails" fails E systemctl reload vrrpd
 check "... names file, key and line in the journal" journal_has 'vrrpd.yaml: bogus \(line [0-9]+\): unknown key' -u vrrpd "$(since)"
@@ -193,6 +199,9 @@ reset_journal_mark
 check "systemctl start vrrpd" E systemctl start vrrpd
 check "READY=1 with STATUS= from the main process" \
     journal_has 'vrrpd.service: Got notification message from PID [0-9]+ \(READY=1, STATUS=' "$(since)"
+check "systemctl reload vrrpd" E systemctl reload vrrpd
+check "RELOADING=1 (with MONOTONIC_USEC) when a reload begins" \
+    journal_has 'vrrpd.service: Got notification message from PID [0-9]+ \(RELOADING=1, MONOTONIC_USEC=' "$(since)"
 check "systemctl stop vrrpd" E systemctl stop vrrpd
 check "STOPPING=1 sent" journal_has 'vrrpd.service: Got notification message from PID [0-9]+ \(STOPPING=1' "$(since)"
 debug info

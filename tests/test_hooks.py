@@ -428,3 +428,33 @@ def test_group_kind_gets_keepalived_group_arguments_and_events(tmp_path):
     event = asyncio.run(body())
     assert (event["kind"], event["name"], event["new"], event["priority"]) == ("group", "G1", "MASTER", 0)
     assert lines(out) == ["GROUP G1 MASTER 0 group"]
+
+
+def test_a_reload_that_changes_the_hooks_keeps_the_queue_and_each_transition_runs_its_own(tmp_path):
+    """Issue #11: registering an instance again (a reload changed its notify) keeps its runner and queue; the
+    transitions queued before run the hooks configured when they happened, later ones the new hooks; hooks taken
+    away altogether leave no hooks entry in the status once the queue is done."""
+    out = tmp_path / "out"
+    old = HooksConfig(on_backup=recorder(out, "old", hold=0.3), on_master=recorder(out, "old"))
+    new = HooksConfig(on_backup=recorder(out, "new"), on_master=recorder(out, "new"))
+
+    async def body() -> None:
+        n = Notifier(RateLimitedLogger(logging.getLogger("test.hooks")), grace=0.2)
+        n.add("instance", "gw", old)
+        runner = n.subjects[("instance", "gw")].runner
+        n.transition("instance", "gw", "INITIALIZE", "BACKUP", "started", 100)
+        n.transition("instance", "gw", "BACKUP", "MASTER", "timer", 100)
+        await until(lambda: runner is not None and runner.current is not None)
+        n.add("instance", "gw", new, {"vrid": 9})
+        assert n.subjects[("instance", "gw")].runner is runner and runner.pending == 1
+        n.transition("instance", "gw", "MASTER", "BACKUP", "higher priority", 100)
+        assert runner is not None
+        await runner.drain()
+        assert [line for line in lines(out) if line.endswith(" end")] == ["old end", "old end", "new end"]
+        assert n.events.recent(1)[0]["vrid"] == 9
+        n.add("instance", "gw", HooksConfig())
+        n.transition("instance", "gw", "BACKUP", "MASTER", "timer", 100)
+        assert runner.idle and n.status("instance", "gw") is None and runner.counters.runs == 3
+        await n.close()
+
+    asyncio.run(body())

@@ -5,9 +5,11 @@ share an interface."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import textwrap
 from dataclasses import replace
 from ipaddress import ip_address
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -160,6 +162,53 @@ def test_issue5_7_is_local_tells_our_addresses_from_others():
     assert is_local(ip_address("127.0.0.1"), 0)
     assert is_local(ip_address("::1"), 0)
     assert not is_local(ip_address("198.51.100.250"), 0)  # a documentation address no host here has
+
+
+def test_the_address_lists_hold_this_hosts_addresses_without_root():
+    """SIOCGIFCONF and /proc/net/if_inet6 need no privilege; loopback is in every namespace."""
+    v4 = unicast_module.ipv4_addresses()
+    assert ip_address("127.0.0.1") in v4
+    assert ip_address("198.51.100.250") not in v4
+    v6 = unicast_module.ipv6_addresses()
+    try:
+        loopback6 = "0" * 31 + "1" in Path("/proc/net/if_inet6").read_text()
+    except OSError:  # IPv6 disabled on the test host
+        loopback6 = False
+    assert ((ip_address("::1"), socket.if_nametoindex("lo")) in v6) == loopback6
+
+
+IF_INET6 = """\
+20010db8000000000000000000000011 04 40 00 80     eth0
+20010db8000000000000000000000021 04 40 00 c0     eth0
+20010db8000000000000000000000031 04 40 00 40     eth0
+20010db8000000000000000000000041 04 40 00 88     eth0
+00000000000000000000000000000001 01 80 10 80       lo
+fe800000000000000000000000000011 04 40 20 80     eth0
+"""
+
+
+def test_if_inet6_parser_reads_address_and_ifindex_and_leaves_out_tentative_and_dad_failed():
+    """0xc0 (tentative | permanent) and 0x40 are still in DAD, 0x88 failed it: none of them can be a source."""
+    assert unicast_module.parse_if_inet6(IF_INET6) == [
+        (ip_address("2001:db8::11"), 4),
+        (ip_address("::1"), 1),
+        (ip_address("fe80::11"), 4),
+    ]
+    assert unicast_module.parse_if_inet6("") == []
+
+
+def test_is_local_falls_back_to_the_address_lists_when_the_connect_check_says_no(monkeypatch):
+    """A secondary address in the primary's subnet: the kernel's preferred source for it is the primary, so the
+    connect check answers "no" (the bug the reload tests found); the exact lists say yes. A link-local address
+    counts only on its own interface."""
+    monkeypatch.setattr(unicast_module, "ipv4_addresses", lambda: {ip_address("198.51.100.21")})
+    ours6 = [(ip_address("2001:db8::21"), 4), (ip_address("fe80::21"), 4)]
+    monkeypatch.setattr(unicast_module, "ipv6_addresses", lambda: ours6)
+    assert is_local(ip_address("198.51.100.21"), 4)
+    assert not is_local(ip_address("198.51.100.22"), 4)
+    assert is_local(ip_address("2001:db8::21"), 7)
+    assert is_local(ip_address("fe80::21"), 4)
+    assert not is_local(ip_address("fe80::21"), 7)
 
 
 def test_issue5_7_peers_that_are_our_own_addresses_are_left_out_and_none_left_is_an_error():

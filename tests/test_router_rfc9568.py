@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import typing
+from dataclasses import replace
 from ipaddress import ip_address
 
 import pytest
@@ -22,6 +23,7 @@ from vrrpd.protocol import (
     Input,
     Log,
     PriorityChanged,
+    Reconfigured,
     Recovered,
     RemoveAddresses,
     RouterConfig,
@@ -31,6 +33,7 @@ from vrrpd.protocol import (
     State,
     StateChanged,
     TimerExpired,
+    UpdateAddresses,
     VirtualRouter,
 )
 from vrrpd.protocol.router import TRANSITIONS
@@ -39,6 +42,8 @@ from vrrpd.protocol.timers import master_down_interval, skew_time
 VIP = ip_address("198.51.100.100")
 ME = ip_address("198.51.100.2")
 PEER = ip_address("198.51.100.3")
+NEW_VIP = ip_address("198.51.100.101")
+VIP_SETS = [(VIP,), (VIP, NEW_VIP), (NEW_VIP,)]
 
 
 def make(priority: int = 100, interval_cs: int = 100, me=ME, **kwargs) -> VirtualRouter:
@@ -550,6 +555,7 @@ def test_fault_before_start_starts_in_fault():
 def test_every_state_input_pair_has_a_transition():
     inputs = {Started, ShutdownRequested, AdvertReceived, TimerExpired, PriorityChanged, Faulted, Recovered}
     inputs |= {GroupMaster, GroupBackup}  # sync groups (issue #5 point 5)
+    inputs |= {Reconfigured}  # a configuration reload (issue #11)
     assert inputs == set(typing.get_args(Input))
     assert set(TRANSITIONS) == {(s, i) for s in State for i in inputs}
 
@@ -579,6 +585,7 @@ def test_the_target_column_of_the_table_is_exactly_what_each_handler_does():
                     PriorityChanged(rng.choice([50, 150, 254])),
                     GroupMaster("group"),
                     GroupBackup("group"),
+                    Reconfigured(replace(router.config, preempt=rng.random() < 0.5, addresses=rng.choice(VIP_SETS))),
                     AdvertReceived(PEER, advert(rng.choice([0, 50, 150, 255]))),
                 ]
             )
@@ -596,6 +603,71 @@ def test_a_transition_the_table_does_not_list_is_refused(monkeypatch):
     monkeypatch.setitem(TRANSITIONS, (State.INITIALIZE, Started), (handler, frozenset({State.MASTER})))
     with pytest.raises(RuntimeError, match="may not move to BACKUP"):
         make(100).handle(Started(), 0.0)
+
+
+# --- a configuration reload changes a router in place (issue #11) -------------------------------------------------
+
+
+def test_reload_changes_a_masters_addresses_and_advertises_them_at_once_and_keeps_its_state():
+    """RFC 9568 §8.1.2 still holds for an address added by a reload: announced after it is in place."""
+    router = master(100)
+    actions = router.handle(Reconfigured(replace(router.config, addresses=(NEW_VIP,))), 0.5)
+    (sent,) = of_type(actions, SendAdvert)  # the new list at once (§7.2), so the backups need not wait for it
+    assert actions == [UpdateAddresses((NEW_VIP,), (VIP,)), sent, Announce((NEW_VIP,))]
+    assert sent.advert.addresses == (NEW_VIP,) and sent.advert.priority == 100
+    assert router.state is State.MASTER and router.next_deadline() == pytest.approx(1.5)
+
+
+def test_reload_a_backup_records_new_addresses_without_touching_any():
+    router = backup(100)
+    deadline = router.next_deadline()
+    assert router.handle(Reconfigured(replace(router.config, addresses=(VIP, NEW_VIP))), 0.5) == []
+    assert router.state is State.BACKUP and router.next_deadline() == deadline
+    actions = router.handle(TimerExpired(), deadline)  # and takes over with them (§6.4.2)
+    assert of_type(actions, AddAddresses) == [AddAddresses((VIP, NEW_VIP))]
+
+
+def test_reload_advert_interval_takes_effect_at_the_next_advert_of_a_master():
+    """RFC 9568 §7.2: a Master advertises its configured interval; the one in flight is not rescheduled."""
+    router = master(100)
+    deadline = router.next_deadline()
+    router.handle(Reconfigured(replace(router.config, advert_interval_cs=50)), 0.2)
+    assert router.next_deadline() == deadline
+    sent = of_type(router.handle(TimerExpired(), deadline), SendAdvert)[0].advert
+    assert sent.interval_cs == 50
+    assert router.next_deadline() == pytest.approx(deadline + 0.5)
+
+
+def test_reload_a_backup_keeps_the_interval_it_learned_from_its_master():
+    """RFC 9568 §6.4.2: Master_Adver_Interval is the master's; our own only matters when we become master."""
+    router = backup(100)
+    rx(router, 200, 0.1, interval_cs=20)
+    router.handle(Reconfigured(replace(router.config, advert_interval_cs=300)), 0.2)
+    assert router.master_adver_interval_cs == 20
+    never_heard = backup(100)
+    never_heard.handle(Reconfigured(replace(never_heard.config, advert_interval_cs=300)), 0.2)
+    assert never_heard.master_adver_interval_cs == 300  # no master yet: our own interval is the one in use
+
+
+def test_reload_preempt_off_makes_a_backup_accept_a_lower_priority_master():
+    """RFC 9568 §6.4.2: without Preempt_Mode a lower-priority advert restarts the Master_Down_Timer."""
+    router = backup(200)
+    rx(router, 100, 0.1)
+    assert router.counters.lower_priority_received == 1  # preempting: discarded
+    router.handle(Reconfigured(replace(router.config, preempt=False)), 0.2)
+    rx(router, 100, 0.3)
+    assert router.counters.lower_priority_received == 1
+    assert router.next_deadline() == pytest.approx(0.3 + router.master_down_interval)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"vrid": 6}, {"version": 2}, {"priority": 255}, {"sync_group": "g"}, {"addresses": (ip_address("2001:db8::1"),)}],
+)
+def test_reload_refuses_what_makes_a_new_router(change):
+    router = master(100)
+    with pytest.raises(ValueError, match="cannot change in place"):
+        router.handle(Reconfigured(replace(router.config, **change)), 0.5)
 
 
 @pytest.mark.parametrize(

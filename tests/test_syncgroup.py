@@ -221,6 +221,37 @@ def test_group_tracker_fault_holds_every_member_in_backup_and_recovery_preempts_
     assert reasons == ["track script chk failed"]
 
 
+def test_retrack_keeps_the_members_and_their_state_and_brings_them_in_line_with_the_new_trackers():
+    """Issue #11: a reload that changes a group's trackers keeps its members running. A kept tracker keeps its
+    state; a failing one that comes holds the group (priority 0 from each master, RFC 9568 §6.4.3), and once it
+    goes again the members win their elections back; a change that holds nothing moves nobody."""
+    lan = GroupLan({"a": (200, 200), "b": (100, 100)})
+    lan._group("a", (CHECK,))
+    lan.start()
+    lan.run_for(10)
+    lan.track("a", TrackState.UP)
+    settled(lan, "a", "b")
+    group, routers = lan.groups["a"], dict(lan.groups["a"].members)
+    other = Tracker(TrackerKind.INTERFACE, "eth9", None)
+    out = group.retrack((CHECK, other), {other.key: TrackState.UP}, lan.now)
+    lan._absorb(out)
+    assert out.actions == [] and out.changes == [] and group.members == routers
+    assert group.tracking.states == {CHECK.key: TrackState.UP, other.key: TrackState.UP}
+    settled(lan, "a", "b")
+    failing = Tracker(TrackerKind.INTERFACE, "eth8", None)
+    lan._absorb(group.retrack((CHECK, failing), {failing.key: TrackState.DOWN}, lan.now))
+    assert group.state is State.FAULT and group.held_by(lan.now) == "interface eth8 down"
+    assert [lan.nodes[n].sent[-1][1] for n in ("a.x", "a.y")] == [0, 0]
+    lan.run_for(5)
+    settled(lan, "b", "a")
+    lan._absorb(group.retrack((CHECK,), {}, lan.now))  # its members preempt b again (their elections say so)
+    assert group.held_by(lan.now) is None
+    lan.run_for(10)
+    settled(lan, "a", "b")
+    with pytest.raises(ValueError, match="no weights"):
+        group.retrack((Tracker(TrackerKind.SCRIPT, "chk", -10),), {}, lan.now)
+
+
 def test_stopping_a_group_whose_tracker_failed_reports_initialize_so_its_stop_hook_runs():
     """Issue #5 point 4/5: a group's on_stop runs at shutdown like an instance's, even while a group tracker
     holds it in FAULT (the daemon reports the group's INITIALIZE as STOP)."""

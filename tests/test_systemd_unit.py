@@ -17,6 +17,7 @@ import pytest
 
 UNIT = Path(__file__).resolve().parent.parent / "systemd" / "vrrpd.service"
 INSTALLED_BINARY = "/usr/local/bin/vrrpd"
+INSTALLED_CTL = "/usr/local/bin/vrrpctl"
 
 
 def directives() -> dict[str, list[str]]:
@@ -46,7 +47,7 @@ def test_verify(tmp_path):
     text = UNIT.read_text()
     assert INSTALLED_BINARY in text
     unit = tmp_path / "vrrpd.service"
-    unit.write_text(text.replace(INSTALLED_BINARY, sys.executable))
+    unit.write_text(text.replace(INSTALLED_BINARY, sys.executable).replace(INSTALLED_CTL, sys.executable))
     result = subprocess.run([tool, "verify", str(unit)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "vrrpd.service" not in result.stderr, result.stderr  # warnings about our unit, even at status 0
@@ -57,7 +58,7 @@ def test_key_directives():
     expect = {
         "Service.Type": ["notify"],
         "Service.ExecStart": [f"{INSTALLED_BINARY} run -c /etc/vrrpd/vrrpd.yaml"],
-        "Service.ExecReload": [f"{INSTALLED_BINARY} check -c /etc/vrrpd/vrrpd.yaml", "/bin/kill -HUP $MAINPID"],
+        "Service.ExecReload": [f"{INSTALLED_CTL} reload"],
         "Service.Restart": ["on-failure"],
         "Service.RuntimeDirectory": ["vrrpd"],
         "Service.RuntimeDirectoryMode": ["0750"],

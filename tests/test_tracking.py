@@ -127,6 +127,13 @@ def test_rise_fall_needs_consecutive_results():
     assert run(c, "+-++") == ["down"] * 3 + ["up"]
 
 
+def test_rise_fall_restarted_by_a_reload_keeps_the_verdict_until_the_new_check_has_spoken():
+    """Issue #11: a changed script definition restarts its count from the state so far, not from unknown."""
+    c = RiseFall(rise=2, fall=2, state=TrackState.DOWN)
+    assert run(c, "+-") == ["down", "down"]
+    assert run(c, "++") == ["down", "up"]
+
+
 def test_rise_fall_reports_changes_only():
     c = RiseFall(rise=1, fall=2)
     assert [c.record(ok) for ok in (True, True, False, False, False)] == [True, False, False, True, False]

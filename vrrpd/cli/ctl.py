@@ -15,7 +15,10 @@ import click
 
 from vrrpd.cli.status import render_status
 from vrrpd.defaults import DEFAULT_CONTROL_SOCKET
-from vrrpd.services.control import REQUEST_TIMEOUT, ControlError, request, stream
+from vrrpd.services.control import REQUEST_TIMEOUT, ControlError, NotRunning, request, stream
+
+RELOAD_TIMEOUT = 120.0
+"""Seconds `vrrpctl reload` waits by default: re-created instances stop gracefully (their on_stop hooks included)."""
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,7 +38,8 @@ from vrrpd.services.control import REQUEST_TIMEOUT, ControlError, request, strea
 @click.pass_context
 def main(ctx: click.Context, socket_path: str, timeout: float) -> None:
     """Query and control a running vrrpd."""
-    ctx.obj = {"socket": socket_path, "timeout": timeout}
+    explicit = ctx.get_parameter_source("timeout") is not click.core.ParameterSource.DEFAULT
+    ctx.obj = {"socket": socket_path, "timeout": timeout, "timeout_given": explicit}
 
 
 def _call(ctx: click.Context, command: str, **args: Any) -> Any:
@@ -76,6 +80,39 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(result, indent=2))
     else:
         click.echo(render_status(result), nl=False)
+
+
+@main.command()
+@click.pass_context
+def reload(ctx: click.Context) -> None:
+    """Have the daemon re-read its configuration file and apply it, instance by instance.
+
+    \b
+    Unchanged instances are not touched; changed ones keep their state where the change allows
+    (priority, VIPs, trackers, hooks, timers...); the others stop and start again. The daemon answers
+    once it is done.
+
+    \b
+    Exit status: 0 applied, printing "N unchanged, N changed, N added, N removed"; 1 rejected, the
+    error (file, key, line) on stderr, and the daemon keeps running its configuration entirely
+    (or applied in part: the summary, then what failed on stderr); 2 no daemon listening.
+    """
+    timeout = ctx.obj["timeout"] if ctx.obj["timeout_given"] else RELOAD_TIMEOUT
+    try:
+        result = request(ctx.obj["socket"], "reload", timeout=timeout)
+    except NotRunning as e:
+        click.echo(f"vrrpctl: {e}", err=True)
+        ctx.exit(2)
+    except ControlError as e:
+        click.echo(str(e), err=True)  # the daemon's sentence as it is: scripts may match on it
+        ctx.exit(1)
+    if not isinstance(result, dict):
+        click.echo(f"vrrpctl: unexpected answer from the daemon: {result!r}", err=True)
+        ctx.exit(1)
+    click.echo(result.get("summary", "?"))
+    if result.get("error"):
+        click.echo(f"vrrpctl: applied in part: {result['error']}", err=True)
+        ctx.exit(1)
 
 
 @main.command()

@@ -49,17 +49,19 @@ def check(path: str) -> None:
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
-    default="info",
-    show_default=True,
+    default=None,
+    help="Log level; wins over the file's log_level, also at a reload. Default: the file's, else info.",
 )
-def run(path: str, log_level: str) -> None:
+def run(path: str, log_level: str | None) -> None:
     """Run in the foreground until SIGTERM/SIGINT (graceful: masters send priority 0)."""
     from vrrpd.services.logsetup import setup_logging
 
-    handler = setup_logging(log_level.upper())
+    handler = setup_logging((log_level or "info").upper())
     # pyroute2 logs every netlink message at debug level: far too much even for `--log-level debug`.
     handler.addFilter(lambda r: r.levelno >= logging.WARNING or not r.name.startswith("pyroute2"))
     config = _load(path)
+    if log_level is None and config.log_level is not None:
+        logging.getLogger().setLevel(config.log_level.upper())
     for warning in config.warnings:
         log.warning("%s", warning)
     # Imported here, not at module top, so `vrrpd check` and `--version` stay light (no netlink, no
@@ -67,7 +69,7 @@ def run(path: str, log_level: str) -> None:
     from vrrpd.daemon import Daemon
 
     try:
-        asyncio.run(_serve(Daemon, config))
+        asyncio.run(_serve(Daemon, config, log_level is not None))
     except _Failed as exc:
         click.echo(f"vrrpd: {exc}", err=True)
         sys.exit(1)
@@ -77,11 +79,12 @@ class _Failed(Exception):
     pass
 
 
-async def _serve(daemon_class: type[Daemon], config: Config) -> None:
+async def _serve(daemon_class: type[Daemon], config: Config, level_pinned: bool) -> None:
     from vrrpd.daemon import StartupError
     from vrrpd.services.control import ControlError
 
     daemon = daemon_class(config)
+    daemon.log_level_pinned = level_pinned
     try:
         await daemon.run()
     except (StartupError, ControlError) as exc:

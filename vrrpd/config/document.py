@@ -4,8 +4,8 @@ the document, `Config`.
 Every problem is reported as one `ConfigError` sentence naming the file, the key path and the line, e.g.
 ``/etc/vrrpd/vrrpd.yaml: instances[1].priority (line 14): 300 is outside 1..255``; non-fatal findings go
 to `Config.warnings` in the same style. Nothing here touches the network: `vrrpd check` and the daemon's
-start-up run this same code, so they accept the same files. A changed file takes effect on restart (there is no
-live reload yet).
+start-up run this same code, so they accept the same files, and so does a reload, which then plans the new file
+against the running one (vrrpd.config.reload).
 
 Decisions worth knowing:
 - YAML 1.1 (PyYAML's safe loader): unquoted ``yes``/``no``/``on``/``off`` are booleans. Boolean keys
@@ -23,6 +23,7 @@ Decisions worth knowing:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,17 @@ from vrrpd.config.tracking import ScriptConfig, script_section
 from vrrpd.config.yamlsrc import load_yaml
 from vrrpd.defaults import DEFAULT_CONTROL_SOCKET
 
-_TOP_KEYS = ("control_socket", "defaults", "track_scripts", "instances", "track_files", "sync_groups")
+_TOP_KEYS = ("control_socket", "log_level", "defaults", "track_scripts", "instances", "track_files", "sync_groups")
 _MAX_UNIX_PATH = 107  # sun_path is 108 bytes including the terminating NUL
+
+
+class LogLevel(StrEnum):
+    """The daemon's log level (`log_level`); `vrrpd run --log-level`, when given, wins over the file."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +60,8 @@ class Config:
     track_files: tuple[FileConfig, ...] = ()
     sync_groups: tuple[SyncGroupConfig, ...] = ()
     """Instances that are Master together (vrrpd.config.syncgroups)."""
+    log_level: LogLevel | None = None
+    """None: not in the file (the daemon logs at info, or at what `vrrpd run --log-level` says)."""
 
     def script(self, name: str) -> ScriptConfig:
         for script in self.track_scripts:
@@ -85,6 +97,7 @@ def _document(checker: Checker, doc: Any) -> Config:
         raise checker.error(top, "the file is empty; it needs at least an instances list")
     checker.mapping(doc, top, _TOP_KEYS)
     socket = _control_socket(checker, doc, top)
+    level = checker.choice(doc["log_level"], top.key(doc, "log_level"), LogLevel) if "log_level" in doc else None
     # Definitions first: instances and groups refer to them by name.
     scripts: dict[str, ScriptConfig] = {}
     if "track_scripts" in doc:
@@ -108,6 +121,7 @@ def _document(checker: Checker, doc: Any) -> Config:
         track_scripts=tuple(scripts.values()),
         track_files=tuple(files.values()),
         sync_groups=groups,
+        log_level=level,
     )
 
 

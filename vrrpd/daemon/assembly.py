@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from vrrpd.config import Config, InstanceConfig
+from vrrpd.config.syncgroups import SyncGroupConfig
 from vrrpd.daemon.model import FrameSender, Instance, Link, Openers
 from vrrpd.daemon.syncgroups import SyncGroups
 from vrrpd.daemon.vmac import VirtualMacError, VirtualMacs
@@ -58,35 +59,46 @@ class Assembly:
     announcers: dict[str, FrameSender] = field(default_factory=dict)
     """Per interface: one packet socket serves GARP and NA for every instance without a virtual MAC."""
 
-    def check_addable(self, cfg: InstanceConfig, config: Config) -> None:
-        """Refuse (ValueError) an instance to add to the running ones, of configuration `config`, that the
-        configuration check would refuse next to them, or that joins a sync group (groups are built once)."""
-        if cfg.name in self.instances:
-            raise ValueError(f"instance {cfg.name} exists already")
-        if self.sync.member(cfg.name):
-            raise ValueError(f"instance {cfg.name} is in a sync group: groups cannot change while running")
-        link = self.links.get((cfg.interface, cfg.family))
-        if link is not None and (other := link.routers.get(cfg.vrid)) is not None:
-            raise ValueError(f"instance {cfg.name}: VRID {cfg.vrid} on {cfg.interface} is {other.config.name}'s")
+    def check_addable(self, cfgs: Sequence[InstanceConfig], groups: Sequence[SyncGroupConfig], config: Config) -> None:
+        """Refuse (ValueError) instances to add to the running ones, of configuration `config`, that the
+        configuration check would refuse next to them, or sync groups that would not come with all their members."""
+        adding = {cfg.name for cfg in cfgs}
+        for group in groups:
+            if group.name in self.sync.groups:
+                raise ValueError(f"sync group {group.name} exists already")
+            if missing := [m for m in group.members if m not in adding]:
+                raise ValueError(f"sync group {group.name} comes with all its members, not without {missing[0]}")
+        joining = {m: g.name for g in groups for m in g.members}
         held = {
-            a.ip: other.name
+            (other.config.interface, a.ip): other.name
             for other in self.instances.values()
-            if other.config.interface == cfg.interface
             for a in other.config.virtual_addresses
         }
-        for address in cfg.virtual_addresses:
-            if address.ip in held:  # its stale-address clean-up would take it from the instance holding it
-                raise ValueError(f"instance {cfg.name}: {address.ip} is a virtual address of {held[address.ip]}")
         defined = {s.name for s in config.track_scripts} | {f.name for f in config.track_files}
-        for tracker in (*cfg.track_scripts, *cfg.track_files):
-            if tracker.name not in defined:
-                raise ValueError(f"instance {cfg.name}: {tracker.kind.value} {tracker.name} is not defined")
+        for cfg in cfgs:
+            if cfg.name in self.instances:
+                raise ValueError(f"instance {cfg.name} exists already")
+            if cfg.name not in joining and self.sync.member(cfg.name):
+                raise ValueError(f"instance {cfg.name} is in a sync group: it comes and goes with its group")
+            link = self.links.get((cfg.interface, cfg.family))
+            if link is not None and (other := link.routers.get(cfg.vrid)) is not None:
+                raise ValueError(f"instance {cfg.name}: VRID {cfg.vrid} on {cfg.interface} is {other.config.name}'s")
+            for address in cfg.virtual_addresses:
+                if (holder := held.get((cfg.interface, address.ip))) is not None:
+                    # its stale-address clean-up would take it from the instance holding it
+                    raise ValueError(f"instance {cfg.name}: {address.ip} is a virtual address of {holder}")
+            for tracker in (*cfg.track_scripts, *cfg.track_files):
+                if tracker.name not in defined:
+                    raise ValueError(f"instance {cfg.name}: {tracker.kind.value} {tracker.name} is not defined")
 
-    async def build(self, cfgs: Sequence[InstanceConfig], every: Collection[InstanceConfig]) -> list[Instance]:
+    async def build(
+        self, cfgs: Sequence[InstanceConfig], every: Collection[InstanceConfig], dumps: AddressDumps | None = None
+    ) -> list[Instance]:
         """Build the instances of `cfgs` and add them to the daemon's links and instances. `every` is every
-        instance the daemon runs once these are added (their VIPs are no link's primary address)."""
+        instance the daemon runs once these are added (their VIPs are no link's primary address). `dumps`: the
+        address dumps of a batch built one instance at a time (read once per interface all the same)."""
         await self.open_links(cfgs, every)
-        dumps = AddressDumps(self.netlink)
+        dumps = dumps or AddressDumps(self.netlink)
         kept = {cfg.name: await self.remove_stale(cfg, dumps) for cfg in cfgs}
         try:
             await self.vmacs.setup(cfgs, self.links, every)
@@ -221,6 +233,19 @@ async def open_link(
     netlink: AddressManager, openers: Openers, ifname: str, family: Family, vips: Collection[IPAddress]
 ) -> Link:
     """The link of (ifname, family): its advert source (never one of `vips`) and its raw VRRP socket."""
+    info, primary = await probe_link(netlink, ifname, family, vips)
+    try:
+        sock = openers.vrrp_socket(ifname, family)
+    except OSError as exc:
+        raise StartupError(f"interface {ifname}: cannot open the {family.name} VRRP socket: {exc}") from None
+    return Link(ifname, family, info, primary, sock)
+
+
+async def probe_link(
+    netlink: AddressManager, ifname: str, family: Family, vips: Collection[IPAddress]
+) -> tuple[LinkInfo, IPAddress]:
+    """What opening the link of (ifname, family) finds out, read only: the interface and its advert source.
+    StartupError when there is no such interface, or no address to send adverts from."""
     try:
         info = await netlink.link(ifname)
     except Exception as exc:
@@ -234,11 +259,7 @@ async def open_link(
         primary = await netlink.link_local(info.index)
         if primary is None:
             raise StartupError(f"interface {ifname} has no IPv6 link-local address (RFC 9568 §5.1.2.1)")
-    try:
-        sock = openers.vrrp_socket(ifname, family)
-    except OSError as exc:
-        raise StartupError(f"interface {ifname}: cannot open the {family.name} VRRP socket: {exc}") from None
-    return Link(ifname, family, info, primary, sock)
+    return info, primary
 
 
 def unicast_peers(
@@ -255,18 +276,10 @@ def unicast_peers(
     """
     if not cfg.unicast_peers:
         return None
-    source = cfg.unicast_source or primary
-    if not local(source, ifindex):
-        raise UnicastError(f"unicast_source {source} is not an address of this host (on {cfg.interface})")
-    peers = []
+    source, peers = unicast_choice(cfg, primary, ifindex, local)
     for peer in cfg.unicast_peers:
-        if peer == source or local(peer, ifindex):
+        if peer not in peers:
             log.info("%s: unicast peer %s is an address of this host; left out", cfg.name, peer)
-        else:
-            peers.append(peer)
-    if not peers:
-        listed = ", ".join(map(str, cfg.unicast_peers))
-        raise UnicastError(f"every unicast peer ({listed}) is an address of this host; list the other routers")
     log.info(
         "%s: unicast to %s from %s (TTL %d; accepting TTL >= %d, from these peers only)",
         cfg.name,
@@ -275,7 +288,22 @@ def unicast_peers(
         cfg.unicast_ttl,
         cfg.unicast_min_ttl,
     )
-    return UnicastPeers(tuple(peers), source, cfg.unicast_ttl, cfg.unicast_min_ttl)
+    return UnicastPeers(peers, source, cfg.unicast_ttl, cfg.unicast_min_ttl)
+
+
+def unicast_choice(
+    cfg: InstanceConfig, primary: IPAddress, ifindex: int, local: Callable[[IPAddress, int], bool] = is_local
+) -> tuple[IPAddress, tuple[IPAddress, ...]]:
+    """The advert source of a unicast instance and the peers it sends to (`unicast_peers`' rules, nothing logged:
+    a reload's preflight asks too). Raises UnicastError."""
+    source = cfg.unicast_source or primary
+    if not local(source, ifindex):
+        raise UnicastError(f"unicast_source {source} is not an address of this host (on {cfg.interface})")
+    peers = tuple(peer for peer in cfg.unicast_peers if peer != source and not local(peer, ifindex))
+    if not peers:
+        listed = ", ".join(map(str, cfg.unicast_peers))
+        raise UnicastError(f"every unicast peer ({listed}) is an address of this host; list the other routers")
+    return source, peers
 
 
 def check_advert_fits(cfg: InstanceConfig, info: LinkInfo) -> None:

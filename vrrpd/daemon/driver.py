@@ -7,7 +7,8 @@ other members with it (vrrpd.protocol.syncgroup); `apply` carries out the action
 - `SendAdvert` leaves at once, from this very call (an unchanged advert is not encoded again), unless the virtual
   MAC's carrier is still coming up: then it queues behind the "up" in the instance's worker;
 - address changes and announcements are queued for the instance's ordered worker (vrrpd.daemon.worker): netlink
-  and nftables are slow, and the state machine never waits for them;
+  and nftables are slow, and the state machine never waits for them. A reload's `UpdateAddresses` (a Master's
+  list changed) removes before it adds, and the `Announce` that follows it bursts beside the running one;
 - `StateChanged` is logged, goes to the event stream and the hooks (vrrpd.services.hooks, which never wait), and
   queues one STATUS= update per loop iteration.
 
@@ -39,6 +40,7 @@ from vrrpd.protocol import (
     State,
     StateChanged,
     TimerExpired,
+    UpdateAddresses,
     encode,
 )
 from vrrpd.protocol.syncgroup import Coordinated, GroupStateChanged
@@ -139,6 +141,7 @@ class Driver:
         self.scheduler.set(inst.config.name, deadline)
 
     def apply(self, inst: Instance, actions: list[Action]) -> None:
+        updated = False  # an UpdateAddresses came first: the Announce after it is for the addresses a reload added
         for action in actions:
             if isinstance(action, SendAdvert):
                 self.send(inst, action)
@@ -148,14 +151,18 @@ class Driver:
                     inst.ops.put_nowait(VmacUp())
                 inst.ops.put_nowait(AddVips(action.addresses))
             elif isinstance(action, RemoveAddresses):
-                if inst.garp:
-                    inst.garp.cancel()
-                    inst.garp = None
+                inst.stop_announcing()
                 inst.ops.put_nowait(RemoveVips(action.addresses))
                 if inst.vmac is not None:
                     inst.ops.put_nowait(VmacDown())
+            elif isinstance(action, UpdateAddresses):
+                updated = True  # still Master: the virtual MAC stays up, the announcement goes on
+                if action.removed:
+                    inst.ops.put_nowait(RemoveVips(action.removed))
+                if action.added:
+                    inst.ops.put_nowait(AddVips(action.added))
             elif isinstance(action, Announce):
-                inst.ops.put_nowait(AnnounceVips(action.addresses))
+                inst.ops.put_nowait(AnnounceVips(action.addresses, beside=updated))
             elif isinstance(action, StateChanged):
                 log.info("%s: %s -> %s (%s)", inst.config.name, action.old, action.new, action.reason)
                 self.notifier.transition(

@@ -138,12 +138,23 @@ class Instance:
     ops: asyncio.Queue[Op] = field(default_factory=asyncio.Queue)
     worker: asyncio.Task[None] | None = None
     garp: asyncio.Task[None] | None = None
+    """The announcement of a takeover: its bursts, then the refresh (vrrpd.daemon.worker)."""
+    bursts: set[asyncio.Task[None]] = field(default_factory=set)
+    """Bursts for addresses a reload added while Master, running beside `garp`."""
     send_errors: int = 0
     netlink_errors: int = 0
 
     @property
     def name(self) -> str:
         return self.config.name
+
+    def stop_announcing(self) -> None:
+        """End every GARP / NA task of this instance (it leaves Master, or stops)."""
+        for task in (self.garp, *self.bursts):
+            if task is not None:
+                task.cancel()
+        self.garp = None
+        self.bursts.clear()
 
 
 # --- the worker's operations (vrrpd.daemon.worker), in the order a takeover queues them ----------------------
@@ -177,6 +188,9 @@ class AnnounceVips:
     """Start the GARP / NA bursts for the VIPs (RFC 9568 §6.4.1, §6.4.2), replacing any still running."""
 
     addresses: tuple[IPAddress, ...]
+    beside: bool = False
+    """Addresses a reload added while Master: their bursts run beside the running announcement, whose remaining
+    bursts and refresh go on (the refresh covers every address the instance holds)."""
     verb: ClassVar[str] = "announce"
 
 
@@ -189,10 +203,26 @@ class RemoveVips:
 
 
 @dataclass(frozen=True, slots=True)
+class BlockVips:
+    """A reload turned Accept_Mode off on a Master: drop packets to the VIPs it holds from now on."""
+
+    addresses: tuple[IPAddress, ...]
+    verb: ClassVar[str] = "block"
+
+
+@dataclass(frozen=True, slots=True)
+class UnblockVips:
+    """A reload turned Accept_Mode on: accept packets to these VIPs again (any of them still blocked)."""
+
+    addresses: tuple[IPAddress, ...]
+    verb: ClassVar[str] = "unblock"
+
+
+@dataclass(frozen=True, slots=True)
 class VmacDown:
     """Put the macvlan back in protodown (after the VIPs are gone)."""
 
     verb: ClassVar[str] = "down"
 
 
-Op = VmacUp | AddVips | SendWire | AnnounceVips | RemoveVips | VmacDown
+Op = VmacUp | AddVips | SendWire | AnnounceVips | RemoveVips | VmacDown | BlockVips | UnblockVips

@@ -35,6 +35,7 @@ def daemon_status(
     now: float,
     pid: int,
     uptime: float,
+    config: dict[str, Any],
     instances: Iterable[Instance],
     links: Iterable[Link],
     scripts: Iterable[ScriptMonitor],
@@ -48,6 +49,7 @@ def daemon_status(
         "version": __version__,
         "pid": pid,
         "uptime": round(uptime, 3),
+        "config": config,
         "instances": [instance_status(inst, now, notifier) for inst in instances],
         "interfaces": [
             {

@@ -4,6 +4,10 @@ The group logic itself is pure (vrrpd.protocol.syncgroup); this only builds the 
 inputs go through which group, hands group-tracker changes on, and renders the status entry (with the group's
 hooks, which the daemon registers with its `Notifier` as it does an instance's). The daemon applies each
 `Coordinated` result (every member's actions, then the group's own transitions).
+
+A reload re-creates a group whose members change (`remove`, then `add` over the new members' routers) and changes
+the trackers of one whose members stay (`retrack`). `config` is the daemon's running configuration (it tells which
+instance belongs to which group); the groups' own trackers are those of the groups built.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from vrrpd.config import Config, InstanceConfig
-from vrrpd.config.syncgroups import group_of
+from vrrpd.config.syncgroups import SyncGroupConfig, group_of
 from vrrpd.protocol.parameters import RouterConfig
 from vrrpd.protocol.router import VirtualRouter
 from vrrpd.protocol.syncgroup import Coordinated, SyncGroup
@@ -36,9 +40,27 @@ class SyncGroups:
 
     def build(self, routers: Mapping[str, VirtualRouter]) -> None:
         for group in self.config.sync_groups:
-            sync = SyncGroup(group.name, {m: routers[m] for m in group.members}, group.trackers)
-            self.groups[group.name] = sync
-            self._of.update(dict.fromkeys(group.members, sync))
+            self.add(group, routers)
+
+    def add(self, group: SyncGroupConfig, routers: Mapping[str, VirtualRouter]) -> SyncGroup:
+        """Build one group over its members' routers (not yet started)."""
+        sync = SyncGroup(group.name, {m: routers[m] for m in group.members}, group.trackers)
+        self.groups[group.name] = sync
+        self._of.update(dict.fromkeys(group.members, sync))
+        return sync
+
+    def remove(self, names: Iterable[str]) -> None:
+        """Forget groups whose members have stopped."""
+        for name in names:
+            group = self.groups.pop(name)
+            for member in group.members:
+                del self._of[member]
+
+    def retrack(
+        self, group: SyncGroupConfig, states: Mapping[tuple[TrackerKind, str], TrackState], now: float
+    ) -> Coordinated:
+        """A reload changed a running group's own trackers (vrrpd.protocol.syncgroup.SyncGroup.retrack)."""
+        return self.groups[group.name].retrack(group.trackers, states, now)
 
     def of(self, instance: str) -> SyncGroup | None:
         return self._of.get(instance)
@@ -49,15 +71,7 @@ class SyncGroups:
 
     def scripts(self) -> set[str]:
         """Script names the groups track (their monitors must run)."""
-        return {t.name for g in self.config.sync_groups for t in g.track_scripts}
-
-    def interfaces(self) -> set[str]:
-        return {t.name for g in self.config.sync_groups for t in g.track_interfaces}
-
-    def set_initial(self, kind: TrackerKind, name: str, state: TrackState) -> None:
-        """A tracker's state at start-up, before any member runs (nothing to coordinate yet)."""
-        for group in self.groups.values():
-            group.tracking.set_state(kind, name, state)
+        return {t.name for g in self.groups.values() for t in g.tracking.trackers if t.kind is TrackerKind.SCRIPT}
 
     def changed(self, kind: TrackerKind, name: str, state: TrackState, now: float) -> Iterable[Coordinated]:
         for group in self.groups.values():

@@ -84,10 +84,6 @@ class VirtualMacs:
         (`wanted` included): a VRID on several interfaces names its macvlans apart. A macvlan ends in protodown:
         every router starts in Initialize, and the worker clears protodown when the router becomes master."""
         wanted = [cfg for cfg in wanted if cfg.virtual_mac]
-        per_vrid: dict[tuple[Family, int], set[str]] = {}
-        for cfg in every:
-            if cfg.virtual_mac:
-                per_vrid.setdefault((cfg.family, cfg.vrid), set()).add(cfg.interface)
         if any(cfg.family is Family.IPV4 for cfg in wanted):
             with contextlib.suppress(OSError, ValueError):
                 if int(self.sysctls.read("net/ipv4/conf/all/rp_filter")) == 1:
@@ -97,16 +93,16 @@ class VirtualMacs:
                         "use 2 (loose) or 0"
                     )
         for cfg in wanted:
-            await self.create(cfg, links[(cfg.interface, cfg.family)], len(per_vrid[(cfg.family, cfg.vrid)]) > 1)
+            await self.create(cfg, links[(cfg.interface, cfg.family)], every)
 
-    async def create(self, cfg: InstanceConfig, link: Link, shared_vrid: bool) -> VmacIO:
+    async def create(self, cfg: InstanceConfig, link: Link, every: Collection[InstanceConfig]) -> VmacIO:
         """One instance's macvlan, sysctls, send socket and announcer (see `setup`)."""
         parent = link.info
-        vmac = VirtualMac(
-            name=macvlan_name(cfg.family, cfg.vrid, parent.index if shared_vrid else None),
-            mac=virtual_mac(cfg.family, cfg.vrid),
-        )
-        await self._remove_stale_macvlan(vmac.name, parent)
+        vmac = VirtualMac(name=name_of(cfg, parent, every), mac=virtual_mac(cfg.family, cfg.vrid))
+        stale = await self.existing(vmac.name, parent)
+        if stale is not None:
+            log.warning("removing macvlan %s left on %s (crash?)", vmac.name, parent.name)
+            await self.netlink.delete_link(stale.index)
         if cfg.family is Family.IPV4:
             # The parent must not answer ARP for a VIP (now on the macvlan) with its own MAC, nor use a VIP
             # as the sender of its own ARP requests (RFC 9568 §6.4.3, §8.1.2: only the virtual MAC).
@@ -142,19 +138,20 @@ class VirtualMacs:
         log.info("%s: virtual MAC %s on %s (parent %s)", cfg.name, vmac.mac, vmac.name, parent.name)
         return io
 
-    async def _remove_stale_macvlan(self, name: str, parent: LinkInfo) -> None:
+    async def existing(self, name: str, parent: LinkInfo) -> LinkInfo | None:
+        """The macvlan of that name on `parent` (one a crash left behind, to remove), or None; read only, so a
+        reload's preflight asks too. VirtualMacError when the name is taken by anything else."""
         try:
             existing = await self.netlink.link(name)
         except NetlinkError as exc:
             if exc.errno == errno.ENODEV:
-                return
+                return None
             raise
         if existing.kind != "macvlan" or existing.parent != parent.index:
             raise VirtualMacError(
                 f"interface {name} exists and is not a macvlan of {parent.name}; vrrpd will not touch it"
             )
-        log.warning("removing macvlan %s left on %s (crash?)", name, parent.name)
-        await self.netlink.delete_link(existing.index)
+        return existing
 
     async def _wait_link_local(self, ifindex: int) -> IPv6Address | None:
         deadline = self._loop.time() + LINK_LOCAL_TIMEOUT
@@ -203,3 +200,10 @@ class VirtualMacs:
         """Release every macvlan. Also after a failed start, so it copes with what was never made."""
         for name in list(self.io):
             await self.release(name)
+
+
+def name_of(cfg: InstanceConfig, parent: LinkInfo, every: Collection[InstanceConfig]) -> str:
+    """The name of the macvlan of `cfg` on `parent`. `every` is every instance the daemon runs with it: a VRID with
+    a virtual MAC on several interfaces names its macvlans apart by their parent's ifindex."""
+    parents = {c.interface for c in every if c.virtual_mac and (c.family, c.vrid) == (cfg.family, cfg.vrid)}
+    return macvlan_name(cfg.family, cfg.vrid, parent.index if len(parents | {cfg.interface}) > 1 else None)

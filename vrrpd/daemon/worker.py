@@ -10,26 +10,47 @@ instance, and one task per instance runs them in order. The order is what makes 
 
 The GARP / NA bursts of a takeover (RFC 9568 §6.4.1, §6.4.2; keepalived's garp_master_* knobs) run as a task of
 their own, started by the worker once the addresses are in place and ended when the instance leaves Master.
+
+The worker knows which instance holds which VIP on which device (`holders`: what its adds and removals did), so:
+- an add waits while another instance still holds the address (a reload moving a VIP from one instance to
+  another: the first one's removal goes first, whatever order their workers run in);
+- a removal removes the address with the prefix it was added with (a reload may have changed the prefix);
+- an announcement names only addresses the instance holds: never one a reload took away, never one whose add
+  has not happened yet (RFC 9568 §8.1.2).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from ipaddress import ip_interface
 
 from vrrpd.daemon.driver import transmit
-from vrrpd.daemon.model import AddVips, AnnounceVips, Instance, Op, RemoveVips, SendWire, VmacDown, VmacUp
+from vrrpd.daemon.model import (
+    AddVips,
+    AnnounceVips,
+    BlockVips,
+    Instance,
+    Op,
+    RemoveVips,
+    SendWire,
+    UnblockVips,
+    VmacDown,
+    VmacUp,
+)
 from vrrpd.daemon.vmac import VirtualMacs
 from vrrpd.net.firewall import Firewall
-from vrrpd.net.netlink import AddressManager
+from vrrpd.net.netlink import AddressManager, IPInterface
 from vrrpd.protocol import State
 from vrrpd.protocol.packet import IPAddress
 from vrrpd.services.logsetup import RateLimitedLogger
 
 log = logging.getLogger("vrrpd")
+MOVE_TIMEOUT = 5.0
+"""Seconds an add waits for another instance's worker to remove an address a reload moves (then it adds anyway)."""
 
 
 @dataclass(eq=False)  # a service, not a value: compared and hashed by identity
@@ -41,6 +62,10 @@ class Worker:
     vmacs: VirtualMacs
     ratelog: RateLimitedLogger
     loop: asyncio.AbstractEventLoop
+    holders: dict[tuple[int, IPAddress], tuple[Instance, IPInterface]] = field(default_factory=dict)
+    """(device ifindex, VIP) -> the instance whose worker added it there, and the prefix it was added with."""
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set (then replaced) whenever a held address is let go: what a waiting add waits on."""
 
     def start(self, inst: Instance) -> None:
         inst.worker = asyncio.create_task(self.run(inst), name=f"vrrpd-addr-{inst.config.name}")
@@ -55,11 +80,12 @@ class Worker:
                 log.error("timed out removing virtual addresses on shutdown")
 
     def cancel(self, instances: list[Instance]) -> None:
-        """End the workers of `instances` and their announcements."""
+        """End the workers of `instances` and their announcements; forget what they held."""
         for inst in instances:
-            for task in (inst.worker, inst.garp):
-                if task:
-                    task.cancel()
+            if inst.worker:
+                inst.worker.cancel()
+            inst.stop_announcing()
+            self.let_go(inst, [ip for (_, ip), (holder, _) in self.holders.items() if holder is inst])
 
     async def run(self, inst: Instance) -> None:
         """The loop of one instance: one failed operation is counted and logged, and the next one runs."""
@@ -77,9 +103,17 @@ class Worker:
 
     async def run_op(self, inst: Instance, op: Op) -> None:
         if isinstance(op, AnnounceVips):
-            if inst.garp:
-                inst.garp.cancel()
-            inst.garp = asyncio.create_task(self.announce(inst, op.addresses))
+            if op.beside:
+                burst = asyncio.create_task(self.announce(inst, op.addresses, refresh=False))
+                inst.bursts.add(burst)
+                burst.add_done_callback(inst.bursts.discard)
+            else:
+                inst.stop_announcing()
+                inst.garp = asyncio.create_task(self.announce(inst, op.addresses))
+        elif isinstance(op, BlockVips):
+            await self.guard(inst, self.firewall.block, self.held(inst, op.addresses))
+        elif isinstance(op, UnblockVips):
+            await self.guard(inst, self.firewall.unblock, op.addresses)
         elif isinstance(op, SendWire):
             transmit(inst, op.wire, self.ratelog)
         elif isinstance(op, VmacUp):
@@ -100,12 +134,17 @@ class Worker:
     async def change_addresses(self, inst: Instance, op: AddVips | RemoveVips) -> None:
         """Add or remove the VIPs in one netlink batch (vrrpd.net.addrbatch: 100 VIPs are up in about 10 ms
         instead of 26). An address the kernel refuses is counted and logged; the others still change."""
-        index = inst.vmac.index if inst.vmac else inst.link.info.index
+        index = device_index(inst)
         device = inst.vmac.name if inst.vmac else inst.config.interface
         by_ip = {a.ip: a for a in inst.config.virtual_addresses}
-        kept = inst.kept if isinstance(op, RemoveVips) else frozenset()
-        ifaces = [by_ip.get(a) or ip_interface(a) for a in op.addresses if a not in kept]
-        change = self.netlink.add_many if isinstance(op, AddVips) else self.netlink.remove_many
+        adding = isinstance(op, AddVips)
+        if adding:
+            await self.wait_released(inst, index, op.addresses)
+            ifaces = [by_ip.get(a) or ip_interface(a) for a in op.addresses]
+        else:
+            added = {a: held[1] for a in op.addresses if (held := self.holders.get((index, a))) and held[0] is inst}
+            ifaces = [added.get(a) or by_ip.get(a) or ip_interface(a) for a in op.addresses if a not in inst.kept]
+        change = self.netlink.add_many if adding else self.netlink.remove_many
         try:
             results: list[OSError | None] = list(await change(index, ifaces))
         except OSError as exc:  # the batch as a whole (its socket), not one address
@@ -114,6 +153,36 @@ class Worker:
             if error is not None:
                 inst.netlink_errors += 1
                 log.error("%s: cannot %s %s on %s: %s", inst.config.name, op.verb, iface, device, error)
+            elif adding:
+                self.holders[(index, iface.ip)] = (inst, iface)
+        if not adding:  # gone or not, it is not held any more: a failed removal is counted and logged above
+            self.let_go(inst, op.addresses)
+
+    async def wait_released(self, inst: Instance, index: int, addresses: Iterable[IPAddress]) -> None:
+        """Until no other instance holds any of `addresses` on device `index` (at most MOVE_TIMEOUT seconds)."""
+        deadline = self.loop.time() + MOVE_TIMEOUT
+        while busy := [a for a in addresses if (held := self.holders.get((index, a))) and held[0] is not inst]:
+            if self.loop.time() >= deadline:
+                names = ", ".join(f"{a} ({self.holders[(index, a)][0].config.name})" for a in busy)
+                log.error("%s: adding %s although still held by another instance", inst.config.name, names)
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.released.wait(), deadline - self.loop.time())
+
+    def let_go(self, inst: Instance, addresses: Iterable[IPAddress]) -> None:
+        """`inst` no longer holds `addresses`: wake the adds waiting for them."""
+        index = device_index(inst)
+        gone = [a for a in addresses if (held := self.holders.get((index, a))) and held[0] is inst]
+        for address in gone:
+            del self.holders[(index, address)]
+        if gone:
+            self.released.set()
+            self.released = asyncio.Event()
+
+    def held(self, inst: Instance, addresses: Iterable[IPAddress]) -> tuple[IPAddress, ...]:
+        """Those of `addresses` that `inst` holds (its worker added them and has not removed them since)."""
+        index = device_index(inst)
+        return tuple(a for a in addresses if (held := self.holders.get((index, a))) and held[0] is inst)
 
     async def guard(
         self,
@@ -133,11 +202,15 @@ class Worker:
                 exc,
             )
 
-    async def announce(self, inst: Instance, addresses: tuple[IPAddress, ...]) -> None:
+    async def announce(self, inst: Instance, addresses: tuple[IPAddress, ...], refresh: bool = True) -> None:
         """`garp.count` announcements at once (`garp.interval` apart), `garp.repeat_count` more after
-        `garp.repeat_delay`, then one every `garp.refresh` seconds: while the instance stays Master."""
+        `garp.repeat_delay`, then (`refresh`) one every `garp.refresh` seconds: while the instance stays Master.
+        The refresh announces every address the instance holds then, and follows a reload's `garp.refresh`."""
         garp = inst.config.garp
-        bursts = [(0.0, garp.count), (garp.repeat_delay, garp.repeat_count)]
+        # A burst of none is no burst: waiting repeat_delay for it would hold the refresh back, and keep a reload
+        # that turns the refresh on from starting one.
+        bursts = [(0.0, garp.count), (garp.repeat_delay, garp.repeat_count)] if addresses else []
+        bursts = [(offset, count) for offset, count in bursts if count]
         started = self.loop.time()
         for offset, count in bursts:
             await asyncio.sleep(max(0.0, started + offset - self.loop.time()))
@@ -147,14 +220,22 @@ class Worker:
                 self.announce_once(inst, addresses)
                 if garp.interval and i + 1 < count:
                     await asyncio.sleep(garp.interval)
-        while garp.refresh > 0 and inst.router.state is State.MASTER:
-            await asyncio.sleep(garp.refresh)
+        while refresh and (every := inst.config.garp.refresh) > 0 and inst.router.state is State.MASTER:
+            await asyncio.sleep(every)
             if inst.router.state is State.MASTER:
-                self.announce_once(inst, addresses)
+                self.announce_once(inst, inst.router.config.addresses)
 
     def announce_once(self, inst: Instance, addresses: tuple[IPAddress, ...]) -> None:
+        addresses = self.held(inst, addresses)
+        if not addresses:
+            return
         try:
             inst.announcer.announce(addresses)
         except (OSError, ValueError) as exc:
             name = inst.config.name
             self.ratelog.log(logging.WARNING, f"announce:{name}", "%s: cannot announce: %s", name, exc)
+
+
+def device_index(inst: Instance) -> int:
+    """The ifindex the instance's VIPs live on: its macvlan's, or its interface's."""
+    return inst.vmac.index if inst.vmac else inst.link.info.index

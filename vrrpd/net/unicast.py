@@ -17,9 +17,12 @@ The adverts leave through the socket of the instance's interface (with `virtual_
 
 from __future__ import annotations
 
+import array
+import fcntl
 import socket
+import struct
 from dataclasses import dataclass
-from ipaddress import IPv6Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Any, Protocol
 
 from vrrpd.protocol.packet import Advert, ChecksumForm, IPAddress, encode
@@ -93,11 +96,16 @@ class UnicastPeers:
 
 
 def is_local(address: IPAddress, ifindex: int) -> bool:
-    """Whether `address` is an address of this host (network namespace). Instant and non-blocking.
+    """Whether `address` is an address of this host (network namespace). Instant and non-blocking: it runs on the
+    event loop at start-up and in a reload's preflight.
 
-    A datagram socket "connected" to a local address gets that same address as its source (the kernel routes it
-    through the local table); any other address gets one of ours. Binding would be simpler but lies with
-    net.ipv4.ip_nonlocal_bind=1, common on haproxy hosts. `ifindex` scopes an IPv6 link-local address.
+    Fast path: a datagram socket "connected" to a local address usually gets that same address as its source (the
+    kernel routes it through the local table). Not always: the local route of a second address in the subnet of
+    the interface's primary one has the primary as its preferred source, so the connect answers the primary (the
+    secondary-address bug the reload tests found). A "no" is therefore checked against the exact list of this
+    namespace's addresses (`ipv4_addresses`, `ipv6_addresses`). Binding would be simpler but lies with
+    net.ipv4.ip_nonlocal_bind=1, common on haproxy hosts; /proc/net/fib_trie is exact too but huge on a router
+    with full BGP tables. `ifindex` scopes an IPv6 link-local address.
     """
     if isinstance(address, IPv6Address):
         family, sockaddr = socket.AF_INET6, (str(address), 9, 0, ifindex if address.is_link_local else 0)
@@ -106,6 +114,63 @@ def is_local(address: IPAddress, ifindex: int) -> bool:
     with socket.socket(family, socket.SOCK_DGRAM) as probe:
         try:
             probe.connect(sockaddr)
-        except OSError:  # no route at all: certainly not one of ours
-            return False
-        return str(probe.getsockname()[0]).split("%", 1)[0] == str(address)
+        except OSError:
+            pass  # no route at all: the list below still tells
+        else:
+            if str(probe.getsockname()[0]).split("%", 1)[0] == str(address):
+                return True
+    if isinstance(address, IPv6Address):
+        return any(a == address and (not address.is_link_local or i == ifindex) for a, i in ipv6_addresses())
+    return address in ipv4_addresses()
+
+
+SIOCGIFCONF = 0x8912
+IFREQ_SIZE = max(32, struct.calcsize("16sLLHBBB0L"))
+"""struct ifreq: the interface name (IFNAMSIZ, 16) and a union whose largest member is struct ifmap (two unsigned
+longs, a short and three chars): 40 bytes on 64-bit Linux, 32 on 32-bit. The sockaddr_in starts at byte 16, so its
+IPv4 address sits at bytes 20..24."""
+
+
+def ipv4_addresses() -> set[IPv4Address]:
+    """Every IPv4 address of every interface of this namespace, secondaries included (SIOCGIFCONF)."""
+    size = 64 * IFREQ_SIZE
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        while True:
+            buf = array.array("B", bytes(size))
+            ifconf = struct.pack("iL", size, buf.buffer_info()[0])  # struct ifconf {int len; char *buf}
+            length = struct.unpack("iL", fcntl.ioctl(sock.fileno(), SIOCGIFCONF, ifconf))[0]
+            if length < size:  # a full buffer may have left some out: ask again with a larger one
+                break
+            size *= 4
+    data = buf.tobytes()
+    return {IPv4Address(data[at + 20 : at + 24]) for at in range(0, length - IFREQ_SIZE + 1, IFREQ_SIZE)}
+
+
+IFA_F_DADFAILED, IFA_F_TENTATIVE = 0x08, 0x40
+
+
+def ipv6_addresses() -> list[tuple[IPv6Address, int]]:
+    """Every usable IPv6 address of this namespace with its interface index (/proc/net/if_inet6: one short line
+    per address, unlike the routing table)."""
+    try:
+        with open("/proc/net/if_inet6") as f:
+            return parse_if_inet6(f.read())
+    except OSError:  # IPv6 disabled: no addresses
+        return []
+
+
+def parse_if_inet6(text: str) -> list[tuple[IPv6Address, int]]:
+    """The (address, ifindex) pairs of /proc/net/if_inet6's lines: 32 hex digits, ifindex, prefix length, scope
+    and flags in hex, then the interface name.
+
+    An address still in duplicate address detection (IFA_F_TENTATIVE) or that failed it (IFA_F_DADFAILED) is
+    left out: the kernel does not send from it, so adverts from it would never leave. Refusing it says so at
+    start-up (or at the reload) instead of failing every send; DAD is over in a second or so.
+    """
+    found = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 5 or int(fields[4], 16) & (IFA_F_TENTATIVE | IFA_F_DADFAILED):
+            continue
+        found.append((IPv6Address(bytes.fromhex(fields[0])), int(fields[1], 16)))
+    return found

@@ -11,6 +11,7 @@ from vrrpd.protocol.events import (
     Input,
     Log,
     PriorityChanged,
+    Reconfigured,
     Recovered,
     RemoveAddresses,
     SendAdvert,
@@ -19,6 +20,7 @@ from vrrpd.protocol.events import (
     State,
     StateChanged,
     TimerExpired,
+    UpdateAddresses,
 )
 from vrrpd.protocol.packet import (
     Advert,
@@ -54,6 +56,7 @@ __all__ = [
     "InvalidAdvert",
     "Log",
     "PriorityChanged",
+    "Reconfigured",
     "Recovered",
     "RemoveAddresses",
     "RouterConfig",
@@ -63,6 +66,7 @@ __all__ = [
     "State",
     "StateChanged",
     "TimerExpired",
+    "UpdateAddresses",
     "VirtualRouter",
     "decode",
     "encode",

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from vrrpd.protocol.packet import Advert, ChecksumForm, IPAddress
+from vrrpd.protocol.parameters import RouterConfig
 
 
 class State(StrEnum):
@@ -79,6 +80,15 @@ class GroupBackup:
     """Seconds added to its Master_Down timer: the group's tie-break when two groups each won one member."""
 
 
+@dataclass(frozen=True, slots=True)
+class Reconfigured:
+    """A configuration reload changed this router's parameters in place. Its VRID, family, version, owner status
+    and sync group stay (changing one of those makes a new router); its state and timers stay too. The effective
+    priority still arrives as `PriorityChanged` (the caller's tracking owns it)."""
+
+    config: RouterConfig
+
+
 Input = (
     Started
     | ShutdownRequested
@@ -89,6 +99,7 @@ Input = (
     | Recovered
     | GroupMaster
     | GroupBackup
+    | Reconfigured
 )
 
 
@@ -108,6 +119,15 @@ class AddAddresses:
 @dataclass(frozen=True, slots=True)
 class RemoveAddresses:
     addresses: tuple[IPAddress, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateAddresses:
+    """A Master's address list changed (a reload): remove `removed` and add `added` while it stays Master, its
+    virtual MAC (if any) up. `Announce` follows for the added ones."""
+
+    added: tuple[IPAddress, ...]
+    removed: tuple[IPAddress, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,4 +153,4 @@ class Log:
     message: str
 
 
-Action = SendAdvert | AddAddresses | RemoveAddresses | Announce | StateChanged | Log
+Action = SendAdvert | AddAddresses | RemoveAddresses | UpdateAddresses | Announce | StateChanged | Log

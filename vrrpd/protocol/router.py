@@ -39,6 +39,7 @@ from vrrpd.protocol.events import (
     Input,
     Log,
     PriorityChanged,
+    Reconfigured,
     Recovered,
     RemoveAddresses,
     SendAdvert,
@@ -47,6 +48,7 @@ from vrrpd.protocol.events import (
     State,
     StateChanged,
     TimerExpired,
+    UpdateAddresses,
 )
 from vrrpd.protocol.packet import Advert, ChecksumForm, Family, IPAddress
 from vrrpd.protocol.parameters import AddressCheck, Counters, RouterConfig
@@ -432,6 +434,29 @@ class VirtualRouter:
         self._set_state(State.BACKUP, event.reason, actions)
         self.master_down_at = now + self.master_down_interval + event.hold
 
+    def _on_reconfigured(self, event: Reconfigured, now: float, actions: list[Action]) -> None:
+        """A reload changed parameters that do not make a new router: the state stays, and so does every timer
+        but one. What the new values govern takes effect when they are next used (the next advert carries the new
+        interval); a Master's address list changes at once, since the addresses are what it serves, and it
+        advertises the new list at once (restarting its Adver_Timer) so that its backups need not wait for it."""
+        old, new = self.config, event.config
+        for name in ("vrid", "family", "version", "is_owner", "sync_group"):
+            if getattr(old, name) != getattr(new, name):
+                raise ValueError(f"{name} cannot change in place ({getattr(old, name)} -> {getattr(new, name)})")
+        self.config = new
+        if self.state is not State.MASTER and self.master_address is None:
+            # No master heard yet: our own interval is the Master_Adver_Interval in use (§6.4.1).
+            self.master_adver_interval_cs = new.advert_interval_cs
+        if self.state is State.MASTER and new.addresses != old.addresses:
+            added = tuple(a for a in new.addresses if a not in old.addresses)
+            removed = tuple(a for a in old.addresses if a not in new.addresses)
+            if added or removed:
+                actions.append(UpdateAddresses(added, removed))
+            self._send(actions)
+            self.adver_at = now + new.advert_interval_cs / 100
+            if added:
+                actions.append(Announce(added))  # §8.1.2: after the addresses are in place, as on becoming Master
+
 
 _Handler = Callable[[VirtualRouter, Input, float, list[Action]], None]
 _R = VirtualRouter
@@ -452,6 +477,7 @@ TRANSITIONS: dict[tuple[State, type], tuple[_Handler, frozenset[State]]] = {
     (State.INITIALIZE, Faulted): (_R._on_faulted, _NONE),
     (State.INITIALIZE, Recovered): (_R._on_recovered, _NONE),
     (State.INITIALIZE, GroupMaster): (_R._ignore, _NONE),
+    (State.INITIALIZE, Reconfigured): (_R._on_reconfigured, _NONE),
     (State.INITIALIZE, GroupBackup): (_R._ignore, _NONE),
     (State.BACKUP, Started): (_R._ignore, _NONE),
     (State.BACKUP, ShutdownRequested): (_R._on_shutdown_backup, _to(State.INITIALIZE)),
@@ -461,6 +487,7 @@ TRANSITIONS: dict[tuple[State, type], tuple[_Handler, frozenset[State]]] = {
     (State.BACKUP, Faulted): (_R._on_faulted, _to(State.FAULT)),
     (State.BACKUP, Recovered): (_R._on_recovered, _NONE),
     (State.BACKUP, GroupMaster): (_R._on_group_master, _to(State.MASTER)),
+    (State.BACKUP, Reconfigured): (_R._on_reconfigured, _NONE),
     (State.BACKUP, GroupBackup): (_R._ignore, _NONE),
     (State.MASTER, Started): (_R._ignore, _NONE),
     (State.MASTER, ShutdownRequested): (_R._on_shutdown_master, _to(State.INITIALIZE)),
@@ -470,6 +497,7 @@ TRANSITIONS: dict[tuple[State, type], tuple[_Handler, frozenset[State]]] = {
     (State.MASTER, Faulted): (_R._on_faulted, _to(State.FAULT)),
     (State.MASTER, Recovered): (_R._on_recovered, _NONE),
     (State.MASTER, GroupMaster): (_R._ignore, _NONE),
+    (State.MASTER, Reconfigured): (_R._on_reconfigured, _NONE),
     (State.MASTER, GroupBackup): (_R._on_group_backup, _to(State.BACKUP)),
     (State.FAULT, Started): (_R._ignore, _NONE),
     (State.FAULT, ShutdownRequested): (_R._on_shutdown_backup, _to(State.INITIALIZE)),
@@ -479,5 +507,6 @@ TRANSITIONS: dict[tuple[State, type], tuple[_Handler, frozenset[State]]] = {
     (State.FAULT, Faulted): (_R._on_faulted, _NONE),
     (State.FAULT, Recovered): (_R._on_recovered, _to(State.BACKUP, State.MASTER)),
     (State.FAULT, GroupMaster): (_R._ignore, _NONE),
+    (State.FAULT, Reconfigured): (_R._on_reconfigured, _NONE),
     (State.FAULT, GroupBackup): (_R._ignore, _NONE),
 }

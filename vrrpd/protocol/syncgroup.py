@@ -154,6 +154,24 @@ class SyncGroup:
             self._coordinate(out, now, "; ".join(self.faults) if self.faults else "group trackers recovered")
         return out
 
+    def retrack(
+        self, trackers: Iterable[Tracker], states: Mapping[tuple[TrackerKind, str], TrackState], now: float
+    ) -> Coordinated:
+        """A reload changed the group's own trackers; its members keep running. A tracker the group had keeps its
+        state, a new one starts in `states` (UNKNOWN when absent); then the members are brought in line (a
+        failing tracker that went takes the hold away, a failing one that came holds the group)."""
+        trackers = tuple(trackers)
+        if any(not t.is_fault for t in trackers):
+            raise ValueError(f"sync group {self.name}: group trackers can only fault the group (no weights)")
+        old, self.tracking = self.tracking, Tracking(1, trackers)
+        for tracker in trackers:
+            kept = tracker.key in old.states
+            state = old.states[tracker.key] if kept else states.get(tracker.key, TrackState.UNKNOWN)
+            self.tracking.set_state(tracker.kind, tracker.name, state)
+        out = Coordinated()
+        self._coordinate(out, now, "; ".join(self.faults) if self.faults else "group trackers changed")
+        return out
+
     # --- internals --------------------------------------------------------------------------------------
 
     def _feed(self, out: Coordinated, member: str, event: Input, now: float) -> StateChanged | None:

@@ -165,11 +165,12 @@ class Tracking:
 class RiseFall:
     """Consecutive-result counting: `rise` successes in a row -> UP, `fall` failures in a row -> DOWN."""
 
-    def __init__(self, rise: int = 1, fall: int = 1) -> None:
+    def __init__(self, rise: int = 1, fall: int = 1, state: TrackState = TrackState.UNKNOWN) -> None:
+        """`state`: the state before any result (a count restarted by a reload keeps the verdict so far)."""
         if rise < 1 or fall < 1:
             raise ValueError("rise and fall must be at least 1")
         self.rise, self.fall = rise, fall
-        self.state = TrackState.UNKNOWN
+        self.state = state
         self._streak = 0
         """Positive: consecutive successes; negative: consecutive failures."""
 

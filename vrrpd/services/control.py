@@ -67,6 +67,10 @@ class ControlError(Exception):
     """A control-socket failure, worded for the person at the terminal."""
 
 
+class NotRunning(ControlError):
+    """Nothing listens on the socket: no daemon runs there (or not yet)."""
+
+
 class ControlServer:
     """Serves `handlers` on the unix socket `path`.
 
@@ -312,7 +316,7 @@ def _client_errors(where: str, timeout: float) -> Iterator[None]:
     try:
         yield
     except (FileNotFoundError, ConnectionRefusedError):
-        raise ControlError(f"no vrrpd listening on {where} (is it running?)") from None
+        raise NotRunning(f"no vrrpd listening on {where} (is it running?)") from None
     except PermissionError:
         raise ControlError(f"cannot open {where}: permission denied (needs root or the vrrpd group)") from None
     except TimeoutError:
@@ -321,7 +325,7 @@ def _client_errors(where: str, timeout: float) -> Iterator[None]:
         raise ControlError(f"vrrpd on {where} closed the connection") from None
     except OSError as e:
         if e.errno in (errno.ENOTDIR, errno.ENOTSOCK):
-            raise ControlError(f"no vrrpd listening on {where} (is it running?)") from None
+            raise NotRunning(f"no vrrpd listening on {where} (is it running?)") from None
         raise ControlError(f"cannot talk to vrrpd on {where}: {e.strerror or e}") from None
 
 

@@ -33,7 +33,8 @@ FOLLOWER_QUEUE = 1000
 Event = dict[str, Any]
 
 
-def _iso(timestamp: float) -> str:
+def iso_time(timestamp: float) -> str:
+    """UTC, to the millisecond, as the event stream and the status write times: ``2026-11-26T08:31:37.123Z``."""
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -114,7 +115,13 @@ class EventLog:
         """Number and stamp `fields` (kind, name, old, new, ...), keep the event, and queue it for every follower."""
         self.seq += 1
         now = self.clock()
-        event: Event = {"type": "transition", "seq": self.seq, "time": _iso(now), "timestamp": round(now, 6), **fields}
+        event: Event = {
+            "type": "transition",
+            "seq": self.seq,
+            "time": iso_time(now),
+            "timestamp": round(now, 6),
+            **fields,
+        }
         self._events.append(event)
         for follower in list(self._followers):
             follower.push(event)

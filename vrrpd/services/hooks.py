@@ -10,6 +10,8 @@ script can finish after the MASTER script that followed it. Here:
   `vrrpd.services.scripts.run_once` runs track scripts: its own process group, never through a shell, SIGTERM to the
   group at `timeout`, SIGKILL after `KILL_GRACE`, every child reaped. A failing or timed-out hook is counted and
   logged (rate-limited) and the queue moves on.
+- A transition runs the hooks configured when it happened: a reload that changes them (`Notifier.add` of a
+  registered instance or group) keeps the queue, and only later transitions run the new hooks.
 - Transitions that pile up behind a slow hook are all kept, in order, up to `MAX_PENDING` per instance; beyond
   that the oldest waiting ones are dropped (counted and logged), so a flapping instance with a hanging hook
   cannot grow memory without bound, and the newest state always gets its hooks.
@@ -138,7 +140,8 @@ class HookRunner:
         self.current: tuple[Transition, str] | None = None
         """The transition and hook running now."""
         self.last: RunResult | None = None
-        self._pending: deque[Transition] = deque()
+        self._pending: deque[tuple[Transition, HooksConfig, RunAs | None]] = deque()
+        """Each waiting transition with the hooks (and their user) configured when it happened."""
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -152,12 +155,21 @@ class HookRunner:
     def pending(self) -> int:
         return len(self._pending)
 
+    @property
+    def idle(self) -> bool:
+        """Nothing running and nothing waiting."""
+        return not self._pending and self.current is None
+
+    def reconfigure(self, config: HooksConfig, run_as: RunAs | None) -> None:
+        """Run `config`'s hooks (as `run_as`) from the next transition on; the queued ones keep theirs."""
+        self.config, self.run_as = config, run_as
+
     def submit(self, transition: Transition) -> None:
         """Queue the hooks of `transition`; never waits (called from the state machine's action handler)."""
         if not self.config.commands(transition.new):
             return
         if len(self._pending) >= self.max_pending:
-            dropped = self._pending.popleft()
+            dropped = self._pending.popleft()[0]
             self.counters.dropped += 1
             self.ratelog.log(
                 logging.WARNING,
@@ -169,7 +181,7 @@ class HookRunner:
                 dropped.old,
                 dropped.new,
             )
-        self._pending.append(transition)
+        self._pending.append((transition, self.config, self.run_as))
         self._idle.clear()
         self._wake.set()
         if self._task is None:
@@ -181,22 +193,22 @@ class HookRunner:
                 self._idle.set()
                 self._wake.clear()
                 await self._wake.wait()
-            transition = self._pending.popleft()
+            transition, hooks, run_as = self._pending.popleft()
             try:
-                await self._handle(transition)
+                await self._handle(transition, hooks, run_as)
             except asyncio.CancelledError:
                 raise
             except Exception:  # our bug: keep serving later transitions rather than stall the queue for good
                 log.exception("%s: hooks for seq %d failed unexpectedly", self.label, transition.seq)
 
-    async def _handle(self, transition: Transition) -> None:
-        for hook, argv in self.config.commands(transition.new):
+    async def _handle(self, transition: Transition, hooks: HooksConfig, run_as: RunAs | None) -> None:
+        for hook, argv in hooks.commands(transition.new):
             if hook == "notify":
                 argv = (*argv, *transition.arguments())
             env = {**self.base_env, **transition.environment(hook)}
             self.current = (transition, hook)
             try:
-                result = await run_once(argv, self.config.timeout, run_as=self.run_as, grace=self.grace, env=env)
+                result = await run_once(argv, hooks.timeout, run_as=run_as, grace=self.grace, env=env)
             finally:
                 self.current = None
             self._record(transition, hook, result)
@@ -281,12 +293,11 @@ class Notifier:
         )
         self.add("instance", cfg.name, cfg.notify, fields, env, run_as)
 
-    def add_group(self, cfg: SyncGroupConfig) -> None:
-        """Register a sync group (at start-up, as `add_instance`): its events name the members, and so does
-        VRRPD_MEMBERS (space-separated) for its hooks."""
-        self.add(
-            "group", cfg.name, cfg.notify, {"members": list(cfg.members)}, (("VRRPD_MEMBERS", " ".join(cfg.members)),)
-        )
+    def add_group(self, cfg: SyncGroupConfig, run_as: RunAs | None = None) -> None:
+        """Register a sync group (as `add_instance`): its events name the members, and so does VRRPD_MEMBERS
+        (space-separated) for its hooks."""
+        members = (("VRRPD_MEMBERS", " ".join(cfg.members)),)
+        self.add("group", cfg.name, cfg.notify, {"members": list(cfg.members)}, members, run_as)
 
     def add(
         self,
@@ -298,13 +309,18 @@ class Notifier:
         run_as: RunAs | None = None,
     ) -> None:
         """Register an instance or (kind "group") a sync group with its hooks (run as `run_as`, or as their
-        `user:` looked up here)."""
-        subject = _Subject(dict(event_fields or {}), extra_env)
-        if not hooks.empty:
-            if run_as is None and hooks.user is not None:
-                run_as = self.user_of(kind, name, hooks.user)
+        `user:` looked up here). One registered already (a reload changed it, or re-created it under the same
+        name) keeps its runner, so the transitions queued so far still run, first and with their own hooks."""
+        if run_as is None and not hooks.empty and hooks.user is not None:
+            run_as = self.user_of(kind, name, hooks.user)
+        subject = self.subjects.get((kind, name))
+        if subject is None:
+            subject = self.subjects[(kind, name)] = _Subject({}, ())
+        subject.event_fields, subject.extra_env = dict(event_fields or {}), extra_env
+        if subject.runner is not None:
+            subject.runner.reconfigure(hooks, run_as)
+        elif not hooks.empty:
             subject.runner = HookRunner(kind, name, hooks, self.ratelog, run_as, grace=self.grace)
-        self.subjects[(kind, name)] = subject
 
     def user_of(self, kind: str, name: str, user: str) -> RunAs:
         """The hooks' `user:` looked up (NSS: may block); HookSetupError naming the instance or group."""
@@ -357,8 +373,9 @@ class Notifier:
         return event
 
     def status(self, kind: str, name: str) -> dict[str, Any] | None:
-        subject = self.subjects.get((kind, name))
-        return subject.runner.status() if subject is not None and subject.runner is not None else None
+        runner = subject.runner if (subject := self.subjects.get((kind, name))) is not None else None
+        # A runner whose hooks a reload removed is shown while it still has work, as if it had none once done.
+        return runner.status() if runner is not None and not (runner.config.empty and runner.idle) else None
 
     @property
     def runners(self) -> list[HookRunner]:

@@ -1,10 +1,11 @@
-"""`vrrpctl status` as text: a header, the instance table, then the tracker, unicast, hook and sync group
-sections, each only when there is something to show."""
+"""`vrrpctl status` as text: a header, the configuration line, the instance table, then the tracker, unicast,
+hook and sync group sections, each only when there is something to show."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from vrrpd.cli.status.config import render_config
 from vrrpd.cli.status.groups import render_groups
 from vrrpd.cli.status.hooks import render_hooks
 from vrrpd.cli.status.instances import render_instances
@@ -20,9 +21,10 @@ def render_status(result: Any) -> str:
     header = f"vrrpd {result.get('version', '?')}, pid {result.get('pid', '?')}, up {duration(result.get('uptime'))}"
     instances = dicts(result.get("instances"))
     if not instances:
-        return header + "\nno instances\n"
+        return "\n".join([header, *render_config(result.get("config")), "no instances"]) + "\n"
     lines = [
         header,
+        *render_config(result.get("config")),
         *render_instances(instances),
         *render_trackers(instances),
         *render_unicast(instances),
