@@ -5,8 +5,9 @@ Mapping:
   out with a warning, and a group left without members is not imported).
 - `track_script` / `track_interface` with weight 0 (keepalived's "fault") -> `on_failure: fault` group trackers.
   A non-zero weight cannot be imported: vrrpd's group trackers only fault the group (a warning says so).
-- Weighted trackers of *member* instances: keepalived ignores them (it logs "ignoring tracked script with
-  weights due to SYNC group"), so leaving them out is faithful (a note); with `sync_group_tracking_weight` (or the
+- Weighted trackers of *member* instances: keepalived ignores weighted scripts (it logs "ignoring tracked script
+  with weights due to SYNC group"), so leaving them out is faithful (a note); it keeps a weighted interface as
+  weight 0, a fault tracker, and so does the import (`tracking`); with `sync_group_tracking_weight` (or the
   deprecated `global_tracking`) keepalived applies them, which vrrpd refuses, so that is a warning.
 - `notify_master/backup/fault/stop` and `notify` of a group -> the group's `notify:` (on_master ... notify),
   converted as an instance's (`hooks.hooks_out`): the generic notify gets GROUP NAME STATE 0 in both.
