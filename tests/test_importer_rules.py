@@ -248,3 +248,29 @@ def test_default_priority_warning_only_where_100_is_plausible(priorities, warned
     text = YAML.format(instances="".join(ENTRY.format(vrid=i + 1, priority=p) for i, p in enumerate(priorities)))
     warnings = parse_config(text, "<test>").warnings
     assert any("(the default priority)" in w for w in warnings) == warned, warnings
+
+
+# --- GeneratedInvalid cases: keepalived's handling, mirrored ---------------------------------------------------
+
+
+def test_duplicate_trackers_keep_the_first_like_keepalived(tmp_path):
+    """vrrp/vrrp_track.c (and trackers/track_file.c): "duplicate track_script NAME - ignoring", the first entry
+    is kept; the import wrote both, which vrrpd refuses (GeneratedInvalid)."""
+    conf = 'vrrp_script chk {\n script "/bin/true"\n}\n'
+    body = " track_script {\n  chk\n  chk weight 5\n }\n track_script {\n  chk weight 7\n }\n"
+    body += " track_interface {\n  eth1\n  eth1 weight 5\n }"
+    result = convert(write(tmp_path, conf + instance("VI_1", 1, body)))
+    vi = out(result, "VI_1")
+    assert vi["track_scripts"] == [{"name": "chk", "on_failure": "fault"}]
+    assert vi["track_interfaces"] == [{"interface": "eth1", "on_failure": "fault"}]
+    assert count(texts(result, "note"), "listed twice; keepalived uses the first") == 3
+
+
+def test_script_with_an_unclosed_quote_is_dropped_like_keepalived(tmp_path):
+    """lib/parser.c, alloc_strvec_quoted_escaped: "missing terminating \\"" leaves the vrrp_script without a
+    command, and keepalived logs "No script set for vrrp_script chk - removing"; the import wrote the line as a
+    string vrrpd cannot split (GeneratedInvalid)."""
+    conf = 'vrrp_script chk {\n script "/bin/echo \\"oops"\n}\n'
+    result = convert(write(tmp_path, conf + instance("VI_1", 1, " track_script {\n  chk\n }")))
+    assert "track_scripts" not in result.document
+    assert count(texts(result, "warning"), "vrrp_script chk: cannot split", "drops the vrrp_script") == 1

@@ -303,11 +303,11 @@ def _strict_reset(ctx: Context, inst: Instance, stmt: Statement) -> None:
 
 
 def _track_script(ctx: Context, inst: Instance, stmt: Statement) -> None:
-    inst.track_scripts += ctx.tracker_refs(stmt)
+    inst.track_scripts += ctx.tracker_refs(stmt, inst.track_scripts)
 
 
 def _track_interface(ctx: Context, inst: Instance, stmt: Statement) -> None:
-    inst.track_interfaces += ctx.tracker_refs(stmt)
+    inst.track_interfaces += ctx.tracker_refs(stmt, inst.track_interfaces)
 
 
 def _notify(ctx: Context, inst: Instance, stmt: Statement) -> None:

@@ -321,13 +321,24 @@ class Context:
         not a whole number within -limit..limit) and whether `reverse` is given."""
         return self.integer(stmt, -limit, limit), "reverse" in stmt.args[1:]
 
-    def tracker_refs(self, stmt: Statement, weight_limit: int = MAX_WEIGHT) -> list[TrackerRef]:
-        """The entries of a track_script / track_interface / track_file block: `NAME [weight W] [reverse]`."""
-        refs = []
+    def tracker_refs(
+        self, stmt: Statement, listed: list[TrackerRef], weight_limit: int = MAX_WEIGHT
+    ) -> list[TrackerRef]:
+        """The entries of a track_script / track_interface / track_file block: `NAME [weight W] [reverse]`, but for
+        a name already `listed` (by this block or an earlier one of the same instance or group): keepalived keeps
+        the first and ignores the others ("duplicate track_script NAME - ignoring", vrrp/vrrp_track.c and
+        trackers/track_file.c)."""
+        refs: list[TrackerRef] = []
         for entry in self.block(stmt) or []:
+            self.tracked_names.setdefault(stmt.keyword, set()).add(entry.keyword)
+            if any(ref.name == entry.keyword for ref in (*listed, *refs)):
+                self.note(
+                    entry,
+                    f"{stmt.keyword} {entry.keyword}: listed twice; keepalived uses the first, so does the import",
+                )
+                continue
             weight, reverse = self._weight_options(entry, weight_limit)
             refs.append(TrackerRef(entry.keyword, weight, reverse, entry))
-            self.tracked_names.setdefault(stmt.keyword, set()).add(entry.keyword)
         return refs
 
     def _weight_options(self, entry: Statement, limit: int) -> tuple[int | None, bool]:

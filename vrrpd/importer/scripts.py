@@ -61,6 +61,16 @@ def read_script(ctx: Context, stmt: Statement) -> None:
     if script.command is None:
         ctx.warn(stmt, f"vrrp_script {script.name}: has no script line; keepalived ignores it, so does the import")
         return
+    try:
+        shlex.split(script.command)
+    except ValueError as e:
+        ctx.warn(
+            stmt,
+            f"vrrp_script {script.name}: cannot split {script.command!r} into arguments ({e}); keepalived refuses "
+            "such a script line (lib/parser.c: missing terminating quote) and drops the vrrp_script, so does the "
+            "import",
+        )
+        return
     if _SHELL_REDIRECTION.match(script.command):
         ctx.warn(
             stmt,

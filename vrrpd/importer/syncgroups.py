@@ -34,9 +34,9 @@ def read_group(ctx: Context, stmt: Statement) -> None:
         if sub.keyword == "group" and sub.block is not None:
             group.members += [(word, m) for m in sub.block for word in (m.keyword, *m.args)]
         elif sub.keyword == "track_script":
-            group.track_scripts += ctx.tracker_refs(sub)
+            group.track_scripts += ctx.tracker_refs(sub, group.track_scripts)
         elif sub.keyword == "track_interface":
-            group.track_interfaces += ctx.tracker_refs(sub)
+            group.track_interfaces += ctx.tracker_refs(sub, group.track_interfaces)
         elif sub.keyword in GROUP_UNMAPPED_TRACKERS:
             ctx.warn(
                 sub, f"vrrp_sync_group {name}: {sub.keyword}: {GROUP_UNMAPPED_TRACKERS[sub.keyword]}; not imported"

@@ -74,7 +74,7 @@ def read_block(ctx: Context, stmt: Statement) -> None:
 
 def read_instance_list(ctx: Context, inst: Instance, stmt: Statement) -> None:
     """An instance's `track_file { NAME [weight W] [reverse|noreverse] }`; resolved in `instance_out`."""
-    inst.track_files += ctx.tracker_refs(stmt, _ENTRY_WEIGHT_LIMIT)
+    inst.track_files += ctx.tracker_refs(stmt, inst.track_files, _ENTRY_WEIGHT_LIMIT)
 
 
 def instance_out(ctx: Context, inst: Instance) -> list[dict[str, Any]]:
