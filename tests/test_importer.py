@@ -39,9 +39,21 @@ KEEPALIVED_EXPECTED = {
         "(VI_web4) ignoring eth1 tracked interface weight due to SYNC group",
         "(VI_web4) ignoring tracked script chk_weighted with weights due to SYNC group",
     ],
+    # keepalived's word for each adjustment the import mirrors (issue #12).
+    "master-nopreempt.conf": [
+        "(VI_master) Warning - nopreempt will not work with initial state MASTER - clearing",
+        "(VI_delay) Warning - preempt delay will not work with initial state MASTER - clearing",
+    ],
+    "strict-stock.conf": [
+        "(VI_1) State MASTER must match being address owner",
+        "(VI_1) Strict mode does not support authentication. Ignoring.",
+        "(VI_1) preempt_delay is incompatible with strict mode - resetting",
+        "(VI_1) down_timer_adverts is incompatible with strict mode - resetting",
+        "(VI_1) warning - accept mode for VRRP version 2 does not comply with RFC3768 - resetting",
+    ],
 }
 # Exit status of `vrrpctl import-keepalived` per fixture.
-EXIT = {"unmapped.conf": 1, "include-main.conf": 1, "notify.conf": 1}
+EXIT = {"unmapped.conf": 1, "include-main.conf": 1, "notify.conf": 1, "shell-check.conf": 1, "known-unmapped.conf": 1}
 
 
 # --- helpers --------------------------------------------------------------------------------------------
@@ -216,7 +228,7 @@ def test_tracking_maps_keepalived_weights_explicitly():
         ("chk_bonus", 5),
     ]
     assert [(t.name, t.weight) for t in inst.track_interfaces] == [("eth1", None), ("eth2", -30)]
-    one(texts(result, "note"), "tracking.conf:27:", "chk_unused: no instance tracks it")
+    one(texts(result, "note"), "tracking.conf:27:", "chk_unused: no instance or sync group tracks it")
 
 
 def test_tracking_without_schema_support_warns_with_the_mapping_it_would_do():
@@ -558,12 +570,9 @@ def test_tracker_details(tmp_path):
     one(warnings, "track_script chk: reverse is not supported")
     one(warnings, "track_script missing: no vrrp_script of that name")
     one(warnings, "track_interface eth0 weight 5: the instance's own interface")
-    one(
-        texts(result, "note"),
-        "track_interface eth1 weight -10: keepalived ignores weighted trackers of sync group members (G) and "
-        "vrrpd refuses them; not imported",
-    )
-    assert config.instances[0].track_interfaces == ()
+    # keepalived 2.2.7 (vrrp.c, vrrp_complete_instance) sets a sync member's interface weight to 0: fault
+    one(texts(result, "note"), "track_interface eth1 weight -10: keepalived sets the weight", "on_failure: fault")
+    assert [(t.name, t.weight) for t in config.instances[0].track_interfaces] == [("eth1", None)]
 
 
 def test_messages_are_ordered_by_file_and_line(tmp_path):
@@ -757,9 +766,11 @@ def test_sync_group_maps_members_and_fault_trackers_and_drops_member_weights_as_
     notes = texts(result, "note")
     one(notes, "sync-groups.conf:18:", "vrrp_sync_group VG_web: notify scripts run one at a time in transition order")
     one(notes, "sync-groups.conf:45:", "track_script chk_weighted weight -20: keepalived ignores weighted trackers")
-    one(notes, "sync-groups.conf:48:", "track_interface eth1 weight -30: keepalived ignores weighted trackers")
+    # ... but it keeps a member's weighted interface as a fault tracker (vrrp.c, vrrp_complete_instance: weight 0)
+    one(notes, "sync-groups.conf:48:", "track_interface eth1 weight -30: keepalived sets the weight", "fault")
     assert [s.name for s in config.track_scripts] == ["chk_haproxy"]
-    assert all(not inst.track_scripts and not inst.track_interfaces for inst in config.instances)
+    assert all(not inst.track_scripts for inst in config.instances)
+    assert [[(t.name, t.weight) for t in inst.track_interfaces] for inst in config.instances] == [[("eth1", None)], []]
 
 
 def test_sync_group_parts_vrrpd_cannot_map_each_warn(tmp_path):

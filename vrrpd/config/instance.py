@@ -18,7 +18,7 @@ from typing import Any
 
 from vrrpd.config.checker import Checker, Loc, Val, VirtualAddress, pick, quote, what
 from vrrpd.config.hooks import HooksConfig, parse_hooks
-from vrrpd.config.tracking import check_tracking, trackers
+from vrrpd.config.tracking import check_tracking, default_is_reference, trackers
 from vrrpd.config.unicast import DEFAULT_TTL, check_unicast, unicast_peers, unicast_source, unicast_ttl
 from vrrpd.protocol.constants import OWNER_PRIORITY
 from vrrpd.protocol.packet import (
@@ -313,14 +313,16 @@ def check_defaults(checker: Checker, value: Any, loc: Loc) -> dict[str, Val]:
 def check_instances(checker: Checker, value: Any, loc: Loc, defaults: dict[str, Val]) -> list[InstanceConfig]:
     """The `instances` list, each instance checked, then the instances against each other."""
     items = checker.sequence(value, loc)
-    checked = [_instance(checker, item, loc.item(items, i), defaults) for i, item in enumerate(items)]
+    default = defaults["priority"].value if "priority" in defaults else None
+    reference = default_is_reference(items, default)
+    checked = [_instance(checker, item, loc.item(items, i), defaults, reference) for i, item in enumerate(items)]
     instances = [inst for inst, _ in checked]
     _cross_check(checker, instances, [locs for _, locs in checked])
     return instances
 
 
 def _instance(
-    checker: Checker, value: Any, loc: Loc, defaults: dict[str, Val]
+    checker: Checker, value: Any, loc: Loc, defaults: dict[str, Val], default_reference: bool
 ) -> tuple[InstanceConfig, dict[str, Loc]]:
     """The instance, and where its identity keys are (for the checks across instances)."""
     raw = checker.mapping(value, loc, INSTANCE_KEYS)
@@ -342,7 +344,7 @@ def _instance(
     family = 4 if v["virtual_addresses"][0].version == 4 else 6
     _check_version(checker, vals, family, loc)
     _check_owner(checker, vals, loc)
-    check_tracking(checker, vals, loc)
+    check_tracking(checker, vals, loc, default_reference)
     check_unicast(checker, vals, family, loc)
     v["authentication"] = _check_v2_keys(checker, vals, family)
 

@@ -82,6 +82,9 @@ class Globals:
     garp: Garp = field(default_factory=Garp)
     script_user: str | None = None
     check_unicast_src: bool = False
+    strict_resets: list[tuple[Statement, str]] = field(default_factory=list)
+    """global_defs settings keepalived resets in strict-mode instances, each with the warning it gets when some
+    imported instance is not strict (see `Instance.strict_resets`)."""
 
 
 @dataclass
@@ -165,7 +168,9 @@ class Instance:
     version_at: Statement | None = None
     advert: tuple[float, Statement] | None = None
     """advert_int in seconds, as given."""
-    state_master: bool = False
+    state: str | None = None
+    """MASTER or BACKUP when given (keepalived's initial state)."""
+    state_at: Statement | None = None
     nopreempt_at: Statement | None = None
     preempt_delay: float | int | None = None
     """Seconds."""
@@ -177,6 +182,11 @@ class Instance:
     lower_prio_no_advert: bool | None = None
     auth: tuple[str, Statement] | None = None
     """The password (at most 8 bytes, as keepalived uses it) and the authentication block."""
+    auth_ah_at: Statement | None = None
+    """The authentication block of an `auth_type AH`, which vrrpd does not support."""
+    strict_resets: list[tuple[Statement, str]] = field(default_factory=list)
+    """Settings keepalived 2.2.7 resets in strict mode (vrrp.c, vrrp_complete_instance), each with the warning it
+    gets when the instance is not strict (vrrpd cannot reproduce them); in strict mode it is a note instead."""
     virtual_mac: bool = False
     garp: Garp = field(default_factory=Garp)
     track_scripts: list[TrackerRef] = field(default_factory=list)
@@ -213,6 +223,13 @@ class Context:
     """Scripts whose would-be mapping was already shown (without tracking support)."""
     origins: list[str] = field(default_factory=list)
     """Per output instance: where it came from, for a comment above it."""
+    strict_instances: list[bool] = field(default_factory=list)
+    """Per resolved instance: whether keepalived runs it in strict mode."""
+    tracked_names: dict[str, set[str]] = field(default_factory=dict)
+    """track_script / track_file -> every name some instance or sync group lists (imported or not), so that the
+    note about an unused definition can say why it is unused."""
+    said: set[str] = field(default_factory=set)
+    """Keys of the notes said once per conversion (see `note_once`)."""
 
     # --- messages ---
 
@@ -221,6 +238,12 @@ class Context:
 
     def note(self, at: Statement, text: str) -> None:
         self.messages.append(Message("note", at.file, at.line, text))
+
+    def note_once(self, key: str, at: Statement, text: str) -> None:
+        """A note that would say the same of every instance: only the first time (`text` says it applies to all)."""
+        if key not in self.said:
+            self.said.add(key)
+            self.note(at, text)
 
     def unknown(self, stmt: Statement, context: str) -> None:
         self.warn(stmt, f"{stmt.keyword}: unknown keyword in {context}; not imported (check keepalived's spelling)")
@@ -298,10 +321,22 @@ class Context:
         not a whole number within -limit..limit) and whether `reverse` is given."""
         return self.integer(stmt, -limit, limit), "reverse" in stmt.args[1:]
 
-    def tracker_refs(self, stmt: Statement, weight_limit: int = MAX_WEIGHT) -> list[TrackerRef]:
-        """The entries of a track_script / track_interface / track_file block: `NAME [weight W] [reverse]`."""
-        refs = []
+    def tracker_refs(
+        self, stmt: Statement, listed: list[TrackerRef], weight_limit: int = MAX_WEIGHT
+    ) -> list[TrackerRef]:
+        """The entries of a track_script / track_interface / track_file block: `NAME [weight W] [reverse]`, but for
+        a name already `listed` (by this block or an earlier one of the same instance or group): keepalived keeps
+        the first and ignores the others ("duplicate track_script NAME - ignoring", vrrp/vrrp_track.c and
+        trackers/track_file.c)."""
+        refs: list[TrackerRef] = []
         for entry in self.block(stmt) or []:
+            self.tracked_names.setdefault(stmt.keyword, set()).add(entry.keyword)
+            if any(ref.name == entry.keyword for ref in (*listed, *refs)):
+                self.note(
+                    entry,
+                    f"{stmt.keyword} {entry.keyword}: listed twice; keepalived uses the first, so does the import",
+                )
+                continue
             weight, reverse = self._weight_options(entry, weight_limit)
             refs.append(TrackerRef(entry.keyword, weight, reverse, entry))
         return refs
@@ -347,3 +382,13 @@ def tracked_definition(
     if ref.weight is None:
         return definition, definition.weight, ref.reverse or definition.reverse
     return definition, ref.weight, ref.reverse
+
+
+def unused_reason(ctx: Context, keyword: str, name: str) -> str:
+    """Why no imported instance or group uses the vrrp_script / track_file NAME (`keyword` the list naming it)."""
+    if name in ctx.tracked_names.get(keyword, set()):
+        return (
+            f"only listed by instances or sync groups that were not imported, or as a weighted tracker of sync "
+            f"group members (see the messages at each {keyword} entry)"
+        )
+    return "no instance or sync group tracks it"
