@@ -160,6 +160,11 @@ def from_vrrpd(status: dict[str, Any], config: Any) -> dict[str, Normal]:
     out: dict[str, Normal] = {}
     configs = {inst.name: inst for inst in config.instances}
     groups = {m["name"]: g["name"] for g in status.get("sync_groups", []) for m in g["members"]}
+    # keepalived puts every member of a faulted sync group in FAULT itself; vrrpd puts the group in FAULT and holds
+    # its other members in Backup. Neither holds a VIP or sends an advert, so both count as faulted here.
+    group_fault = {
+        m["name"] for g in status.get("sync_groups", []) if g["state"].upper() == "FAULT" for m in g["members"]
+    }
     for inst in status["instances"]:
         cfg = configs[inst["name"]]
         auth = getattr(cfg, "authentication", None)
@@ -178,7 +183,7 @@ def from_vrrpd(status: dict[str, Any], config: Any) -> dict[str, Normal]:
             "version": inst["version"],
             "priority": inst["priority"],
             "effective_priority": inst["effective_priority"],
-            "fault": inst["state"].upper() == "FAULT",
+            "fault": inst["state"].upper() == "FAULT" or inst["name"] in group_fault,
             "preempt": inst["preempt"],
             "preempt_delay": float(getattr(cfg, "preempt_delay", 0) or 0),
             "auth": auth,
