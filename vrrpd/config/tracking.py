@@ -15,9 +15,10 @@ from typing import Any
 from vrrpd.config.checker import Checker, Loc, Val, pick, quote, what
 from vrrpd.config.yamlsrc import Map, Seq
 from vrrpd.protocol.constants import MAX_PRIORITY, MAX_WEIGHT, MIN_PRIORITY, OWNER_PRIORITY
-from vrrpd.protocol.tracking import Tracker, TrackerKind, effective_priority
+from vrrpd.protocol.tracking import Tracker, TrackerKind, TrackState, effective_priority
 
-_SCRIPT_KEYS = ("command", "interval", "timeout", "rise", "fall", "user")
+_SCRIPT_KEYS = ("command", "interval", "timeout", "rise", "fall", "user", "initial_state")
+_INITIAL_STATES = ("unknown", "down")
 _SECTIONS = {TrackerKind.SCRIPT: "track_scripts", TrackerKind.FILE: "track_files"}
 """The top-level section that defines the names a tracker list of this kind refers to."""
 _WEIGHTS = f"-{MAX_WEIGHT}..{MAX_WEIGHT}"
@@ -43,6 +44,10 @@ class ScriptConfig:
     """Consecutive failures before the script counts as down."""
     user: str | None = None
     """Run as this user (and its primary group, no supplementary groups); None = the daemon's own user."""
+    initial_state: TrackState = TrackState.UNKNOWN
+    """Before the first run: UNKNOWN (no weight applies, and an `on_failure: fault` tracker holds a starting
+    instance in FAULT until the first result, which decides at once), or DOWN (keepalived's `init_fail`: counted
+    as failed, so it needs `rise` passes to come up)."""
     line: int = field(default=0, compare=False)
 
 
@@ -69,7 +74,14 @@ def _script(checker: Checker, name: str, value: Any, loc: Loc) -> ScriptConfig:
     rise = checker.integer(entry["rise"], loc.key(entry, "rise"), 1, 100) if "rise" in entry else 1
     fall = checker.integer(entry["fall"], loc.key(entry, "fall"), 1, 100) if "fall" in entry else 1
     user = checker.user_name(entry["user"], loc.key(entry, "user")) if "user" in entry else None
-    return ScriptConfig(name, argv, interval, timeout, rise, fall, user, line=loc.line)
+    initial = TrackState.UNKNOWN
+    if "initial_state" in entry:
+        initial_loc = loc.key(entry, "initial_state")
+        if entry["initial_state"] not in _INITIAL_STATES:
+            shown = quote(entry["initial_state"], initial_loc)
+            raise checker.error(initial_loc, f"{shown} is not one of {', '.join(_INITIAL_STATES)}")
+        initial = TrackState(entry["initial_state"])
+    return ScriptConfig(name, argv, interval, timeout, rise, fall, user, initial, line=loc.line)
 
 
 def trackers(checker: Checker, value: Any, loc: Loc, kind: TrackerKind) -> tuple[Tracker, ...]:

@@ -143,6 +143,9 @@ class Instance:
     """Bursts for addresses a reload added while Master, running beside `garp`."""
     send_errors: int = 0
     netlink_errors: int = 0
+    silent_fault: dict[str, object] | None = None
+    """The event of a start-up FAULT whose hooks have not run: it only waits for fault scripts' first results, which
+    keepalived notifies nothing for (issue #12). They run if the wait turns into a failure (vrrpd.daemon.driver)."""
 
     @property
     def name(self) -> str:

@@ -102,6 +102,8 @@ class Script:
     rise: int = 1
     fall: int = 1
     user: str | None = None
+    init_fail: bool = False
+    """keepalived starts it failed instead of not yet known (vrrpd's `initial_state: down`)."""
     used: bool = False
     """Some instance or sync group tracks it (only those are written)."""
 

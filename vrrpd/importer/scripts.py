@@ -24,7 +24,8 @@ def shell_line(argv: list[str]) -> str:
 
 
 def read_script(ctx: Context, stmt: Statement) -> None:
-    """A `vrrp_script NAME { script CMD; interval S; timeout S; weight W [reverse]; rise N; fall N; user U }`."""
+    """A `vrrp_script NAME { script CMD; interval S; timeout S; weight W [reverse]; rise N; fall N; user U;
+    init_fail }`."""
     name = ctx.definition_name(stmt)
     if name is None:
         return
@@ -55,7 +56,7 @@ def read_script(ctx: Context, stmt: Statement) -> None:
                     f"user: vrrpd runs a script with the user's primary group; group {sub.args[1]} is not imported",
                 )
         elif key == "init_fail":
-            ctx.warn(sub, "init_fail: vrrpd starts every tracker as not yet known, not failed")
+            script.init_fail = True
         else:
             ctx.unknown(sub, f"vrrp_script {script.name}")
     if script.command is None:
@@ -100,6 +101,8 @@ def script_out(ctx: Context, script: Script) -> dict[str, Any]:
         "rise": script.rise,
         "fall": script.fall,
     }
+    if script.init_fail:
+        out["initial_state"] = "down"  # keepalived's init_fail: failed until `rise` passes (vrrp_init_script)
     if script.user is not None:
         out["user"] = script.user
     elif ctx.globals.script_user is not None:
