@@ -127,3 +127,45 @@ def test_errors_name_file_key_and_line(extra: str, expected: str) -> None:
     message = error(extra)
     assert message.startswith(f"{FILE}: ")
     assert expected in message, message
+
+
+def test_vrrpd_check_lists_what_a_master_holds_beyond_its_advertised_addresses(tmp_path) -> None:
+    """`vrrpd check` shows them (issue #12, rule 6): an imported keepalived.conf puts them in places an operator
+    may not expect (another interface, another table)."""
+    from click.testing import CliRunner
+
+    from vrrpd.cli.daemon import main
+
+    path = tmp_path / "vrrpd.yaml"
+    path.write_text(
+        BASE.replace("[198.51.100.1/24]", "[198.51.100.1/24, {address: 203.0.113.5/24, interface: eth1}]")
+        + "    excluded_addresses: [198.51.100.9/24]\n"
+        + "    routes: [{to: 203.0.113.0/24, via: 198.51.100.254, table: 100}]\n"
+        + "    rules: [{from: 198.51.100.0/24, table: 100}]\n"
+    )
+    result = CliRunner().invoke(main, ["check", "-c", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1:] == [
+        "  a: 203.0.113.5/24 on eth1",
+        "  a: excluded 198.51.100.9/24 on eth0 (not advertised)",
+        "  a: route 203.0.113.0/24 via 198.51.100.254 table 100 (while Master)",
+        "  a: rule from 198.51.100.0/24 lookup 100 (while Master)",
+    ]
+
+
+def test_the_commented_examples_of_etc_vrrpd_yaml_load_when_uncommented() -> None:
+    import re
+    from pathlib import Path
+
+    from vrrpd.config import parse_config
+
+    example = Path(__file__).resolve().parent.parent / "etc" / "vrrpd.yaml"
+    text = example.read_text()
+    for key in ("excluded_addresses", "routes", "rules"):
+        line = re.search(rf"^    # ({key}: .+)$", text, re.MULTILINE)
+        assert line, key
+        text = text.replace(line.group(0), f"    {line.group(1)}", 1)
+    config = parse_config(text, str(example))
+    inst = config.instances[0]
+    assert len(inst.excluded_addresses) == 2 and len(inst.routes) == 2 and len(inst.rules) == 1
+    assert config.warnings == ()

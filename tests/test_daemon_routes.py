@@ -85,9 +85,10 @@ def test_an_address_on_another_interface_and_excluded_ones_come_with_master_and_
 
 
 def test_routes_and_rules_are_installed_while_master_and_a_route_already_there_is_never_removed():
-    """keepalived 2.2.7 vrrp.c (vrrp_state_become_master / vrrp_state_leave_master) installs virtual_routes and
-    virtual_rules as Master and removes them on leaving it. A route that was in the kernel before (the exclusive
-    add answers EEXIST) is someone else's: left in place, and shown as not ours."""
+    """keepalived 2.2.7 vrrp.c vrrp_state_become_master adds the addresses, then the routes, then the rules;
+    vrrp_state_leave_master removes the rules, then the routes, then the addresses. A route that was in the kernel
+    before (the add answers EEXIST) is someone else's: keepalived (vrrp_iproute.c: not `set`) and vrrpd leave it in
+    place; vrrpd shows it as not ours."""
 
     async def body(case: Case) -> None:
         inst = case.inst("gw")
@@ -100,8 +101,11 @@ def test_routes_and_rules_are_installed_while_master_and_a_route_already_there_i
         ]
         assert shown["rules"] == [{"rule": "from 198.51.100.0/24 lookup 100 priority 1000", "state": "installed"}]
         take_over_from(case, "gw")
-        await until(lambda: not case.netlink.rules)
+        await until(lambda: not case.netlink.rules and "198.51.100.70/24" not in on(case, "eth0"))
         assert case.netlink.routes == {BLACKHOLE}
+        # In keepalived's order: the address, the routes, the rule; then back out in reverse.
+        steps = [op for op, _, _ in case.netlink.calls if op != "set_link"]
+        assert steps == ["add", "add_route", "add_route", "add_rule", "remove_rule", "remove_route", "remove"]
         assert ("remove_route", 0, BLACKHOLE) not in case.netlink.calls
 
     netlink = fake_netlink()
@@ -127,7 +131,8 @@ def test_routes_go_on_fault_and_on_stop():
 
 def test_owned_keys_changed_by_a_reload_on_a_master_follow_at_once():
     """docs/reload.md: a Master's excluded addresses, routes and rules change in place (removed ones deleted,
-    added ones installed), as keepalived 2.2.7's reload (vrrp_daemon.c reload_vrrp_thread, clear_diff_*)."""
+    added ones installed), as keepalived 2.2.7's reload (vrrp.c clear_diff_vrrp_vip, clear_diff_vrrp_vroutes,
+    clear_diff_vrrp_vrules remove what the new file dropped; the Master then adds the rest)."""
     changed = (
         OWNED.replace("198.51.100.80/24", "198.51.100.81/24")
         + """    routes: [{to: 203.0.113.128/25, via: 198.51.100.1, table: 100}]\n"""

@@ -1,10 +1,11 @@
 """A Master's routes and policy rules (keepalived's virtual_routes and virtual_rules): installed by the instance's
 worker after its addresses, removed before them when it leaves Master, stops, or a reload drops them.
 
-Only what vrrpd installed is ever removed. A route or rule that is already in the kernel when the instance becomes
-Master (the kernel refuses the exclusive add with EEXIST) belongs to someone else: it is logged, shown in the status
-as not ours, and left in place when the instance leaves Master. Deleting it would take away what an administrator
-(or another daemon) relies on; the instance's Master state does not need it removed.
+Only what vrrpd installed is ever removed, as in keepalived 2.2.7 (vrrp_iproute.c / vrrp_iprule.c: an entry whose
+add failed is not `set`, and only `set` ones are deleted). A route or rule that is already in the kernel when the
+instance becomes Master (the kernel refuses the exclusive add with EEXIST) belongs to someone else: it is logged,
+shown in the status as not ours, and left in place when the instance leaves Master. Deleting it would take away
+what an administrator (or another daemon) relies on.
 """
 
 from __future__ import annotations
@@ -60,7 +61,11 @@ async def install(
                 inst.foreign.discard(route)
             else:
                 inst.foreign.add(route)
-                log.warning("%s: route %s is already in the kernel; left to its owner", name, route)
+                log.warning(
+                    "%s: route %s: one to the same destination and metric is already in the kernel; left to its owner",
+                    name,
+                    route,
+                )
         except OSError as exc:
             inst.netlink_errors += 1
             log.error("%s: cannot add route %s: %s", name, route, exc)

@@ -1,9 +1,13 @@
 """Routes and policy-routing rules as the kernel takes them (`KernelRoute`, `KernelRule`), and the pyroute2 requests
 that add and delete them.
 
-An add is exclusive (NLM_F_CREATE | NLM_F_EXCL, what pyroute2's "add" sends): when an identical route or rule is
-already there the kernel answers EEXIST, and `add_route` / `add_rule` report False, so that the caller does not take
-ownership of an object someone else installed, and never deletes it. A delete of one already gone is success.
+An add is exclusive (NLM_F_CREATE | NLM_F_EXCL, what pyroute2's "add" sends): when an identical route or rule
+(for a route: one to the same destination, TOS and metric) is already there the kernel answers EEXIST, and
+`add_route` / `add_rule` report False, so that the caller does not take ownership of an object someone else
+installed, and never deletes it. keepalived 2.2.7 (vrrp_iproute.c netlink_route) adds routes without NLM_F_EXCL
+("prepend"), which the kernel refuses only for a perfect match; a different route to the same destination and
+metric it puts in front of the existing one, where vrrpd leaves the existing one alone. Rules are exclusive in both
+(vrrp_iprule.c netlink_rule). A delete of one already gone is success.
 """
 
 from __future__ import annotations
