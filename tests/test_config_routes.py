@@ -169,3 +169,19 @@ def test_the_commented_examples_of_etc_vrrpd_yaml_load_when_uncommented() -> Non
     inst = config.instances[0]
     assert len(inst.excluded_addresses) == 2 and len(inst.routes) == 2 and len(inst.rules) == 1
     assert config.warnings == ()
+
+
+def test_two_instances_holding_one_address_on_one_interface_is_an_error_whichever_list_it_is_in() -> None:
+    """Two Masters would add and remove it under each other: refused, as for VIPs (a case the config check had)."""
+    from configcase import error as doc_error
+
+    second = (
+        "  - name: b\n    interface: eth0\n    vrid: 2\n    virtual_addresses: [198.51.100.2/24]\n"
+        "    excluded_addresses: [198.51.100.1/24]\n"
+    )
+    message = doc_error(BASE + second)
+    assert "instances[1].excluded_addresses (line 10): 198.51.100.1 is already a virtual address of instance 'a'" in (
+        message
+    )
+    elsewhere = second.replace("[198.51.100.1/24]", "[{address: 198.51.100.1/24, interface: eth1}]")
+    assert parse("", base=BASE + elsewhere).warnings  # on another interface: a warning, as for VIPs

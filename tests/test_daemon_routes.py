@@ -5,13 +5,14 @@ never anything vrrpd did not install itself."""
 
 from __future__ import annotations
 
-from ipaddress import ip_address
+import asyncio
+from ipaddress import ip_address, ip_interface
 
 from daemoncase import Case, advert_packet, until
 from reloadcase import adverts, fake_netlink, reload, run
 
 from vrrpd.daemon.status import instance_status
-from vrrpd.net.fakes import FakeAnnouncer
+from vrrpd.net.fakes import FakeAnnouncer, FakeNetlink
 from vrrpd.net.routes import KernelRoute, KernelRule
 from vrrpd.net.sockets import parse_ipv4
 from vrrpd.protocol import Family, State
@@ -187,3 +188,24 @@ def test_a_missing_interface_of_an_address_is_a_start_up_error():
         assert "interface eth1 of its addresses" in str(exc)
     else:
         raise AssertionError("started without eth1")
+
+
+def test_leftovers_of_a_crash_on_the_other_interface_and_excluded_ones_go_at_start_but_never_the_hosts_own():
+    """RFC 9568 §6.4.2: a Backup holds none of the addresses; after a crash the ones vrrpd added (IFA_PROTO tag)
+    are removed at start-up wherever they live. An excluded address vrrpd did not add is the host's own: kept."""
+    slow = OWNED.replace("advert_interval: 0.01", "advert_interval: 10")
+    netlink = FakeNetlink()
+    netlink.add_link("eth0", addresses=["198.51.100.11/24", "198.51.100.80/24"])  # .80: the administrator's
+    eth1 = netlink.add_link("eth1", addresses=["203.0.113.11/24"])
+
+    async def body(case: Case) -> None:
+        assert case.inst("gw").router.state is not State.MASTER
+        assert on(case, "eth1") == {"203.0.113.11/24"}  # the crash's 203.0.113.70 and 2001:db8::80 are gone
+        assert "198.51.100.80/24" in on(case, "eth0")  # the administrator's own: kept
+
+    async def leave_crash_leftovers() -> None:
+        await netlink.add(eth1.index, ip_interface("203.0.113.70/24"))  # tagged as vrrpd's, as a crash leaves them
+        await netlink.add(eth1.index, ip_interface("2001:db8::80/64"))
+
+    asyncio.run(leave_crash_leftovers())
+    run(slow, body, netlink=netlink)

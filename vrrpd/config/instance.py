@@ -371,7 +371,7 @@ def _instance(
         inst.router_config()
     except ValueError as e:  # a gap between these checks and RouterConfig's own; say where, not crash
         raise checker.error(loc, str(e)) from None
-    return inst, {key: vals[key].loc for key in IDENTITY_KEYS}
+    return inst, {key: vals[key].loc for key in (*IDENTITY_KEYS, "excluded_addresses")}
 
 
 def _split_addresses(checker: Checker, vals: dict[str, Val], v: dict[str, Any]) -> None:
@@ -483,12 +483,14 @@ def _cross_check(checker: Checker, instances: list[InstanceConfig], locs: list[d
                 f"by instance {other.name!r} (line {other.line})",
             )
         routers[key] = i
-        at = loc["virtual_addresses"]
-        for address in inst.virtual_addresses:
+        for address in inst.owned_addresses:
+            at = loc["virtual_addresses"] if address in inst.virtual_addresses else loc["excluded_addresses"]
+            here = inst.interface_of(address.ip)
             for other in (instances[j] for j in by_address.get(address.ip, ())):
-                if other.interface == inst.interface:
+                there = other.interface_of(address.ip)
+                if there == here:
                     raise checker.error(at, f"{address.ip} is already a virtual address of instance {other.name!r}")
                 # The same link-local VIP on several links is normal (keepalived #2573); a global one is not.
                 if not address.ip.is_link_local:
-                    checker.warn(at, f"{address.ip} is also a virtual address of {other.name!r} on {other.interface}")
+                    checker.warn(at, f"{address.ip} is also a virtual address of {other.name!r} on {there}")
             by_address.setdefault(address.ip, []).append(i)

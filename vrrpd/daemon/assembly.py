@@ -117,23 +117,35 @@ class Assembly:
 
     async def remove_stale(self, cfg: InstanceConfig, dumps: AddressDumps) -> frozenset[IPAddress]:
         """A crash can leave our VIPs behind; a Backup must not hold them (RFC 9568 §6.4.2). VIPs left on a
-        macvlan go with it (vrrpd.daemon.vmac removes the macvlan); these are the ones on the interface itself.
-        Returns the owner's addresses that were there before us, never to be removed by us."""
+        macvlan go with it (vrrpd.daemon.vmac removes the macvlan); these are the ones on the interface itself, and
+        the excluded and other-interface addresses wherever they live. Returns the owner's addresses that were
+        there before us, never to be removed by us."""
         index = self.links[(cfg.interface, cfg.family)].info.index
-        present, ours = await dumps.of(index)
         kept: set[IPAddress] = set()
-        for vip in cfg.virtual_addresses:
+        for vip in cfg.owned_addresses:
+            where = cfg.interface_of(vip.ip)
+            if where != cfg.interface:
+                try:
+                    at = (await self.netlink.link(where)).index
+                except OSError:
+                    continue  # make_instance says so (open_devices)
+            else:
+                at = index
+            present, ours = await dumps.of(at)
             if vip.ip not in present:
                 continue
-            if cfg.priority == OWNER_PRIORITY and not cfg.virtual_mac and vip.ip not in ours:
+            advertised_here = where == cfg.interface and vip in cfg.virtual_addresses
+            if advertised_here and cfg.priority == OWNER_PRIORITY and not cfg.virtual_mac and vip.ip not in ours:
                 # The owner's addresses are its real interface addresses, configured by the admin (not
                 # tagged as added by us): removing one, at start or later on shutdown, would cut the host
                 # off. Keep it, and never remove it.
                 log.info("%s: %s is already on %s; kept as the owner's own address", cfg.name, vip, cfg.interface)
                 kept.add(vip.ip)
                 continue
-            log.warning("%s: removing %s left on %s (crash?)", cfg.name, present[vip.ip], cfg.interface)
-            await self.netlink.remove(index, present.pop(vip.ip))
+            if not advertised_here and vip.ip not in ours:
+                continue  # an excluded or other-interface address we did not add (IFA_PROTO): the host's own
+            log.warning("%s: removing %s left on %s (crash?)", cfg.name, present[vip.ip], where)
+            await self.netlink.remove(at, present.pop(vip.ip))
         return frozenset(kept)
 
     async def make_instance(self, cfg: InstanceConfig, kept: frozenset[IPAddress]) -> Instance:
