@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import yaml
 from lab import Host, wait_for
 from reload_lab import A_IP, Observer, hosts
 from vrrpd_runner import Vrrpd, instance
@@ -35,7 +36,12 @@ def owner(priority: int) -> dict[str, Any]:
 
 
 def ip_json(host: Host, *argv: str) -> list[dict[str, Any]]:
-    return json.loads(host.run(["ip", "-j", *argv]).stdout or "[]")
+    """`ip -j ARGV`; a table that does not exist (yet, or any more: the kernel drops an empty one) is empty."""
+    done = host.run(["ip", "-j", *argv], check=False)
+    if done.returncode != 0 and "does not exist" in done.stderr:
+        return []
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout or "[]")
 
 
 def addresses(host: Host, dev: str) -> set[str]:
@@ -119,3 +125,75 @@ def test_a_master_owns_its_second_interface_address_excluded_address_routes_and_
     wait_for(lambda: owned(a), 5, message="a's owned state incomplete after the second takeover")
     assert da.stop() == 0
     assert released(a), f"{table_100(a)} {rules(a)}"
+
+
+def kernel_state(host: Host) -> dict[str, Any]:
+    """What a Master's owned objects look like to `ip -j`: addresses on eth0 and eth1, table 100, the main table's
+    blackholes, the rules at 1000 and 1001. The routing protocol tag is left out (keepalived writes its own)."""
+    keys = ("dst", "gateway", "dev", "metric", "type", "prefsrc", "scope")
+    return {
+        "eth0": sorted(addresses(host, "eth0")),
+        "eth1": sorted(a for a in addresses(host, "eth1") if not a.startswith("fe80")),
+        "table 100": sorted(json.dumps({k: r.get(k) for k in keys}) for r in table_100(host)),
+        "blackholes": sorted(r["dst"] for r in ip_json(host, "route", "show", "type", "blackhole")),
+        "rules": sorted(
+            json.dumps({k: r.get(k) for k in ("priority", "src", "srclen", "dst", "dstlen", "table")})
+            for r in ip_json(host, "rule", "show")
+            if r.get("priority") in (1000, 1001)
+        ),
+    }
+
+
+KEEPALIVED_OWNED = [
+    "virtual_ipaddress_excluded {",
+    f"    {EXCLUDED}",
+    "    2001:db8:60::1/64 dev eth1",
+    "}",
+    "virtual_routes {",
+    "    203.0.113.128/25 via 198.51.100.1 dev eth0 table 100 metric 10",
+    f"    blackhole {OURS_BLACKHOLE} table 100 no_track",
+    "    blackhole 198.51.100.240/28 no_track",
+    "    203.0.113.0/26 dev eth1 scope link table 100",
+    "}",
+    "virtual_rules {",
+    "    from 198.51.100.0/24 table 100 priority 1000",
+    "    to 203.0.113.0/24 table 100 priority 1001",
+    "}",
+]
+
+
+def test_the_same_keepalived_conf_gives_the_same_kernel_state_under_keepalived_and_converted_under_vrrpd(lab):
+    """keepalived 2.2.7 runs a keepalived.conf with a dev OTHER address, excluded addresses, routes (table 100 and
+    main, blackholes, a scope link route) and rules; then vrrpd runs what `vrrpctl import-keepalived` makes of
+    the same file. As Master both leave the same addresses, routes and rules in the kernel; stopped, neither
+    leaves any."""
+    from peers import Keepalived
+
+    from vrrpd.importer import import_keepalived
+
+    a, _, _ = hosts(lab)
+    second_interface(a)
+    before = kernel_state(a)
+    k = Keepalived(a, 60, 150, [VIP], advert_int=0.1, extra_instance_config=KEEPALIVED_OWNED, name="VI_owned")
+    # keepalived's own `dev OTHER` line, in its virtual_ipaddress block beside the plain address.
+    k.addresses.append(f"{OTHER} dev eth1")
+    k.start()
+    wait_for(lambda: k.state() == "MASTER", 15, message=f"keepalived never became master:\n{k.log()[-2000:]}")
+    wait_for(lambda: OTHER in addresses(a, "eth1") and rules(a), 5, message="keepalived's state incomplete")
+    wait_for(lambda: len(kernel_state(a)["rules"]) == 2 and len(kernel_state(a)["table 100"]) >= 3, 5)
+    as_keepalived = kernel_state(a)
+    assert k.stop() == 0
+    wait_for(lambda: kernel_state(a) == before, 5, message="keepalived left something behind")
+
+    result = import_keepalived(str(k.conf_path))
+    assert [m.text for m in result.messages if m.severity == "warning"] == []
+    instances = yaml.safe_load(result.yaml)["instances"]
+    for inst in instances:
+        inst.pop("notify", None)  # keepalived's notify script is not the point here
+    d = Vrrpd(a, instances).start()
+    wait_for(lambda: d.state("VI_owned") == "MASTER", 10, message="vrrpd never became master")
+    wait_for(
+        lambda: kernel_state(a) == as_keepalived, 5, message=f"vrrpd differs: {kernel_state(a)} vs {as_keepalived}"
+    )
+    assert d.stop() == 0
+    assert kernel_state(a) == before
