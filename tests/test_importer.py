@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import textwrap
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
@@ -259,17 +260,19 @@ def test_unmapped_keywords_each_warn_with_file_line_and_advice():
         4: "vrrp_mcast_group4: not supported: vrrpd always uses 224.0.0.18",
         9: "static_ipaddress: vrrpd does not manage static addresses",
         28: "notify_master_rx_lower_pri: vrrpd has no hook for it",
-        33: "virtual_ipaddress_excluded: not supported",
+        # Mapped since issue #12 rule 6, but not every word of it: onlink has no vrrpd form.
+        34: "virtual_routes 203.0.113.128/25 via 203.0.113.254 dev eth0 onlink: 'onlink' has no vrrpd form",
         42: "authentication: auth_type AH (IPsec AH, RFC 2338) is not supported by vrrpd",
     }
     for line, text in expected.items():
         one(warnings, f"unmapped.conf:{line}: warning: {text}")
-    one(warnings, "unmapped.conf:30:", "dev eth1: vrrpd puts the addresses on the instance interface (eth0)")
     one(warnings, "unmapped.conf:30:", "label eth1:vip: vrrpd does not label addresses")
     one(warnings, "unmapped.conf:31:", "scope host")
-    assert len(warnings) == len(expected) + 3
+    assert len(warnings) == len(expected) + 2
     u, ah = config.instances
-    assert [str(a) for a in u.virtual_addresses] == ["203.0.113.88/24", "203.0.113.89/24"]  # still on eth0
+    assert [str(a) for a in u.virtual_addresses] == ["203.0.113.88/24", "203.0.113.89/24"]
+    # dev eth1 maps since issue #12 rule 6: the address lives on eth1, as keepalived puts it there.
+    assert u.address_interfaces == ((ip_address("203.0.113.88"), "eth1"),)
     # Unicast maps since issue #5 point 7 (notes only, see test_importer_unicast.py).
     assert [str(p) for p in u.unicast_peers] == ["203.0.113.81"]
     assert str(u.unicast_source) == "203.0.113.80"
@@ -712,12 +715,16 @@ def test_instance_strict_mode_and_sync_group_tracking_weight(tmp_path):
 
 
 def test_dev_is_checked_against_the_interface_wherever_it_is_set(tmp_path):
+    """keepalived 2.2.7 vrrp_ipaddress.c: ``dev OTHER`` puts the address on OTHER; ``dev`` naming the instance's
+    interface (set after the block here) changes nothing. Before issue #12 rule 6 the first was put on eth0 with a
+    warning."""
     text = "vrrp_instance A {\n    virtual_router_id 1\n    virtual_ipaddress {\n        203.0.113.1/24 dev eth1\n"
     text += "        203.0.113.2/24 dev eth0\n    }\n    interface eth0\n}\n"
     result, config = convert(write(tmp_path, text))
-    (warning,) = texts(result)
-    assert ":4: warning: virtual_ipaddress 203.0.113.1/24: dev eth1:" in warning
-    assert [str(a) for a in config.instances[0].virtual_addresses] == ["203.0.113.1/24", "203.0.113.2/24"]
+    assert texts(result) == []
+    (inst,) = config.instances
+    assert [str(a) for a in inst.virtual_addresses] == ["203.0.113.1/24", "203.0.113.2/24"]
+    assert inst.address_interfaces == ((ip_address("203.0.113.1"), "eth1"),)
 
 
 @pytest.mark.skipif(not tracking_supported(), reason="vrrpd.config has no track_scripts yet")

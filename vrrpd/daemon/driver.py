@@ -23,7 +23,17 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from vrrpd.daemon.model import AddVips, AnnounceVips, Instance, RemoveVips, SendWire, VmacDown, VmacUp
+from vrrpd.daemon.model import (
+    AddVips,
+    AnnounceVips,
+    InstallRoutes,
+    Instance,
+    RemoveVips,
+    SendWire,
+    VmacDown,
+    VmacUp,
+    WithdrawRoutes,
+)
 from vrrpd.daemon.status import summary
 from vrrpd.daemon.syncgroups import SyncGroups
 from vrrpd.protocol import (
@@ -43,6 +53,7 @@ from vrrpd.protocol import (
     UpdateAddresses,
     encode,
 )
+from vrrpd.protocol.packet import IPAddress
 from vrrpd.protocol.syncgroup import Coordinated, GroupStateChanged
 from vrrpd.protocol.tracking import TrackerKind, TrackState
 from vrrpd.services import sdnotify
@@ -183,10 +194,13 @@ class Driver:
                 if inst.vmac is not None:
                     inst.vmac.pending_up += 1
                     inst.ops.put_nowait(VmacUp())
-                inst.ops.put_nowait(AddVips(action.addresses))
+                inst.ops.put_nowait(AddVips(action.addresses + excluded(inst)))
+                if inst.config.routes or inst.config.rules:
+                    inst.ops.put_nowait(InstallRoutes(inst.config.routes, inst.config.rules))
             elif isinstance(action, RemoveAddresses):
                 inst.stop_announcing()
-                inst.ops.put_nowait(RemoveVips(action.addresses))
+                inst.ops.put_nowait(WithdrawRoutes())
+                inst.ops.put_nowait(RemoveVips(action.addresses + excluded(inst)))
                 if inst.vmac is not None:
                     inst.ops.put_nowait(VmacDown())
             elif isinstance(action, UpdateAddresses):
@@ -196,7 +210,9 @@ class Driver:
                 if action.added:
                     inst.ops.put_nowait(AddVips(action.added))
             elif isinstance(action, Announce):
-                inst.ops.put_nowait(AnnounceVips(action.addresses, beside=updated))
+                # A reload's Announce is for the advertised addresses it added; inplace announces excluded ones.
+                extra = () if updated else excluded(inst)
+                inst.ops.put_nowait(AnnounceVips(action.addresses + extra, beside=updated))
             elif isinstance(action, StateChanged):
                 log.info("%s: %s -> %s (%s)", inst.config.name, action.old, action.new, action.reason)
                 # A start that only waits for its fault scripts is FAULT in status and events, but keepalived
@@ -252,6 +268,12 @@ class Driver:
             inst.ops.put_nowait(SendWire(wire))
             return
         transmit(inst, wire, self.ratelog)
+
+
+def excluded(inst: Instance) -> tuple[IPAddress, ...]:
+    """The addresses a Master owns besides those in its adverts (keepalived's virtual_ipaddress_excluded): the
+    core never sees them (RouterConfig.addresses is what is advertised), so they go and come with its actions."""
+    return tuple(a.ip for a in inst.config.excluded_addresses)
 
 
 def transmit(inst: Instance, wire: bytes, ratelog: RateLimitedLogger) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from ipaddress import ip_interface
 
-from vrrpd.importer import track_files, unicast
+from vrrpd.importer import routes, track_files, unicast
 from vrrpd.importer.globals import read_garp
 from vrrpd.importer.hooks import remember_hook
 from vrrpd.importer.model import Context, Instance, VirtualAddress, vrrpd_name
@@ -326,6 +326,11 @@ KEYWORD_HANDLERS: dict[str, Callable[[Context, Instance, Statement], None]] = {
     "accept": _accept,
     "no_accept": _accept,
     "virtual_ipaddress": _virtual_ipaddress,
+    "virtual_ipaddress_excluded": lambda ctx, inst, stmt: routes.read_excluded(
+        ctx, inst, stmt, _address, _address_options
+    ),
+    "virtual_routes": routes.read_routes,
+    "virtual_rules": routes.read_rules,
     "authentication": _authentication,
     "use_vmac": _use_vmac,
     "v3_checksum_as_v2": _checksum_as_v2,

@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv6Interface
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from vrrpd.importer.syntax import Statement
 from vrrpd.protocol.constants import MAX_WEIGHT
@@ -152,6 +152,12 @@ class Group:
     """keepalived notify keyword -> its statement (the last one given)."""
 
 
+def address_of(entry: str | dict[str, str]) -> str:
+    """The address of a written `virtual_addresses` entry: a string, or the mapping of an address on another
+    interface."""
+    return entry if isinstance(entry, str) else entry["address"]
+
+
 @dataclass
 class Instance:
     """A `vrrp_instance` block as read, before the checks that need all of it (see `resolve`)."""
@@ -165,7 +171,13 @@ class Instance:
     """None when not given: 100, or the owner's 255 for `state MASTER` (as keepalived)."""
     addresses: list[tuple[VirtualAddress, Statement]] = field(default_factory=list)
     devs: list[tuple[str, Statement]] = field(default_factory=list)
-    """`dev X` of virtual_ipaddress entries."""
+    """`dev X` of virtual_ipaddress and virtual_ipaddress_excluded entries (by entry)."""
+    excluded: list[tuple[VirtualAddress, Statement]] = field(default_factory=list)
+    """virtual_ipaddress_excluded entries."""
+    routes: list[dict[str, Any]] = field(default_factory=list)
+    """virtual_routes entries, already as vrrpd's `routes` mappings (vrrpd.importer.routes)."""
+    rules: list[dict[str, Any]] = field(default_factory=list)
+    """virtual_rules entries, as vrrpd's `rules` mappings."""
     version: int | None = None
     version_at: Statement | None = None
     advert: tuple[float, Statement] | None = None

@@ -14,8 +14,9 @@ import math
 from typing import Any
 
 from vrrpd.importer.hooks import hooks_out
-from vrrpd.importer.model import Context, Garp, Instance
+from vrrpd.importer.model import Context, Garp, Instance, address_of
 from vrrpd.importer.render import yaml_number
+from vrrpd.importer.routes import owned_out, with_interface
 from vrrpd.importer.tracking import tracking_out
 from vrrpd.importer.unicast import unicast_out
 from vrrpd.protocol.constants import OWNER_PRIORITY
@@ -46,7 +47,7 @@ def resolve_instances(ctx: Context, instances: list[Instance]) -> list[dict[str,
         out = resolve(ctx, inst)
         kept = []
         for address in out["virtual_addresses"]:
-            owner = owners.get((out["interface"], address.split("/")[0]))
+            owner = owners.get((out["interface"], address_of(address).split("/")[0]))
             if owner is not None:
                 ctx.warn(
                     inst.stmt,
@@ -62,7 +63,7 @@ def resolve_instances(ctx: Context, instances: list[Instance]) -> list[dict[str,
         if out["name"] in seen_names:
             ctx.warn(inst.stmt, f"vrrp_instance {out['name']}: the name is used twice; instance not imported")
             continue
-        key = (out["interface"], 6 if ":" in out["virtual_addresses"][0] else 4, out["vrid"])
+        key = (out["interface"], 6 if ":" in address_of(out["virtual_addresses"][0]) else 4, out["vrid"])
         if key in routers:
             ctx.warn(
                 inst.stmt,
@@ -74,7 +75,7 @@ def resolve_instances(ctx: Context, instances: list[Instance]) -> list[dict[str,
         seen_names.add(out["name"])
         routers[key] = out["name"]
         for address in kept:
-            owners[(out["interface"], address.split("/")[0])] = out["name"]
+            owners[(out["interface"], address_of(address).split("/")[0])] = out["name"]
         outputs.append(out)
         ctx.origins.append(f"vrrp_instance {' '.join(inst.stmt.args)} ({inst.stmt.where})")
     return outputs
@@ -94,6 +95,7 @@ def resolve(ctx: Context, inst: Instance) -> dict[str, Any]:
     out["version"] = version
     out |= _preempt(ctx, inst, priority, strict)
     out["virtual_addresses"] = _addresses(ctx, inst, inst.interface, family)
+    owned_out(ctx, inst, out)
     out |= _strict_accept_adverts(ctx, inst, priority, version, family)
     out |= _auth_garp_vmac(ctx, inst, version, family, strict)
     if strict and inst.unicast.peers:
@@ -236,15 +238,11 @@ def _preempt(ctx: Context, inst: Instance, priority: int, strict: bool) -> dict[
     return keys
 
 
-def _addresses(ctx: Context, inst: Instance, interface: str, family: int) -> list[str]:
-    """The virtual addresses vrrpd can hold: unicast, of the first address's family, each once, 255 at most."""
-    for dev, at in inst.devs:
-        if dev != interface:
-            ctx.warn(
-                at,
-                f"virtual_ipaddress {at.keyword}: dev {dev}: vrrpd puts the addresses on the instance "
-                f"interface ({interface}); make an instance on {dev} if it must live there",
-            )
+def _addresses(ctx: Context, inst: Instance, interface: str, family: int) -> list[str | dict[str, str]]:
+    """The virtual addresses vrrpd can hold: unicast, of the first address's family, each once, 255 at most. One
+    with ``dev OTHER`` lives on that interface (and is still advertised, as keepalived does)."""
+    devs = {id(at): dev for dev, at in inst.devs}
+    written: list[str | dict[str, str]] = []
     addresses: list[str] = []
     for address, at in inst.addresses:
         ip = address.ip
@@ -266,7 +264,8 @@ def _addresses(ctx: Context, inst: Instance, interface: str, family: int) -> lis
             )
         else:
             addresses.append(str(address))
-    return addresses
+            written.append(with_interface(address, devs.get(id(at)), interface))
+    return written
 
 
 def _strict_accept_adverts(ctx: Context, inst: Instance, priority: int, version: int, family: int) -> dict[str, Any]:

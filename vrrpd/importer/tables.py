@@ -144,12 +144,7 @@ GLOBAL_UNMAPPED = {
 
 INSTANCE_UNMAPPED = {
     "vrf": "vrrpd has no VRF support; run it in the VRF (ip vrf exec) if adverts must use it",
-    "virtual_ipaddress_excluded": "not supported: vrrpd has no addresses outside the advert; add them to "
-    "virtual_addresses (same family, 255 at most) or manage them outside vrrpd",
     "no_virtual_ipaddress": "vrrpd needs at least one virtual address per instance",
-    "virtual_routes": "vrrpd does not add routes; configure them statically, or add and remove them in the "
-    "instance's notify hooks (on_master, on_backup, on_fault, on_stop)",
-    "virtual_rules": "vrrpd does not add policy rules; configure them statically, or in the instance's notify hooks",
     "track_process": _PROCESS_TRACKING,
     "track_bfd": "vrrpd has no BFD",
     "track_src_ip": "vrrpd does not track its source address",
