@@ -61,10 +61,7 @@ def parse_data(text: str) -> dict[str, dict[str, Any]]:
 
 
 def _address(entry: Any, default_iface: str) -> tuple[str, str]:
-    """(interface, ADDR/PREFIX) from keepalived's "ADDR/PLEN dev IFACE scope ...", vrrpd's "ADDR/PLEN" (or, should
-    status grow per-address interfaces, "ADDR/PLEN dev IFACE" or {"address": ..., "interface": ...})."""
-    if isinstance(entry, dict):
-        return entry.get("interface") or default_iface, str(ipaddress.ip_interface(entry["address"]))
+    """(interface, ADDR/PREFIX) from keepalived's "ADDR/PLEN dev IFACE scope ..." line."""
     parts = str(entry).split()
     iface = parts[parts.index("dev") + 1].split("@")[0] if "dev" in parts else default_iface
     return iface, str(ipaddress.ip_interface(parts[0]))
@@ -137,16 +134,6 @@ def from_keepalived_data(text: str) -> dict[str, Normal]:
     return out
 
 
-def _excluded(cfg: Any) -> list[Any]:
-    """The converted configuration's addresses outside the advert, under whichever name the schema gives them
-    (vrrpd has none yet: issue #12 adds them)."""
-    for name in ("excluded_addresses", "virtual_addresses_excluded", "extra_addresses"):
-        value = getattr(cfg, name, None)
-        if value:
-            return [a if isinstance(a, dict) else str(a) for a in value]
-    return []
-
-
 def _tracker_weight(effect: str) -> int | str:
     """vrrpd's status `effect` ("weight -20", "fault", "value x -10", "fault if non-zero") as keepalived's weight."""
     if effect.startswith("fault"):
@@ -156,7 +143,7 @@ def _tracker_weight(effect: str) -> int | str:
 
 def from_vrrpd(status: dict[str, Any], config: Any) -> dict[str, Normal]:
     """vrrpd's `status` (the control socket's answer, as `vrrpctl status --json`) plus, for what status does not
-    show (preempt_delay, authentication, excluded addresses, routes), the parsed converted configuration."""
+    show (preempt_delay, authentication), the parsed converted configuration."""
     out: dict[str, Normal] = {}
     configs = {inst.name: inst for inst in config.instances}
     groups = {m["name"]: g["name"] for g in status.get("sync_groups", []) for m in g["members"]}
@@ -177,7 +164,11 @@ def from_vrrpd(status: dict[str, Any], config: Any) -> dict[str, Normal]:
             if not t["implicit"]:
                 trackers[t["kind"]][t["name"]] = _tracker_weight(t["effect"])
         unicast = inst.get("unicast")
-        iface = inst["interface"]
+        elsewhere = inst.get("address_interfaces", {})  # the addresses that live on another interface (`dev`)
+
+        def on(address: str, iface: str = inst["interface"], elsewhere: dict[str, str] = elsewhere) -> tuple[str, str]:
+            return elsewhere.get(address.split("/")[0], iface), str(ipaddress.ip_interface(address))
+
         out[inst["name"]] = {
             "vrid": inst["vrid"],
             "version": inst["version"],
@@ -189,9 +180,9 @@ def from_vrrpd(status: dict[str, Any], config: Any) -> dict[str, Normal]:
             "auth": auth,
             "accept": inst["accepts_traffic"],
             "interval": inst["advert_interval"],
-            "addresses": _by_iface([_address(a, iface) for a in inst["virtual_addresses"]]),
-            "excluded": _by_iface([_address(a, iface) for a in _excluded(cfg)]),
-            "routes": sorted(_route(str(r)) for r in getattr(cfg, "virtual_routes", ()) or ()),
+            "addresses": _by_iface([on(a) for a in inst["virtual_addresses"]]),
+            "excluded": _by_iface([on(a) for a in inst.get("excluded_addresses", [])]),
+            "routes": sorted(_route(r["route"]) for r in inst.get("routes", [])),
             "track_scripts": trackers["script"],
             "track_interfaces": trackers["interface"],
             "track_files": trackers["file"],
