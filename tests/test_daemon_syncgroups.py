@@ -120,7 +120,9 @@ def test_group_transitions_run_the_group_hooks_in_order_and_reach_the_event_stre
         assert status["hooks"]["hooks"] == ["on_master", "on_fault", "on_stop", "notify"]
         await case.stop()  # each member is shut down, then the hooks' queues drain
         assert out.read_text().splitlines() == [
-            "notify group gw [gw4 gw5] INITIALIZE GROUP gw BACKUP 0",
+            # Issue #12: held in FAULT until its group script has reported once (keepalived's num_member_init),
+            # a wait keepalived notifies nothing for: the event stream below has it, the hooks do not.
+            "notify group gw [gw4 gw5] FAULT GROUP gw BACKUP 0",
             "on_master group gw [gw4 gw5] BACKUP ",
             "notify group gw [gw4 gw5] BACKUP GROUP gw MASTER 0",
             "on_fault group gw [gw4 gw5] MASTER ",
@@ -130,12 +132,14 @@ def test_group_transitions_run_the_group_hooks_in_order_and_reach_the_event_stre
         ]
         groups = [e for e in daemon.notifier.events.recent(100) if e["kind"] == "group"]
         assert [(e["name"], e["old"], e["new"], e["priority"], e["members"]) for e in groups] == [
-            ("gw", "INITIALIZE", "BACKUP", 0, ["gw4", "gw5"]),
+            ("gw", "INITIALIZE", "FAULT", 0, ["gw4", "gw5"]),
+            ("gw", "FAULT", "BACKUP", 0, ["gw4", "gw5"]),
             ("gw", "BACKUP", "MASTER", 0, ["gw4", "gw5"]),
             ("gw", "MASTER", "FAULT", 0, ["gw4", "gw5"]),
             ("gw", "FAULT", "STOP", 0, ["gw4", "gw5"]),
         ]
-        assert groups[2]["reason"] == "track script chk failed"
+        assert groups[0]["reason"] == "track script chk has not reported yet"
+        assert groups[3]["reason"] == "track script chk failed"
         # Members' own transitions are in the same stream, before the group change they caused.
         seqs = [(e["kind"], e["name"], e["new"]) for e in daemon.notifier.events.recent(100)]
         assert seqs.index(("instance", "gw5", "MASTER")) < seqs.index(("group", "gw", "MASTER"))

@@ -51,6 +51,10 @@ def test_tracking_drives_the_router_and_status():
         assert isinstance(daemon.monitors.link_monitor, FakeLinkMonitor)
         assert set(daemon.monitors.scripts) == {"chk_web", "chk_db"}
         assert inst.tracking.states[("interface", "eth1")] is TrackState.DOWN  # from the initial dump
+        # Issue #12: the fault script chk_db has not run yet, so the instance waits in FAULT for it.
+        assert inst.router.state is State.FAULT
+        assert inst.router.fault_reason == "track script chk_db has not reported yet"
+        daemon.monitors.on_script("chk_db", TrackState.UP)
         assert inst.router.state is State.BACKUP and inst.router.priority == 200
         # Become master by the timer, then let the weighted script fail: priority 200 - 150.
         daemon.driver.feed(inst, TimerExpired(), now=1e9)
@@ -89,7 +93,7 @@ def test_tracking_drives_the_router_and_status():
             {
                 "kind": "script",
                 "name": "chk_db",
-                "state": "unknown",
+                "state": "up",
                 "effect": "fault",
                 "contribution": 0,
                 "implicit": False,
@@ -115,7 +119,8 @@ def test_own_interface_down_at_start_is_fault_from_the_start():
     async def body() -> None:
         case = await make(eth0_up=False)
         inst = case.inst("gw")
-        assert inst.router.state is State.FAULT and inst.router.fault_reason == "interface eth0 down"
+        reason = "interface eth0 down; track script chk_db has not reported yet"
+        assert inst.router.state is State.FAULT and inst.router.fault_reason == reason
         assert inst.router.counters.transitions == 1  # INITIALIZE -> FAULT, never through BACKUP
         await case.stop()
 

@@ -45,9 +45,9 @@ def node_configs(path: Path) -> dict[str, Config]:
 
 
 def startup_check_deadline(config: Config, script: str) -> float:
-    """Worst-case seconds from start-up until `script` can count as down: `fall` runs, the last one timing out."""
-    s = config.script(script)
-    return s.fall * s.interval + s.timeout
+    """Worst-case seconds from start-up until `script` can count as down: its first run, timing out (the first
+    result of a script counts at once, whatever `fall` says, as in keepalived: issue #12)."""
+    return config.script(script).timeout
 
 
 def test_the_expected_examples_exist_and_the_readme_lists_them():

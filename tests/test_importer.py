@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import textwrap
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,21 @@ KEEPALIVED_EXPECTED = {
         "(VI_web4) ignoring eth1 tracked interface weight due to SYNC group",
         "(VI_web4) ignoring tracked script chk_weighted with weights due to SYNC group",
     ],
+    # keepalived's word for each adjustment the import mirrors (issue #12).
+    "master-nopreempt.conf": [
+        "(VI_master) Warning - nopreempt will not work with initial state MASTER - clearing",
+        "(VI_delay) Warning - preempt delay will not work with initial state MASTER - clearing",
+    ],
+    "strict-stock.conf": [
+        "(VI_1) State MASTER must match being address owner",
+        "(VI_1) Strict mode does not support authentication. Ignoring.",
+        "(VI_1) preempt_delay is incompatible with strict mode - resetting",
+        "(VI_1) down_timer_adverts is incompatible with strict mode - resetting",
+        "(VI_1) warning - accept mode for VRRP version 2 does not comply with RFC3768 - resetting",
+    ],
 }
 # Exit status of `vrrpctl import-keepalived` per fixture.
-EXIT = {"unmapped.conf": 1, "include-main.conf": 1, "notify.conf": 1}
+EXIT = {"unmapped.conf": 1, "include-main.conf": 1, "notify.conf": 1, "shell-check.conf": 1, "known-unmapped.conf": 1}
 
 
 # --- helpers --------------------------------------------------------------------------------------------
@@ -216,7 +229,7 @@ def test_tracking_maps_keepalived_weights_explicitly():
         ("chk_bonus", 5),
     ]
     assert [(t.name, t.weight) for t in inst.track_interfaces] == [("eth1", None), ("eth2", -30)]
-    one(texts(result, "note"), "tracking.conf:27:", "chk_unused: no instance tracks it")
+    one(texts(result, "note"), "tracking.conf:27:", "chk_unused: no instance or sync group tracks it")
 
 
 def test_tracking_without_schema_support_warns_with_the_mapping_it_would_do():
@@ -247,17 +260,19 @@ def test_unmapped_keywords_each_warn_with_file_line_and_advice():
         4: "vrrp_mcast_group4: not supported: vrrpd always uses 224.0.0.18",
         9: "static_ipaddress: vrrpd does not manage static addresses",
         28: "notify_master_rx_lower_pri: vrrpd has no hook for it",
-        33: "virtual_ipaddress_excluded: not supported",
+        # Mapped since issue #12 rule 6, but not every word of it: onlink has no vrrpd form.
+        34: "virtual_routes 203.0.113.128/25 via 203.0.113.254 dev eth0 onlink: 'onlink' has no vrrpd form",
         42: "authentication: auth_type AH (IPsec AH, RFC 2338) is not supported by vrrpd",
     }
     for line, text in expected.items():
         one(warnings, f"unmapped.conf:{line}: warning: {text}")
-    one(warnings, "unmapped.conf:30:", "dev eth1: vrrpd puts the addresses on the instance interface (eth0)")
     one(warnings, "unmapped.conf:30:", "label eth1:vip: vrrpd does not label addresses")
     one(warnings, "unmapped.conf:31:", "scope host")
-    assert len(warnings) == len(expected) + 3
+    assert len(warnings) == len(expected) + 2
     u, ah = config.instances
-    assert [str(a) for a in u.virtual_addresses] == ["203.0.113.88/24", "203.0.113.89/24"]  # still on eth0
+    assert [str(a) for a in u.virtual_addresses] == ["203.0.113.88/24", "203.0.113.89/24"]
+    # dev eth1 maps since issue #12 rule 6: the address lives on eth1, as keepalived puts it there.
+    assert u.address_interfaces == ((ip_address("203.0.113.88"), "eth1"),)
     # Unicast maps since issue #5 point 7 (notes only, see test_importer_unicast.py).
     assert [str(p) for p in u.unicast_peers] == ["203.0.113.81"]
     assert str(u.unicast_source) == "203.0.113.80"
@@ -558,12 +573,9 @@ def test_tracker_details(tmp_path):
     one(warnings, "track_script chk: reverse is not supported")
     one(warnings, "track_script missing: no vrrp_script of that name")
     one(warnings, "track_interface eth0 weight 5: the instance's own interface")
-    one(
-        texts(result, "note"),
-        "track_interface eth1 weight -10: keepalived ignores weighted trackers of sync group members (G) and "
-        "vrrpd refuses them; not imported",
-    )
-    assert config.instances[0].track_interfaces == ()
+    # keepalived 2.2.7 (vrrp.c, vrrp_complete_instance) sets a sync member's interface weight to 0: fault
+    one(texts(result, "note"), "track_interface eth1 weight -10: keepalived sets the weight", "on_failure: fault")
+    assert [(t.name, t.weight) for t in config.instances[0].track_interfaces] == [("eth1", None)]
 
 
 def test_messages_are_ordered_by_file_and_line(tmp_path):
@@ -703,12 +715,16 @@ def test_instance_strict_mode_and_sync_group_tracking_weight(tmp_path):
 
 
 def test_dev_is_checked_against_the_interface_wherever_it_is_set(tmp_path):
+    """keepalived 2.2.7 vrrp_ipaddress.c: ``dev OTHER`` puts the address on OTHER; ``dev`` naming the instance's
+    interface (set after the block here) changes nothing. Before issue #12 rule 6 the first was put on eth0 with a
+    warning."""
     text = "vrrp_instance A {\n    virtual_router_id 1\n    virtual_ipaddress {\n        203.0.113.1/24 dev eth1\n"
     text += "        203.0.113.2/24 dev eth0\n    }\n    interface eth0\n}\n"
     result, config = convert(write(tmp_path, text))
-    (warning,) = texts(result)
-    assert ":4: warning: virtual_ipaddress 203.0.113.1/24: dev eth1:" in warning
-    assert [str(a) for a in config.instances[0].virtual_addresses] == ["203.0.113.1/24", "203.0.113.2/24"]
+    assert texts(result) == []
+    (inst,) = config.instances
+    assert [str(a) for a in inst.virtual_addresses] == ["203.0.113.1/24", "203.0.113.2/24"]
+    assert inst.address_interfaces == ((ip_address("203.0.113.1"), "eth1"),)
 
 
 @pytest.mark.skipif(not tracking_supported(), reason="vrrpd.config has no track_scripts yet")
@@ -757,9 +773,11 @@ def test_sync_group_maps_members_and_fault_trackers_and_drops_member_weights_as_
     notes = texts(result, "note")
     one(notes, "sync-groups.conf:18:", "vrrp_sync_group VG_web: notify scripts run one at a time in transition order")
     one(notes, "sync-groups.conf:45:", "track_script chk_weighted weight -20: keepalived ignores weighted trackers")
-    one(notes, "sync-groups.conf:48:", "track_interface eth1 weight -30: keepalived ignores weighted trackers")
+    # ... but it keeps a member's weighted interface as a fault tracker (vrrp.c, vrrp_complete_instance: weight 0)
+    one(notes, "sync-groups.conf:48:", "track_interface eth1 weight -30: keepalived sets the weight", "fault")
     assert [s.name for s in config.track_scripts] == ["chk_haproxy"]
-    assert all(not inst.track_scripts and not inst.track_interfaces for inst in config.instances)
+    assert all(not inst.track_scripts for inst in config.instances)
+    assert [[(t.name, t.weight) for t in inst.track_interfaces] for inst in config.instances] == [[("eth1", None)], []]
 
 
 def test_sync_group_parts_vrrpd_cannot_map_each_warn(tmp_path):

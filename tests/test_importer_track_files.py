@@ -45,7 +45,7 @@ def test_track_files_fixture_maps_file_weight_init_and_reverse() -> None:
     notes = messages(result, "note")
     assert any("track-files.conf:3: note: track_file tf_offset: keepalived reads a missing" in n for n in notes)
     assert any("track-files.conf:33: note: track_file tf_boost: reverse" in n for n in notes)
-    assert any("track-files.conf:19: note: track_file tf_unused: no instance tracks it" in n for n in notes)
+    assert any("track-files.conf:19: note: track_file tf_unused: no instance or sync group" in n for n in notes)
 
 
 def write(tmp_path: Path, text: str) -> Path:

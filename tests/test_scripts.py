@@ -186,7 +186,9 @@ def test_monitor_rise_fall_and_changes(tmp_path):
         await _until(lambda: m.state is TrackState.UP)
         await m.stop()
         assert changes == [("chk", TrackState.UP), ("chk", TrackState.DOWN), ("chk", TrackState.UP)]
-        assert m.counters.failures >= 2 and m.counters.runs >= 6
+        # The first pass alone makes it UP (keepalived 2.2.7 starts a script's count at rise - 1, issue #12);
+        # afterwards fall = 2 failures and rise = 2 passes: at least 1 + 2 + 2 runs.
+        assert m.counters.failures >= 2 and m.counters.runs >= 5
 
     run(body())
 

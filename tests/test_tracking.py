@@ -61,7 +61,9 @@ def test_tracking_follows_states_and_reports_faults_in_order():
         200,
         [Tracker(S, "web", -150), Tracker(S, "db", None), Tracker(IF, "eth1", 30), Tracker(IF, "eth0", None)],
     )
-    assert tracking.priority == 200 and tracking.faults == ()
+    assert tracking.priority == 200 and tracking.faults == ("track script db has not reported yet",)
+    assert tracking.set_state(S, "db", UP)
+    assert tracking.faults == ()
     assert tracking.set_state(S, "web", DOWN)
     assert not tracking.set_state(S, "web", DOWN)  # unchanged
     assert not tracking.set_state(S, "unknown-script", DOWN)  # not ours
@@ -78,11 +80,39 @@ def test_tracking_follows_states_and_reports_faults_in_order():
     assert tracking.faults == ()
 
 
-def test_unknown_is_not_a_fault():
-    tracking = Tracking(100, [Tracker(S, "db", None)])
-    assert tracking.faults == ()
+def test_a_fault_script_that_has_not_reported_yet_holds_a_starting_router():
+    """Issue #12: keepalived 2.2.7 keeps an instance in FAULT while a weight-0 script is still in its init state
+    (vrrp_track.c `initialise_track_script_state` counts it in `num_script_init`; vrrp_scheduler.c
+    `vrrp_init_state` enters FAULT "(init)"). A weighted script in that state adds nothing, so the priority is the
+    base; interfaces and files never wait (their state is known before the router starts)."""
+    tracking = Tracking(
+        100, [Tracker(S, "db", None), Tracker(S, "web", 50), Tracker(S, "api", -50), Tracker(IF, "eth1", None)]
+    )
+    assert tracking.faults == ("track script db has not reported yet",)
+    assert tracking.priority == 100
     tracking.set_state(S, "db", UNKNOWN)
-    assert tracking.faults == ()
+    assert tracking.faults == ("track script db has not reported yet",)
+    tracking.set_state(S, "db", DOWN)
+    assert tracking.faults == ("track script db failed",)
+    tracking.set_state(S, "db", UP)
+    assert tracking.faults == () and tracking.awaiting == set()
+
+
+def test_a_reload_does_not_make_a_running_router_wait_for_a_new_script():
+    """Issue #12: a fault script that a reload adds to a running router does not hold it before it has spoken
+    (keepalived 2.2.7: a script in SCRIPT_INIT_STATE_INIT_RELOAD is not counted in `num_script_init`,
+    vrrp_track.c `initialise_track_script_state`); it faults once it fails. One the old tracking still waited
+    for keeps holding, and a weighted script turned fault does not start waiting."""
+    old = Tracking(100, [Tracker(S, "db", None), Tracker(S, "web", 10)])
+    new = Tracking(100, [Tracker(S, "db", None), Tracker(S, "web", None), Tracker(S, "new", None)])
+    new.carry_over(old)
+    assert new.faults == ("track script db has not reported yet",)
+    old.set_state(S, "db", UP)
+    new = Tracking(100, [Tracker(S, "db", None), Tracker(S, "new", None)])
+    new.carry_over(old)
+    assert new.faults == () and new.states[(S, "db")] is UP
+    new.set_state(S, "new", DOWN)
+    assert new.faults == ("track script new failed",)
 
 
 def test_duplicate_tracker_refused():
@@ -121,10 +151,26 @@ def test_rise_fall_one_follows_each_result():
 
 
 def test_rise_fall_needs_consecutive_results():
-    c = RiseFall(rise=2, fall=3)
-    assert run(c, "+-++") == ["unknown", "unknown", "unknown", "up"]
+    c = RiseFall(rise=2, fall=3, state=DOWN)
+    assert run(c, "+-++") == ["down", "down", "down", "up"]
     assert run(c, "--+---") == ["up"] * 5 + ["down"]
     assert run(c, "+-++") == ["down"] * 3 + ["up"]
+
+
+@pytest.mark.parametrize(("first", "state"), [("+", "up"), ("-", "down")])
+def test_rise_fall_the_first_result_of_a_new_script_decides(first, state):
+    """Issue #12: keepalived 2.2.7 starts a script's count at `rise - 1` ("one success is enough",
+    vrrp_scheduler.c `vrrp_init_script`), and a failure while still in the init state goes down at once
+    (`vrrp_script_child_thread`); only later changes need `rise` passes or `fall` failures in a row."""
+    c = RiseFall(rise=3, fall=3)
+    assert run(c, first) == [state]
+    assert run(c, "-" * 3 if first == "+" else "+" * 3) == ([state] * 2 + ["down" if first == "+" else "up"])
+
+
+def test_rise_fall_starting_down_needs_rise_passes():
+    """`initial_state: down` (keepalived's `init_fail`: the script's result starts at 0, vrrp_scheduler.c
+    `vrrp_init_script`) needs the full `rise` passes to come up."""
+    assert run(RiseFall(rise=3, fall=1, state=DOWN), "+++") == ["down", "down", "up"]
 
 
 def test_rise_fall_restarted_by_a_reload_keeps_the_verdict_until_the_new_check_has_spoken():

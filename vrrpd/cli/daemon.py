@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from vrrpd import __version__
-from vrrpd.config import Config, ConfigError, load_config
+from vrrpd.config import Config, ConfigError, InstanceConfig, load_config
 from vrrpd.defaults import DEFAULT_CONFIG_PATH
 
 if TYPE_CHECKING:
@@ -42,6 +42,21 @@ def check(path: str) -> None:
     for warning in config.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"{path}: OK, {len(config.instances)} instance(s)")
+    for inst in config.instances:
+        for line in _owned(inst):
+            click.echo(f"  {inst.name}: {line}")
+
+
+def _owned(inst: InstanceConfig) -> list[str]:
+    """What the instance holds while Master besides its advertised addresses on its own interface: worth a line
+    each, as an imported keepalived.conf puts them in places the operator may not expect."""
+    lines = [
+        f"{a} on {inst.interface_of(a.ip)}" for a in inst.virtual_addresses if inst.interface_of(a.ip) != inst.interface
+    ]
+    lines += [f"excluded {a} on {inst.interface_of(a.ip)} (not advertised)" for a in inst.excluded_addresses]
+    lines += [f"route {r} (while Master)" for r in inst.routes]
+    lines += [f"rule {r} (while Master)" for r in inst.rules]
+    return lines
 
 
 @main.command()

@@ -57,6 +57,7 @@ _KEEPALIVED_NAMES = {
     "vrrp_track_file": "track_files (at the top level)",
     "file": "path",
     "init_file": "init",
+    "init_fail": "initial_state: down",
     "unicast_peer": "unicast_peers",
     "unicast_src_ip": "unicast_source",
     "check_unicast_src": "nothing: vrrpd always accepts unicast adverts only from unicast_peers",

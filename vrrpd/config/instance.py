@@ -18,7 +18,8 @@ from typing import Any
 
 from vrrpd.config.checker import Checker, Loc, Val, VirtualAddress, pick, quote, what
 from vrrpd.config.hooks import HooksConfig, parse_hooks
-from vrrpd.config.tracking import check_tracking, trackers
+from vrrpd.config.routes import AddressList, RouteConfig, RuleConfig, address_list, excluded_addresses, routes, rules
+from vrrpd.config.tracking import check_tracking, default_is_reference, trackers
 from vrrpd.config.unicast import DEFAULT_TTL, check_unicast, unicast_peers, unicast_source, unicast_ttl
 from vrrpd.protocol.constants import OWNER_PRIORITY
 from vrrpd.protocol.packet import (
@@ -124,6 +125,16 @@ class InstanceConfig:
     """Lowest TTL / hop limit accepted from a unicast peer (255: on-link only, RFC 9568 §7.1)."""
     notify: HooksConfig = field(default_factory=HooksConfig)
     """Commands run on transitions (vrrpd.config.hooks, vrrpd.services.hooks); none by default."""
+    excluded_addresses: tuple[VirtualAddress, ...] = ()
+    """keepalived's virtual_ipaddress_excluded: added and removed with the virtual addresses, never advertised
+    (so either family, and any number)."""
+    routes: tuple[RouteConfig, ...] = ()
+    """keepalived's virtual_routes: installed while Master, removed when it leaves Master (vrrpd.daemon.routes)."""
+    rules: tuple[RuleConfig, ...] = ()
+    """keepalived's virtual_rules: as `routes`, for policy-routing rules."""
+    address_interfaces: tuple[tuple[IPAddress, str], ...] = ()
+    """The addresses (virtual or excluded) that live on another interface than `interface`, and that interface:
+    keepalived's ``dev OTHER``. Written as the `interface` of an address's mapping form, not as a key."""
     line: int = field(default=0, compare=False)
     """Where the instance starts in its file (for messages); not part of equality, so an instance moved within
     the file is still the same instance."""
@@ -131,6 +142,15 @@ class InstanceConfig:
     @property
     def family(self) -> Family:
         return Family.IPV4 if self.virtual_addresses[0].version == 4 else Family.IPV6
+
+    def interface_of(self, address: IPAddress) -> str:
+        """The interface a virtual or excluded address is added to."""
+        return dict(self.address_interfaces).get(address, self.interface)
+
+    @property
+    def owned_addresses(self) -> tuple[VirtualAddress, ...]:
+        """Every address a Master adds: the advertised ones, then the excluded ones."""
+        return self.virtual_addresses + self.excluded_addresses
 
     @property
     def checksum_mode(self) -> ChecksumMode:
@@ -182,7 +202,9 @@ class InstanceConfig:
 
 IDENTITY_KEYS = ("name", "interface", "vrid", "virtual_addresses")
 """The keys that tell instances apart: required on each instance, never in `defaults`."""
-DEFAULTABLE_KEYS = tuple(k for k in InstanceConfig.__dataclass_fields__ if k not in (*IDENTITY_KEYS, "line"))
+_NOT_KEYS = ("line", "address_interfaces")
+"""Fields that are not YAML keys of their own."""
+DEFAULTABLE_KEYS = tuple(k for k in InstanceConfig.__dataclass_fields__ if k not in (*IDENTITY_KEYS, *_NOT_KEYS))
 INSTANCE_KEYS = IDENTITY_KEYS + DEFAULTABLE_KEYS
 """Every key of an instance, in the order they are checked (and listed in "unknown key" messages)."""
 _GARP_KEYS = tuple(GarpConfig.__dataclass_fields__)
@@ -240,23 +262,17 @@ def _garp(checker: Checker, value: Any, loc: Loc) -> dict[str, Any]:
     return {k: _GARP_CHECKS[k](checker, garp[k], loc.key(garp, k)) for k in garp}
 
 
-def _virtual_addresses(checker: Checker, value: Any, loc: Loc) -> tuple[VirtualAddress, ...]:
+def _virtual_addresses(checker: Checker, value: Any, loc: Loc) -> AddressList:
     items = checker.sequence(value, loc)
     if len(items) > _MAX_ADDRESSES:
         raise checker.error(loc, f"has {len(items)} addresses; an advertisement carries at most {_MAX_ADDRESSES}")
-    result: list[VirtualAddress] = []
-    seen: dict[Any, int] = {}
-    for index, item in enumerate(items):
-        at = loc.item(items, index)
-        address = checker.address(item, at, with_prefix=True)
-        if result and address.version != result[0].version:
+    result = address_list(checker, items, loc, _MAX_ADDRESSES)
+    for index, address in enumerate(result):
+        if address.version != result[0].version:
             raise checker.error(
-                at, f"{item} is not IPv{result[0].version} like {loc.path}[0] (one family per instance)"
+                loc.item(items, index),
+                f"{address} is not IPv{result[0].version} like {loc.path}[0] (one family per instance)",
             )
-        if address.ip in seen:
-            raise checker.error(at, f"{address.ip} is already listed at {loc.path}[{seen[address.ip]}]")
-        seen[address.ip] = index
-        result.append(address)
     if result and result[0].version == 6 and len(result) > _IPV6_ADDRESSES_IN_1500:
         checker.warn(
             loc,
@@ -264,7 +280,7 @@ def _virtual_addresses(checker: Checker, value: Any, loc: Loc) -> tuple[VirtualA
             f"1500-byte MTU carries ({_IPV6_ADDRESSES_IN_1500} addresses), so vrrpd will refuse to start on an "
             "interface with that MTU; split the addresses over several instances",
         )
-    return tuple(result)
+    return result
 
 
 INSTANCE_CHECKS: dict[str, KeyCheck] = {
@@ -294,6 +310,9 @@ INSTANCE_CHECKS: dict[str, KeyCheck] = {
     "unicast_ttl": unicast_ttl,
     "unicast_min_ttl": unicast_ttl,
     "notify": parse_hooks,
+    "excluded_addresses": excluded_addresses,
+    "routes": routes,
+    "rules": rules,
 }
 """Each instance key and the check of its value (a value from `defaults` gets the same check)."""
 
@@ -313,14 +332,16 @@ def check_defaults(checker: Checker, value: Any, loc: Loc) -> dict[str, Val]:
 def check_instances(checker: Checker, value: Any, loc: Loc, defaults: dict[str, Val]) -> list[InstanceConfig]:
     """The `instances` list, each instance checked, then the instances against each other."""
     items = checker.sequence(value, loc)
-    checked = [_instance(checker, item, loc.item(items, i), defaults) for i, item in enumerate(items)]
+    default = defaults["priority"].value if "priority" in defaults else None
+    reference = default_is_reference(items, default)
+    checked = [_instance(checker, item, loc.item(items, i), defaults, reference) for i, item in enumerate(items)]
     instances = [inst for inst, _ in checked]
     _cross_check(checker, instances, [locs for _, locs in checked])
     return instances
 
 
 def _instance(
-    checker: Checker, value: Any, loc: Loc, defaults: dict[str, Val]
+    checker: Checker, value: Any, loc: Loc, defaults: dict[str, Val], default_reference: bool
 ) -> tuple[InstanceConfig, dict[str, Loc]]:
     """The instance, and where its identity keys are (for the checks across instances)."""
     raw = checker.mapping(value, loc, INSTANCE_KEYS)
@@ -338,11 +359,12 @@ def _instance(
             vals[key] = Val(getattr(_BUILTIN, key), key_loc, "builtin")
     v = {key: val.value for key, val in vals.items()}
     v["garp"] = _merged_garp(defaults.get("garp"), vals["garp"])
+    _split_addresses(checker, vals, v)
 
     family = 4 if v["virtual_addresses"][0].version == 4 else 6
     _check_version(checker, vals, family, loc)
     _check_owner(checker, vals, loc)
-    check_tracking(checker, vals, loc)
+    check_tracking(checker, vals, loc, default_reference)
     check_unicast(checker, vals, family, loc)
     v["authentication"] = _check_v2_keys(checker, vals, family)
 
@@ -351,7 +373,23 @@ def _instance(
         inst.router_config()
     except ValueError as e:  # a gap between these checks and RouterConfig's own; say where, not crash
         raise checker.error(loc, str(e)) from None
-    return inst, {key: vals[key].loc for key in IDENTITY_KEYS}
+    return inst, {key: vals[key].loc for key in (*IDENTITY_KEYS, "excluded_addresses")}
+
+
+def _split_addresses(checker: Checker, vals: dict[str, Val], v: dict[str, Any]) -> None:
+    """The interface of each address apart, as a field of its own; no address both advertised and excluded; a
+    rule with neither from nor to takes the instance's family."""
+    vips: AddressList = vals["virtual_addresses"].value
+    excluded: tuple[VirtualAddress, ...] = vals["excluded_addresses"].value
+    both = {a.ip for a in vips} & {a.ip for a in excluded}
+    if both:
+        listed = ", ".join(sorted(map(str, both)))
+        raise checker.error(vals["excluded_addresses"].loc, f"{listed} is also in virtual_addresses; list it once")
+    v["virtual_addresses"] = tuple(vips)
+    v["excluded_addresses"] = tuple(excluded)
+    v["address_interfaces"] = vips.interfaces + getattr(excluded, "interfaces", ())
+    family = vips[0].version
+    v["rules"] = tuple(r if r.family else replace(r, family=family) for r in v["rules"])
 
 
 def _merged_garp(default: Val | None, own: Val) -> GarpConfig:
@@ -447,12 +485,14 @@ def _cross_check(checker: Checker, instances: list[InstanceConfig], locs: list[d
                 f"by instance {other.name!r} (line {other.line})",
             )
         routers[key] = i
-        at = loc["virtual_addresses"]
-        for address in inst.virtual_addresses:
+        for address in inst.owned_addresses:
+            at = loc["virtual_addresses"] if address in inst.virtual_addresses else loc["excluded_addresses"]
+            here = inst.interface_of(address.ip)
             for other in (instances[j] for j in by_address.get(address.ip, ())):
-                if other.interface == inst.interface:
+                there = other.interface_of(address.ip)
+                if there == here:
                     raise checker.error(at, f"{address.ip} is already a virtual address of instance {other.name!r}")
                 # The same link-local VIP on several links is normal (keepalived #2573); a global one is not.
                 if not address.ip.is_link_local:
-                    checker.warn(at, f"{address.ip} is also a virtual address of {other.name!r} on {other.interface}")
+                    checker.warn(at, f"{address.ip} is also a virtual address of {other.name!r} on {there}")
             by_address.setdefault(address.ip, []).append(i)

@@ -15,9 +15,10 @@ from typing import Any
 from vrrpd.config.checker import Checker, Loc, Val, pick, quote, what
 from vrrpd.config.yamlsrc import Map, Seq
 from vrrpd.protocol.constants import MAX_PRIORITY, MAX_WEIGHT, MIN_PRIORITY, OWNER_PRIORITY
-from vrrpd.protocol.tracking import Tracker, TrackerKind, effective_priority
+from vrrpd.protocol.tracking import Tracker, TrackerKind, TrackState, effective_priority
 
-_SCRIPT_KEYS = ("command", "interval", "timeout", "rise", "fall", "user")
+_SCRIPT_KEYS = ("command", "interval", "timeout", "rise", "fall", "user", "initial_state")
+_INITIAL_STATES = ("unknown", "down")
 _SECTIONS = {TrackerKind.SCRIPT: "track_scripts", TrackerKind.FILE: "track_files"}
 """The top-level section that defines the names a tracker list of this kind refers to."""
 _WEIGHTS = f"-{MAX_WEIGHT}..{MAX_WEIGHT}"
@@ -43,6 +44,10 @@ class ScriptConfig:
     """Consecutive failures before the script counts as down."""
     user: str | None = None
     """Run as this user (and its primary group, no supplementary groups); None = the daemon's own user."""
+    initial_state: TrackState = TrackState.UNKNOWN
+    """Before the first run: UNKNOWN (no weight applies, and an `on_failure: fault` tracker holds a starting
+    instance in FAULT until the first result, which decides at once), or DOWN (keepalived's `init_fail`: counted
+    as failed, so it needs `rise` passes to come up)."""
     line: int = field(default=0, compare=False)
 
 
@@ -69,7 +74,14 @@ def _script(checker: Checker, name: str, value: Any, loc: Loc) -> ScriptConfig:
     rise = checker.integer(entry["rise"], loc.key(entry, "rise"), 1, 100) if "rise" in entry else 1
     fall = checker.integer(entry["fall"], loc.key(entry, "fall"), 1, 100) if "fall" in entry else 1
     user = checker.user_name(entry["user"], loc.key(entry, "user")) if "user" in entry else None
-    return ScriptConfig(name, argv, interval, timeout, rise, fall, user, line=loc.line)
+    initial = TrackState.UNKNOWN
+    if "initial_state" in entry:
+        initial_loc = loc.key(entry, "initial_state")
+        if entry["initial_state"] not in _INITIAL_STATES:
+            shown = quote(entry["initial_state"], initial_loc)
+            raise checker.error(initial_loc, f"{shown} is not one of {', '.join(_INITIAL_STATES)}")
+        initial = TrackState(entry["initial_state"])
+    return ScriptConfig(name, argv, interval, timeout, rise, fall, user, initial, line=loc.line)
 
 
 def trackers(checker: Checker, value: Any, loc: Loc, kind: TrackerKind) -> tuple[Tracker, ...]:
@@ -129,8 +141,23 @@ def _weight(checker: Checker, entry: Map, at: Loc, kind: TrackerKind) -> int | N
     return raw
 
 
-def check_tracking(checker: Checker, vals: dict[str, Val], loc: Loc) -> None:
-    """Warnings for an instance's trackers that cannot do what their author probably wants."""
+def default_is_reference(items: Any, default: Any) -> bool:
+    """Whether the weight warnings may assume a peer at the default priority (100). Not when the file shows a
+    scheme of its own: two or more instances below the owner's 255, none of them at 100 (e.g. 200 and 190 on an
+    active-active pair). One instance alone shows no scheme, so the usual 150/100 pair still gets the warning.
+    `items` is the raw instances list, `default` the priority of `defaults:` (None: the built-in 100)."""
+    base = default if isinstance(default, int) else _ELECTION_REFERENCE
+    priorities = [
+        item.get("priority", base) if isinstance(item, dict) else base
+        for item in (items if isinstance(items, list) else [])
+    ]
+    others = [p for p in priorities if p != OWNER_PRIORITY]
+    return len(others) < 2 or _ELECTION_REFERENCE in others
+
+
+def check_tracking(checker: Checker, vals: dict[str, Val], loc: Loc, default_reference: bool = True) -> None:
+    """Warnings for an instance's trackers that cannot do what their author probably wants (`default_reference`:
+    see `default_is_reference`)."""
     interfaces, files = vals["track_interfaces"], vals["track_files"]
     interface = vals["interface"].value
     for tracker in interfaces.value:
@@ -141,13 +168,13 @@ def check_tracking(checker: Checker, vals: dict[str, Val], loc: Loc) -> None:
                 f"{interface}{interfaces.note()} is the instance's own interface, which always puts the "
                 f"instance in FAULT when it goes down, {effect}",
             )
-    _check_weights(checker, vals, loc)
+    _check_weights(checker, vals, loc, default_reference)
     # A file's weight multiplies a value only known at run time, so only the owner case is certain for files.
     if vals["priority"].value == OWNER_PRIORITY and any(t.weight is not None for t in files.value):
         _warn_owner_weights(checker, pick(loc, files), f"track file weights{files.note()}")
 
 
-def _check_weights(checker: Checker, vals: dict[str, Val], loc: Loc) -> None:
+def _check_weights(checker: Checker, vals: dict[str, Val], loc: Loc, default_reference: bool) -> None:
     """Script and interface weights that cannot move this router across the default priority."""
     scripts, interfaces = vals["track_scripts"], vals["track_interfaces"]
     interface = vals["interface"].value
@@ -162,6 +189,9 @@ def _check_weights(checker: Checker, vals: dict[str, Val], loc: Loc) -> None:
         return
     # vrrpd sees only its own side of the election, so the test is against the default priority (100), which
     # is what a peer has unless configured otherwise; the text says so, and what would make the weight work.
+    # A file whose priorities show another base by design has no use for a test against 100.
+    if not default_reference:
+        return
     ref = _ELECTION_REFERENCE
     lowest = effective_priority(base, [w for w in weights if w < 0])
     highest = effective_priority(base, [w for w in weights if w > 0])

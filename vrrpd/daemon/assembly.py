@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from vrrpd.config import Config, InstanceConfig
 from vrrpd.config.syncgroups import SyncGroupConfig
-from vrrpd.daemon.model import FrameSender, Instance, Link, Openers
+from vrrpd.daemon.model import Device, FrameSender, Instance, Link, Openers
 from vrrpd.daemon.syncgroups import SyncGroups
 from vrrpd.daemon.vmac import VirtualMacError, VirtualMacs
 from vrrpd.net.netlink import AddressManager, IPInterface, LinkInfo
@@ -117,23 +117,35 @@ class Assembly:
 
     async def remove_stale(self, cfg: InstanceConfig, dumps: AddressDumps) -> frozenset[IPAddress]:
         """A crash can leave our VIPs behind; a Backup must not hold them (RFC 9568 §6.4.2). VIPs left on a
-        macvlan go with it (vrrpd.daemon.vmac removes the macvlan); these are the ones on the interface itself.
-        Returns the owner's addresses that were there before us, never to be removed by us."""
+        macvlan go with it (vrrpd.daemon.vmac removes the macvlan); these are the ones on the interface itself, and
+        the excluded and other-interface addresses wherever they live. Returns the owner's addresses that were
+        there before us, never to be removed by us."""
         index = self.links[(cfg.interface, cfg.family)].info.index
-        present, ours = await dumps.of(index)
         kept: set[IPAddress] = set()
-        for vip in cfg.virtual_addresses:
+        for vip in cfg.owned_addresses:
+            where = cfg.interface_of(vip.ip)
+            if where != cfg.interface:
+                try:
+                    at = (await self.netlink.link(where)).index
+                except OSError:
+                    continue  # make_instance says so (open_devices)
+            else:
+                at = index
+            present, ours = await dumps.of(at)
             if vip.ip not in present:
                 continue
-            if cfg.priority == OWNER_PRIORITY and not cfg.virtual_mac and vip.ip not in ours:
+            advertised_here = where == cfg.interface and vip in cfg.virtual_addresses
+            if advertised_here and cfg.priority == OWNER_PRIORITY and not cfg.virtual_mac and vip.ip not in ours:
                 # The owner's addresses are its real interface addresses, configured by the admin (not
                 # tagged as added by us): removing one, at start or later on shutdown, would cut the host
                 # off. Keep it, and never remove it.
                 log.info("%s: %s is already on %s; kept as the owner's own address", cfg.name, vip, cfg.interface)
                 kept.add(vip.ip)
                 continue
-            log.warning("%s: removing %s left on %s (crash?)", cfg.name, present[vip.ip], cfg.interface)
-            await self.netlink.remove(index, present.pop(vip.ip))
+            if not advertised_here and vip.ip not in ours:
+                continue  # an excluded or other-interface address we did not add (IFA_PROTO): the host's own
+            log.warning("%s: removing %s left on %s (crash?)", cfg.name, present[vip.ip], where)
+            await self.netlink.remove(at, present.pop(vip.ip))
         return frozenset(kept)
 
     async def make_instance(self, cfg: InstanceConfig, kept: frozenset[IPAddress]) -> Instance:
@@ -173,11 +185,41 @@ class Assembly:
         link.routers[cfg.vrid] = inst
         link.own.add(source)
         self.instances[cfg.name] = inst
+        await self.open_devices(inst)
         try:
             self.notifier.add_instance(cfg, await self.notifier.resolve_user("instance", cfg.name, cfg.notify))
         except HookSetupError as exc:
             raise StartupError(str(exc)) from None
         return inst
+
+    async def open_devices(self, inst: Instance) -> None:
+        """The other interfaces the instance's addresses live on (keepalived's ``dev OTHER``), each with the
+        announcer of that interface (shared, as an instance's own). A reload calls it again for new ones."""
+        cfg = inst.config
+        for name in dict.fromkeys(ifname for _, ifname in cfg.address_interfaces):
+            if name == cfg.interface or name in inst.devices:
+                continue
+            try:
+                info = await self.netlink.link(name)
+            except OSError as exc:
+                raise StartupError(f"{cfg.name}: interface {name} of its addresses: {exc}") from None
+            announcer = self.announcers.get(name)
+            if announcer is None:
+                announcer = self.openers.announcer(name, info.mac, await self.netlink.link_local(info.index))
+                self.announcers[name] = announcer
+            inst.devices[name] = Device(info.index, announcer)
+
+    def close_unused_announcers(self, names: Collection[str]) -> None:
+        """Close the announcers of `names` that no instance uses any more (as its own or for its addresses)."""
+        for name in names:
+            announcer = self.announcers.get(name)
+            used = any(
+                other.announcer is announcer or any(d.announcer is announcer for d in other.devices.values())
+                for other in self.instances.values()
+            )
+            if announcer is not None and not used:
+                announcer.close()
+                del self.announcers[name]
 
     async def tear_down(
         self, cfg: InstanceConfig, detach: Callable[[Link], None], inst: Instance | None = None
@@ -197,10 +239,7 @@ class Assembly:
             detach(link)
             link.sock.close()
             del self.links[(cfg.interface, cfg.family)]
-        announcer = self.announcers.get(cfg.interface)
-        if announcer is not None and all(other.announcer is not announcer for other in self.instances.values()):
-            announcer.close()
-            del self.announcers[cfg.interface]
+        self.close_unused_announcers([cfg.interface, *(inst.devices if inst is not None else ())])
 
     def close(self) -> None:
         """Close every link's socket and every shared announcer (the macvlans' are the VirtualMacs')."""

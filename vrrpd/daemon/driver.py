@@ -21,9 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from vrrpd.daemon.model import AddVips, AnnounceVips, Instance, RemoveVips, SendWire, VmacDown, VmacUp
+from vrrpd.daemon.model import (
+    AddVips,
+    AnnounceVips,
+    InstallRoutes,
+    Instance,
+    RemoveVips,
+    SendWire,
+    VmacDown,
+    VmacUp,
+    WithdrawRoutes,
+)
 from vrrpd.daemon.status import summary
 from vrrpd.daemon.syncgroups import SyncGroups
 from vrrpd.protocol import (
@@ -43,6 +53,7 @@ from vrrpd.protocol import (
     UpdateAddresses,
     encode,
 )
+from vrrpd.protocol.packet import IPAddress
 from vrrpd.protocol.syncgroup import Coordinated, GroupStateChanged
 from vrrpd.protocol.tracking import TrackerKind, TrackState
 from vrrpd.services import sdnotify
@@ -68,6 +79,10 @@ class Driver:
     """The daemon is stopping: tracking no longer moves the routers, and no STATUS= follows STOPPING=1."""
     status_due: bool = False
     """A STATUS= update is queued for this loop iteration (`push_status`)."""
+    silent_groups: dict[str, dict[str, object]] = field(default_factory=dict)
+    """Sync groups in a start-up FAULT whose hooks have not run: the group only waits for fault scripts' first
+    results (keepalived keeps such a group in its init state, `num_member_init`, and notifies nothing). Their
+    hooks run if the wait turns into a failure (`wake_silent_groups`), or with the group's next transition."""
 
     # --- inputs ----------------------------------------------------------------------------------------------------
 
@@ -108,6 +123,10 @@ class Driver:
             reason = "; ".join(faults)
             if router.fault_reason != reason:
                 self.feed(inst, Faulted(reason))
+            if inst.silent_fault is not None and router.state is State.FAULT and not tracking.only_waiting:
+                event, inst.silent_fault = inst.silent_fault, None
+                self.notifier.run_hooks("instance", inst.config.name, event, reason, router.priority)
+                self.wake_silent_groups()
         elif router.fault_reason is not None:
             log.info("%s: fault cleared (%s)", inst.config.name, router.fault_reason)
             self.feed(inst, Recovered())
@@ -116,6 +135,26 @@ class Driver:
         if not self.stopping:
             for out in self.sync.changed(kind, name, state, self.loop.time()):
                 self.apply_group(out)
+            self.wake_silent_groups()
+
+    def group_waits(self, name: str) -> bool:
+        """Sync group `name` is held only by fault scripts that have not reported yet: its own, or those of the
+        members in FAULT (each of which is in a silent start-up FAULT)."""
+        group = self.sync.groups[name]
+        if group.tracking.faults and not group.tracking.only_waiting:
+            return False
+        faulted = [member for member, router in group.members.items() if router.state is State.FAULT]
+        return all(self.instances[member].silent_fault is not None for member in faulted)
+
+    def wake_silent_groups(self) -> None:
+        """Run the hooks of each silent start-up group FAULT whose wait has turned into a failure."""
+        for name, event in list(self.silent_groups.items()):
+            group = self.sync.groups.get(name)
+            if group is None or group.state is not State.FAULT:
+                del self.silent_groups[name]
+            elif not self.group_waits(name):
+                del self.silent_groups[name]
+                self.notifier.run_hooks("group", name, event, group.held_by(self.loop.time()) or group.reason, 0)
 
     # --- actions ---------------------------------------------------------------------------------------------------
 
@@ -131,7 +170,13 @@ class Driver:
         """One sync group transition, in order: logged, then to the event stream and the group's hooks."""
         log.info("sync group %s: %s -> %s (%s)", change.group, change.old, change.new, change.reason)
         # A group has no priority of its own: 0, as keepalived passes to a group's notify script.
-        self.notifier.transition("group", change.group, change.old, change.new, change.reason, 0)
+        silent = change.old is State.INITIALIZE and change.new is State.FAULT and self.group_waits(change.group)
+        event = self.notifier.transition(
+            "group", change.group, change.old, change.new, change.reason, 0, hooks=not silent
+        )
+        self.silent_groups.pop(change.group, None)
+        if silent and event is not None:
+            self.silent_groups[change.group] = event
 
     def arm(self, inst: Instance) -> None:
         deadline = inst.router.next_deadline()
@@ -149,10 +194,13 @@ class Driver:
                 if inst.vmac is not None:
                     inst.vmac.pending_up += 1
                     inst.ops.put_nowait(VmacUp())
-                inst.ops.put_nowait(AddVips(action.addresses))
+                inst.ops.put_nowait(AddVips(action.addresses + excluded(inst)))
+                if inst.config.routes or inst.config.rules:
+                    inst.ops.put_nowait(InstallRoutes(inst.config.routes, inst.config.rules))
             elif isinstance(action, RemoveAddresses):
                 inst.stop_announcing()
-                inst.ops.put_nowait(RemoveVips(action.addresses))
+                inst.ops.put_nowait(WithdrawRoutes())
+                inst.ops.put_nowait(RemoveVips(action.addresses + excluded(inst)))
                 if inst.vmac is not None:
                     inst.ops.put_nowait(VmacDown())
             elif isinstance(action, UpdateAddresses):
@@ -162,12 +210,24 @@ class Driver:
                 if action.added:
                     inst.ops.put_nowait(AddVips(action.added))
             elif isinstance(action, Announce):
-                inst.ops.put_nowait(AnnounceVips(action.addresses, beside=updated))
+                # A reload's Announce is for the advertised addresses it added; inplace announces excluded ones.
+                extra = () if updated else excluded(inst)
+                inst.ops.put_nowait(AnnounceVips(action.addresses + extra, beside=updated))
             elif isinstance(action, StateChanged):
                 log.info("%s: %s -> %s (%s)", inst.config.name, action.old, action.new, action.reason)
-                self.notifier.transition(
-                    "instance", inst.config.name, action.old, action.new, action.reason, inst.router.priority
+                # A start that only waits for its fault scripts is FAULT in status and events, but keepalived
+                # runs no notify script for it: the hooks follow once the wait becomes a failure, or the next state.
+                silent = action.old is State.INITIALIZE and action.new is State.FAULT and inst.tracking.only_waiting
+                event = self.notifier.transition(
+                    "instance",
+                    inst.config.name,
+                    action.old,
+                    action.new,
+                    action.reason,
+                    inst.router.priority,
+                    hooks=not silent,
                 )
+                inst.silent_fault = event if silent else None
                 if not self.stopping and not self.status_due:
                     # One update per loop iteration, not per transition: 100 instances starting would cost 100
                     # summaries of 100 instances each before READY (issue #6).
@@ -208,6 +268,12 @@ class Driver:
             inst.ops.put_nowait(SendWire(wire))
             return
         transmit(inst, wire, self.ratelog)
+
+
+def excluded(inst: Instance) -> tuple[IPAddress, ...]:
+    """The addresses a Master owns besides those in its adverts (keepalived's virtual_ipaddress_excluded): the
+    core never sees them (RouterConfig.addresses is what is advertised), so they go and come with its actions."""
+    return tuple(a.ip for a in inst.config.excluded_addresses)
 
 
 def transmit(inst: Instance, wire: bytes, ratelog: RateLimitedLogger) -> None:

@@ -13,6 +13,9 @@ what depends on the changed keys follows (docs/reload.md has the table, key by k
 - A VIP whose prefix changed on a Master is removed and added again with the new prefix (the kernel keeps an
   address's prefix); the GARP / NA refresh follows `garp.refresh` (started if the reload turns it on).
 - An address owner's new VIP that is already one of the host's own addresses is kept on shutdown, as at start-up.
+- A Master's excluded addresses, the interface of its addresses, its routes and rules follow at once: removed ones
+  go (before the router's own additions, so an address moving between the advertised and the excluded list is
+  removed before it is added), added ones come after (and are announced); a Backup only records them.
 """
 
 from __future__ import annotations
@@ -21,13 +24,23 @@ import logging
 
 from vrrpd.config import InstanceConfig
 from vrrpd.daemon.assembly import AddressDumps, unicast_choice
-from vrrpd.daemon.model import AddVips, AnnounceVips, BlockVips, Instance, RemoveVips, UnblockVips
+from vrrpd.daemon.model import (
+    AddVips,
+    AnnounceVips,
+    BlockVips,
+    InstallRoutes,
+    Instance,
+    RemoveVips,
+    UnblockVips,
+    WithdrawRoutes,
+)
 from vrrpd.daemon.preflight import REREGISTER, UNICAST_KEYS, Checked
 from vrrpd.daemon.seam import InstanceSeam
 from vrrpd.daemon.worker import device_index
 from vrrpd.net.unicast import UnicastPeers
 from vrrpd.protocol import Reconfigured, State
 from vrrpd.protocol.constants import OWNER_PRIORITY
+from vrrpd.protocol.packet import IPAddress
 from vrrpd.protocol.receive import Receiver
 
 log = logging.getLogger("vrrpd")
@@ -44,6 +57,8 @@ async def reconfigure(
     if cfg.priority == OWNER_PRIORITY and not cfg.virtual_mac and "virtual_addresses" in keys:
         await keep_own_addresses(daemon, inst, cfg)
     inst.config = cfg  # what the worker and the driver read from here on (prefixes, Accept_Mode, GARP, checksum)
+    if "address_interfaces" in keys:
+        await daemon.assembly.open_devices(inst)
     if REREGISTER & set(keys):
         daemon.notifier.add_instance(cfg, checked.hook_users.get(("instance", cfg.name)))
     if SCREEN_KEYS & set(keys):
@@ -52,9 +67,13 @@ async def reconfigure(
     master = inst.router.state is State.MASTER
     if "virtual_addresses" in keys and master:
         readd_changed_prefixes(inst, old)
+    owned = OWNED_KEYS & set(keys) and master
+    added = withdraw_owned(inst, old) if owned else ()
     router_config = daemon.sync.router_config(cfg)
     if router_config != inst.router.config:
         daemon.driver.feed(inst, Reconfigured(router_config))
+    if owned:
+        install_owned(inst, old, added)
     if old.accepts_traffic != cfg.accepts_traffic:
         await refilter(daemon, inst, old)
     if "garp" in keys and master and cfg.garp.refresh > 0 and (inst.garp is None or inst.garp.done()):
@@ -88,6 +107,42 @@ def readd_changed_prefixes(inst: Instance, old: InstanceConfig) -> None:
     if changed:
         inst.ops.put_nowait(RemoveVips(changed))
         inst.ops.put_nowait(AddVips(changed))
+
+
+OWNED_KEYS = frozenset({"excluded_addresses", "address_interfaces", "routes", "rules"})
+"""Keys of what a Master owns besides its advertised addresses."""
+
+
+def withdraw_owned(inst: Instance, old: InstanceConfig) -> tuple[IPAddress, ...]:
+    """The first half of a Master's change of excluded addresses, address interfaces, routes and rules: what goes
+    (and an address whose interface or prefix changed). Returns the excluded addresses to add afterwards."""
+    cfg = inst.config
+    dropped_routes = tuple(r for r in old.routes if r not in cfg.routes)
+    dropped_rules = tuple(r for r in old.rules if r not in cfg.rules)
+    if dropped_routes or dropped_rules:
+        inst.ops.put_nowait(WithdrawRoutes(dropped_routes, dropped_rules))
+    before = {a.ip: (a, old.interface_of(a.ip)) for a in old.excluded_addresses}
+    after = {a.ip: (a, cfg.interface_of(a.ip)) for a in cfg.excluded_addresses}
+    # A VIP that only moved to another interface: the router does not see it (its address list is the same).
+    vips = {a.ip for a in old.virtual_addresses} & {a.ip for a in cfg.virtual_addresses}
+    moved = tuple(ip for ip in vips if old.interface_of(ip) != cfg.interface_of(ip))
+    gone = tuple(ip for ip in before if before[ip] != after.get(ip)) + moved
+    if gone:
+        inst.ops.put_nowait(RemoveVips(gone))
+    return tuple(ip for ip in after if after[ip] != before.get(ip)) + moved
+
+
+def install_owned(inst: Instance, old: InstanceConfig, added: tuple[IPAddress, ...]) -> None:
+    """The second half: the excluded (or moved) addresses that come, announced beside the running announcement,
+    then the new routes and rules."""
+    cfg = inst.config
+    if added:
+        inst.ops.put_nowait(AddVips(added))
+        inst.ops.put_nowait(AnnounceVips(added, beside=True))
+    new_routes = tuple(r for r in cfg.routes if r not in old.routes)
+    new_rules = tuple(r for r in cfg.rules if r not in old.rules)
+    if new_routes or new_rules:
+        inst.ops.put_nowait(InstallRoutes(new_routes, new_rules))
 
 
 async def refilter(daemon: InstanceSeam, inst: Instance, old: InstanceConfig) -> None:

@@ -18,8 +18,10 @@ from ipaddress import IPv6Address
 from typing import ClassVar, Protocol
 
 from vrrpd.config import InstanceConfig
+from vrrpd.config.routes import RouteConfig, RuleConfig
 from vrrpd.net.announce import Announcer
 from vrrpd.net.netlink import LinkInfo
+from vrrpd.net.routes import KernelRoute, KernelRule
 from vrrpd.net.sockets import Received, VrrpSocket
 from vrrpd.net.unicast import UnicastPeers, is_local
 from vrrpd.protocol import Advert, Family, VirtualRouter
@@ -81,6 +83,15 @@ class VirtualMac:
     """Queued "up" operations: while non-zero, adverts go through the worker so they follow the carrier."""
 
 
+@dataclass
+class Device:
+    """Another interface some of an instance's addresses live on (keepalived's ``dev OTHER``)."""
+
+    index: int
+    announcer: FrameSender
+    """GARP / NA for the addresses on this interface, from its own MAC (shared with other users of the interface)."""
+
+
 @dataclass(eq=False)  # an entity: two links are the same link only if they are one object
 class Link:
     """One (interface, family) the daemon listens on: the socket and the routers behind it, by VRID."""
@@ -131,6 +142,14 @@ class Instance:
     """Unicast peers (vrrpd.net.unicast); None for a multicast instance."""
     kept: frozenset[IPAddress] = frozenset()
     """Owner addresses that were on the interface before us: never removed by us."""
+    devices: dict[str, Device] = field(default_factory=dict)
+    """The other interfaces its addresses live on, by name (vrrpd.daemon.assembly opens them)."""
+    routes: dict[RouteConfig, KernelRoute] = field(default_factory=dict)
+    """The routes its worker installed and has not removed since: the only ones it ever removes."""
+    rules: dict[RuleConfig, KernelRule] = field(default_factory=dict)
+    """As `routes`, for rules."""
+    foreign: set[RouteConfig | RuleConfig] = field(default_factory=set)
+    """Configured routes and rules that were already in the kernel when it became Master: not ours, kept."""
     timer_at: float | None = None
     """The deadline last handed to the scheduler."""
     wire: tuple[Advert, bytes] | None = None
@@ -143,6 +162,9 @@ class Instance:
     """Bursts for addresses a reload added while Master, running beside `garp`."""
     send_errors: int = 0
     netlink_errors: int = 0
+    silent_fault: dict[str, object] | None = None
+    """The event of a start-up FAULT whose hooks have not run: it only waits for fault scripts' first results, which
+    keepalived notifies nothing for (issue #12). They run if the wait turns into a failure (vrrpd.daemon.driver)."""
 
     @property
     def name(self) -> str:
@@ -219,10 +241,39 @@ class UnblockVips:
 
 
 @dataclass(frozen=True, slots=True)
+class InstallRoutes:
+    """Install routes and rules (after the addresses they may use as source or gateway)."""
+
+    routes: tuple[RouteConfig, ...]
+    rules: tuple[RuleConfig, ...]
+    verb: ClassVar[str] = "install"
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawRoutes:
+    """Remove routes and rules the instance installed (before its addresses go); None: every one it holds."""
+
+    routes: tuple[RouteConfig, ...] | None = None
+    rules: tuple[RuleConfig, ...] | None = None
+    verb: ClassVar[str] = "withdraw"
+
+
+@dataclass(frozen=True, slots=True)
 class VmacDown:
     """Put the macvlan back in protodown (after the VIPs are gone)."""
 
     verb: ClassVar[str] = "down"
 
 
-Op = VmacUp | AddVips | SendWire | AnnounceVips | RemoveVips | VmacDown | BlockVips | UnblockVips
+Op = (
+    VmacUp
+    | AddVips
+    | SendWire
+    | AnnounceVips
+    | RemoveVips
+    | VmacDown
+    | BlockVips
+    | UnblockVips
+    | InstallRoutes
+    | WithdrawRoutes
+)

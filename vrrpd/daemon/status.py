@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from vrrpd import __version__
+from vrrpd.daemon import routes
 from vrrpd.daemon.model import Instance, Link
 from vrrpd.daemon.syncgroups import SyncGroups
 from vrrpd.net.firewall import Firewall
@@ -95,6 +96,7 @@ def instance_status(inst: Instance, now: float, notifier: Notifier) -> dict[str,
             "receive": [form.value for form in cfg.accepted_checksums],
         },
         "virtual_addresses": [str(a) for a in cfg.virtual_addresses],
+        **owned_status(inst),
         "virtual_mac": (
             {"mac": inst.vmac.mac, "interface": inst.vmac.name, "running": inst.vmac.running} if inst.vmac else None
         ),
@@ -134,6 +136,21 @@ def instance_status(inst: Instance, now: float, notifier: Notifier) -> dict[str,
             "drops": dict(c.drops),
         },
     }
+
+
+def owned_status(inst: Instance) -> dict[str, Any]:
+    """What a Master owns besides its advertised addresses, shown only when configured (so the status of an
+    instance without them reads as before): excluded addresses, the interface of each address that names one,
+    and the routes and rules with whether each is installed (vrrpd.daemon.routes)."""
+    cfg = inst.config
+    shown: dict[str, Any] = {}
+    if cfg.excluded_addresses:
+        shown["excluded_addresses"] = [str(a) for a in cfg.excluded_addresses]
+    if cfg.address_interfaces:
+        shown["address_interfaces"] = {str(ip): name for ip, name in cfg.address_interfaces}
+    if cfg.routes or cfg.rules:
+        shown.update(routes.status(inst))
+    return shown
 
 
 def family_name(family: Family) -> str:

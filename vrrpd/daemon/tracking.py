@@ -5,7 +5,9 @@ interfaces and scripts). A `LinkMonitor` (netlink, subscribed before its initial
 one `ScriptMonitor` per script reports rise/fall changes; after each change the instance's effective priority
 goes to the router as `PriorityChanged`, then any fault as `Faulted(reasons)`, or `Recovered` once none is left
 (vrrpd.daemon.driver's `update_tracking`). The initial states are fed before `Started`, so a router whose
-interface is down at start goes straight to FAULT; scripts start UNKNOWN (no effect) until they have run. Track
+interface is down at start goes straight to FAULT; scripts start UNKNOWN (no weight) until they have run, and a
+router with an `on_failure: fault` script waits in FAULT for its first result (issue #12), unless the script
+says `initial_state: down` (then it is failed from the start). Track
 files (vrrpd.services.filetrack) are read once before the routers start, then polled; each value change arrives
 through `on_file` like a script's. Group trackers (fault only) reach the sync groups from the same link and script
 monitors.
@@ -130,6 +132,8 @@ class TrackingMonitors:
                 monitor = ScriptMonitor(script, self.on_script, self.ratelog, await self.user_of(script, users))
                 self.scripts[script.name] = monitor
                 self.fresh.append(monitor)
+                for tracking in trackings:  # `initial_state: down` counts from the start (keepalived's init_fail)
+                    tracking.set_state(TrackerKind.SCRIPT, script.name, monitor.state)
         new_files = [f for f in self.config.track_files if f.name not in self.files]
         created = await create_monitors(new_files, files, trackings, self.on_file, self.ratelog)
         self.files.update(created)
@@ -178,16 +182,14 @@ class TrackingMonitors:
 
     async def retrack(self, inst: Instance, users: Mapping[str, RunAs | None]) -> None:
         """A reload changed the trackers or the base priority of `inst` (whose `config` is the new one already).
-        A tracker it had keeps its state; a new one starts from its monitor (created if it is the first user)."""
+        A tracker it had keeps its state; a new one starts from its monitor (created if it is the first user). A new
+        fault script that has not reported yet does not hold the running instance in FAULT (`Tracking.carry_over`)."""
         cfg, old = inst.config, inst.tracking
         if cfg.trackers == old.trackers:
             old.base_priority = cfg.priority
             return
         inst.tracking = Tracking(cfg.priority, cfg.trackers)
-        for key in inst.tracking.states.keys() & old.states.keys():
-            inst.tracking.states[key] = old.states[key]
-            if key in old.values:
-                inst.tracking.values[key] = old.values[key]
+        inst.tracking.carry_over(old)
         await self.add([inst], users=users)
 
     def state_of(self, kind: TrackerKind, name: str) -> TrackState:

@@ -28,11 +28,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from ipaddress import ip_interface
 
+from vrrpd.daemon import routes
 from vrrpd.daemon.driver import transmit
 from vrrpd.daemon.model import (
     AddVips,
     AnnounceVips,
     BlockVips,
+    FrameSender,
+    InstallRoutes,
     Instance,
     Op,
     RemoveVips,
@@ -40,6 +43,7 @@ from vrrpd.daemon.model import (
     UnblockVips,
     VmacDown,
     VmacUp,
+    WithdrawRoutes,
 )
 from vrrpd.daemon.vmac import VirtualMacs
 from vrrpd.net.firewall import Firewall
@@ -122,6 +126,10 @@ class Worker:
         elif isinstance(op, VmacDown):
             assert inst.vmac is not None
             await self.vmacs.down(inst.vmac)
+        elif isinstance(op, InstallRoutes):
+            await routes.install(self.netlink, inst, op.routes, op.rules)
+        elif isinstance(op, WithdrawRoutes):
+            await routes.withdraw(self.netlink, inst, op.routes, op.rules)
         elif isinstance(op, AddVips):
             if not inst.config.accepts_traffic:
                 await self.guard(inst, self.firewall.block, op.addresses)
@@ -132,31 +140,46 @@ class Worker:
                 await self.guard(inst, self.firewall.unblock, op.addresses)
 
     async def change_addresses(self, inst: Instance, op: AddVips | RemoveVips) -> None:
-        """Add or remove the VIPs in one netlink batch (vrrpd.net.addrbatch: 100 VIPs are up in about 10 ms
-        instead of 26). An address the kernel refuses is counted and logged; the others still change."""
-        index = device_index(inst)
-        device = inst.vmac.name if inst.vmac else inst.config.interface
-        by_ip = {a.ip: a for a in inst.config.virtual_addresses}
+        """Add or remove the VIPs in one netlink batch per device (vrrpd.net.addrbatch: 100 VIPs are up in about
+        10 ms instead of 26). An address the kernel refuses is counted and logged; the others still change."""
+        by_ip = {a.ip: a for a in inst.config.owned_addresses}
         adding = isinstance(op, AddVips)
+        batches: dict[int, list[IPInterface]] = {}
         if adding:
-            await self.wait_released(inst, index, op.addresses)
-            ifaces = [by_ip.get(a) or ip_interface(a) for a in op.addresses]
+            for address in op.addresses:
+                batches.setdefault(place(inst, address), []).append(by_ip.get(address) or ip_interface(address))
+            for index, ifaces in batches.items():
+                await self.wait_released(inst, index, [iface.ip for iface in ifaces])
         else:
-            added = {a: held[1] for a in op.addresses if (held := self.holders.get((index, a))) and held[0] is inst}
-            ifaces = [added.get(a) or by_ip.get(a) or ip_interface(a) for a in op.addresses if a not in inst.kept]
+            for address in op.addresses:
+                if address in inst.kept:
+                    continue
+                # Where and with which prefix it was added (a reload may have changed either since).
+                index, held = self.holding(inst, address) or (place(inst, address), None)
+                batches.setdefault(index, []).append(held or by_ip.get(address) or ip_interface(address))
         change = self.netlink.add_many if adding else self.netlink.remove_many
-        try:
-            results: list[OSError | None] = list(await change(index, ifaces))
-        except OSError as exc:  # the batch as a whole (its socket), not one address
-            results = [exc] * len(ifaces)
-        for iface, error in zip(ifaces, results, strict=True):
-            if error is not None:
-                inst.netlink_errors += 1
-                log.error("%s: cannot %s %s on %s: %s", inst.config.name, op.verb, iface, device, error)
-            elif adding:
-                self.holders[(index, iface.ip)] = (inst, iface)
+        for index, ifaces in batches.items():
+            try:
+                results: list[OSError | None] = list(await change(index, ifaces))
+            except OSError as exc:  # the batch as a whole (its socket), not one address
+                results = [exc] * len(ifaces)
+            for iface, error in zip(ifaces, results, strict=True):
+                if error is not None:
+                    inst.netlink_errors += 1
+                    device = inst.config.interface_of(iface.ip)
+                    log.error("%s: cannot %s %s on %s: %s", inst.config.name, op.verb, iface, device, error)
+                elif adding:
+                    self.holders[(index, iface.ip)] = (inst, iface)
         if not adding:  # gone or not, it is not held any more: a failed removal is counted and logged above
             self.let_go(inst, op.addresses)
+
+    def holding(self, inst: Instance, address: IPAddress) -> tuple[int, IPInterface] | None:
+        """The device index `inst` added `address` on, and the interface value it added, if it holds it."""
+        for index in device_indexes(inst):
+            held = self.holders.get((index, address))
+            if held is not None and held[0] is inst:
+                return index, held[1]
+        return None
 
     async def wait_released(self, inst: Instance, index: int, addresses: Iterable[IPAddress]) -> None:
         """Until no other instance holds any of `addresses` on device `index` (at most MOVE_TIMEOUT seconds)."""
@@ -171,18 +194,16 @@ class Worker:
 
     def let_go(self, inst: Instance, addresses: Iterable[IPAddress]) -> None:
         """`inst` no longer holds `addresses`: wake the adds waiting for them."""
-        index = device_index(inst)
-        gone = [a for a in addresses if (held := self.holders.get((index, a))) and held[0] is inst]
-        for address in gone:
-            del self.holders[(index, address)]
+        gone = [(where[0], a) for a in addresses if (where := self.holding(inst, a))]
+        for key in gone:
+            del self.holders[key]
         if gone:
             self.released.set()
             self.released = asyncio.Event()
 
     def held(self, inst: Instance, addresses: Iterable[IPAddress]) -> tuple[IPAddress, ...]:
         """Those of `addresses` that `inst` holds (its worker added them and has not removed them since)."""
-        index = device_index(inst)
-        return tuple(a for a in addresses if (held := self.holders.get((index, a))) and held[0] is inst)
+        return tuple(a for a in addresses if self.holding(inst, a))
 
     async def guard(
         self,
@@ -223,19 +244,37 @@ class Worker:
         while refresh and (every := inst.config.garp.refresh) > 0 and inst.router.state is State.MASTER:
             await asyncio.sleep(every)
             if inst.router.state is State.MASTER:
-                self.announce_once(inst, inst.router.config.addresses)
+                excluded = tuple(a.ip for a in inst.config.excluded_addresses)
+                self.announce_once(inst, inst.router.config.addresses + excluded)
 
     def announce_once(self, inst: Instance, addresses: tuple[IPAddress, ...]) -> None:
-        addresses = self.held(inst, addresses)
-        if not addresses:
-            return
-        try:
-            inst.announcer.announce(addresses)
-        except (OSError, ValueError) as exc:
-            name = inst.config.name
-            self.ratelog.log(logging.WARNING, f"announce:{name}", "%s: cannot announce: %s", name, exc)
+        """Each held address from the interface it lives on (an address on another interface is announced
+        there, with that interface's MAC, as keepalived does for a ``dev OTHER`` address)."""
+        by_sender: dict[int, tuple[FrameSender, list[IPAddress]]] = {}
+        for address in self.held(inst, addresses):
+            device = inst.devices.get(inst.config.interface_of(address))
+            sender = device.announcer if device else inst.announcer
+            by_sender.setdefault(id(sender), (sender, []))[1].append(address)
+        for sender, held in by_sender.values():
+            try:
+                sender.announce(held)
+            except (OSError, ValueError) as exc:
+                name = inst.config.name
+                self.ratelog.log(logging.WARNING, f"announce:{name}", "%s: cannot announce: %s", name, exc)
 
 
 def device_index(inst: Instance) -> int:
     """The ifindex the instance's VIPs live on: its macvlan's, or its interface's."""
     return inst.vmac.index if inst.vmac else inst.link.info.index
+
+
+def place(inst: Instance, address: IPAddress) -> int:
+    """The ifindex `address` is added to: its own interface's (``dev OTHER``, vrrpd.daemon.assembly opened it), or
+    else the instance's device."""
+    device = inst.devices.get(inst.config.interface_of(address))
+    return device.index if device else device_index(inst)
+
+
+def device_indexes(inst: Instance) -> list[int]:
+    """Every ifindex the instance may hold an address on."""
+    return [device_index(inst), *(device.index for device in inst.devices.values())]

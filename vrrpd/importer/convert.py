@@ -25,7 +25,7 @@ from vrrpd.importer.model import Context, Instance, Message
 from vrrpd.importer.render import render
 from vrrpd.importer.resolve import resolve_instances
 from vrrpd.importer.syntax import Statement, parse_file
-from vrrpd.importer.tables import TOP_UNMAPPED
+from vrrpd.importer.tables import TOP_IGNORED, TOP_UNMAPPED
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +95,13 @@ def convert_statements(ctx: Context, statements: list[Statement]) -> dict[str, A
             pass
         elif stmt.keyword in TOP_UNMAPPED:
             ctx.warn(stmt, f"{stmt.keyword}: {TOP_UNMAPPED[stmt.keyword]}")
+        elif stmt.keyword in TOP_IGNORED:
+            ctx.note(stmt, f"{stmt.keyword}: ignored: {TOP_IGNORED[stmt.keyword]}")
         else:
             ctx.unknown(stmt, "the top level")
     # Instances and groups first: they mark the scripts and files they use, and only those are written.
     outputs = resolve_instances(ctx, instances)
+    _global_strict_resets(ctx)
     groups = syncgroups.section_out(ctx, instances, outputs)
     doc: dict[str, Any] = {}
     script_section = scripts.section_out(ctx)
@@ -111,6 +114,17 @@ def convert_statements(ctx: Context, statements: list[Statement]) -> dict[str, A
     if groups:
         doc["sync_groups"] = groups
     return doc
+
+
+def _global_strict_resets(ctx: Context) -> None:
+    """global_defs settings keepalived resets in each strict-mode instance (vrrp.c, vrrp_complete_instance): a note
+    when every instance is strict (they then change nothing), the warning otherwise."""
+    all_strict = bool(ctx.strict_instances) and all(ctx.strict_instances)
+    for at, warning in ctx.globals.strict_resets:
+        if all_strict:
+            ctx.note(at, f"{at.keyword}: keepalived resets it in every (strict-mode) instance; not imported")
+        else:
+            ctx.warn(at, warning)
 
 
 def import_keepalived(path: str, config_id: str | None = None, tracking: bool | None = None) -> ImportResult:

@@ -11,6 +11,15 @@ from vrrpd.importer.syntax import Statement
 from vrrpd.importer.tables import GLOBAL_IGNORED, GLOBAL_UNMAPPED
 from vrrpd.importer.unicast import CHECK_SRC_NOTE
 
+STRICT_RESET_GLOBALS = (
+    "vrrp_garp_lower_prio_repeat",
+    "vrrp_garp_lower_prio_delay",
+    "vrrp_higher_prio_send_advert",
+    "vrrp_down_timer_adverts",
+)
+"""global_defs keywords whose value keepalived 2.2.7 resets in each strict-mode instance (vrrp.c,
+vrrp_complete_instance)."""
+
 _GARP_KEYWORDS = {
     "garp_master_delay": ("delay", float, 0, 3600),
     "garp_master_repeat": ("repeat", int, 1, 100),
@@ -64,6 +73,9 @@ def _read_global(ctx: Context, stmt: Statement) -> None:
     elif key in GLOBAL_UNMAPPED:
         if key == "vrrp_down_timer_adverts" and stmt.args == ["3"]:
             ctx.note(stmt, f"{key}: 3 is what vrrpd always uses")
+        elif key in STRICT_RESET_GLOBALS and (key != "vrrp_higher_prio_send_advert" or ctx.flag(stmt)):
+            # keepalived resets these in every strict-mode instance: convert decides once the instances are known
+            g.strict_resets.append((stmt, f"{key}: not supported: {GLOBAL_UNMAPPED[key]}"))
         else:
             ctx.warn(stmt, f"{key}: not supported: {GLOBAL_UNMAPPED[key]}")
     elif key.startswith("vrrp_netlink_"):

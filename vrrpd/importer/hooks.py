@@ -68,9 +68,11 @@ def hooks_out(ctx: Context, hooks: dict[str, Statement], block: str, name: str, 
                 f"notify.user per {unit} and uses {first}",
             )
     user = next(iter(users), None) or ctx.globals.script_user
-    ctx.note(
+    ctx.note_once(
+        "notify",
         at,
         f"{block} {name}: notify scripts run one at a time in transition order in vrrpd, each killed "
-        "after notify.timeout (30 s by default); keepalived runs them concurrently and never kills them",
+        "after notify.timeout (30 s by default); keepalived runs them concurrently and never kills them "
+        "(said once for every instance and group with notify scripts)",
     )
     return {**section, **({"user": user} if user is not None else {})}

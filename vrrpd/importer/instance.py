@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from ipaddress import ip_interface
 
-from vrrpd.importer import track_files, unicast
+from vrrpd.importer import routes, track_files, unicast
 from vrrpd.importer.globals import read_garp
 from vrrpd.importer.hooks import remember_hook
 from vrrpd.importer.model import Context, Instance, VirtualAddress, vrrpd_name
@@ -98,11 +98,12 @@ def _state(ctx: Context, inst: Instance, stmt: Statement) -> None:
     if word not in ("MASTER", "BACKUP"):
         ctx.warn(stmt, f"state: {' '.join(stmt.args)!r} is not MASTER or BACKUP; ignored")
         return
-    inst.state_master = word == "MASTER"
-    ctx.note(
+    inst.state, inst.state_at = word, stmt
+    ctx.note_once(
+        "state",
         stmt,
         f"state {word}: vrrpd has no initial state; every router but the owner (priority 255) starts "
-        "as backup, as in keepalived",
+        "as backup and takes over when no master is heard (said once for every instance)",
     )
 
 
@@ -216,11 +217,7 @@ def _authentication(ctx: Context, inst: Instance, stmt: Statement) -> None:
         else:
             ctx.unknown(sub, "authentication")
     if kind == "AH":
-        ctx.warn(
-            stmt,
-            "authentication: auth_type AH (IPsec AH, RFC 2338) is not supported by vrrpd (RFC 3768 "
-            "removed it); imported without authentication, so AH peers will reject our adverts",
-        )
+        inst.auth_ah_at = stmt  # a warning unless strict mode makes keepalived drop it too (resolve)
         return
     if kind != "PASS" or password is None:
         ctx.warn(stmt, "authentication: needs auth_type PASS and auth_pass; ignored")
@@ -250,10 +247,12 @@ def _use_vmac(ctx: Context, inst: Instance, stmt: Statement) -> None:
     inst.virtual_mac = True
     for arg in stmt.args:
         if _MAC.fullmatch(arg):
-            ctx.warn(
-                stmt,
-                f"use_vmac: MAC {arg}: vrrpd always uses the RFC 9568 MAC 00:00:5e:00:01:VRID "
-                "(00:00:5e:00:02:VRID for IPv6); ignored",
+            inst.strict_resets.append(
+                (
+                    stmt,
+                    f"use_vmac: MAC {arg}: vrrpd always uses the RFC 9568 MAC 00:00:5e:00:01:VRID "
+                    "(00:00:5e:00:02:VRID for IPv6); ignored",
+                )
             )
         elif arg in ("netlink_notify_msg", "group") or arg.isdigit():
             ctx.note(stmt, f"use_vmac: {arg}: ignored")
@@ -284,22 +283,31 @@ def _garp(ctx: Context, inst: Instance, stmt: Statement) -> None:
 
 def _higher_prio_send_advert(ctx: Context, inst: Instance, stmt: Statement) -> None:
     if ctx.flag(stmt):
-        ctx.warn(stmt, "higher_prio_send_advert: vrrpd does not send an extra advert before yielding; ignored")
+        inst.strict_resets.append(
+            (stmt, "higher_prio_send_advert: vrrpd does not send an extra advert before yielding; ignored")
+        )
 
 
 def _down_timer_adverts(ctx: Context, inst: Instance, stmt: Statement) -> None:
     if stmt.args == ["3"]:
         ctx.note(stmt, "down_timer_adverts: 3 is what vrrpd always uses")
     else:
-        ctx.warn(stmt, "down_timer_adverts: vrrpd always waits 3 adverts (RFC 9568); raise advert_interval instead")
+        inst.strict_resets.append(
+            (stmt, "down_timer_adverts: vrrpd always waits 3 adverts (RFC 9568); raise advert_interval instead")
+        )
+
+
+def _strict_reset(ctx: Context, inst: Instance, stmt: Statement) -> None:
+    """A keyword vrrpd has no form for, which keepalived resets in strict mode (so it then maps faithfully)."""
+    inst.strict_resets.append((stmt, f"{stmt.keyword}: {INSTANCE_UNMAPPED[stmt.keyword]}"))
 
 
 def _track_script(ctx: Context, inst: Instance, stmt: Statement) -> None:
-    inst.track_scripts += ctx.tracker_refs(stmt)
+    inst.track_scripts += ctx.tracker_refs(stmt, inst.track_scripts)
 
 
 def _track_interface(ctx: Context, inst: Instance, stmt: Statement) -> None:
-    inst.track_interfaces += ctx.tracker_refs(stmt)
+    inst.track_interfaces += ctx.tracker_refs(stmt, inst.track_interfaces)
 
 
 def _notify(ctx: Context, inst: Instance, stmt: Statement) -> None:
@@ -318,6 +326,11 @@ KEYWORD_HANDLERS: dict[str, Callable[[Context, Instance, Statement], None]] = {
     "accept": _accept,
     "no_accept": _accept,
     "virtual_ipaddress": _virtual_ipaddress,
+    "virtual_ipaddress_excluded": lambda ctx, inst, stmt: routes.read_excluded(
+        ctx, inst, stmt, _address, _address_options
+    ),
+    "virtual_routes": routes.read_routes,
+    "virtual_rules": routes.read_rules,
     "authentication": _authentication,
     "use_vmac": _use_vmac,
     "v3_checksum_as_v2": _checksum_as_v2,
@@ -329,6 +342,9 @@ KEYWORD_HANDLERS: dict[str, Callable[[Context, Instance, Statement], None]] = {
     "garp_master_refresh_repeat": _garp,
     "higher_prio_send_advert": _higher_prio_send_advert,
     "down_timer_adverts": _down_timer_adverts,
+    "garp_lower_prio_delay": _strict_reset,
+    "garp_lower_prio_repeat": _strict_reset,
+    "vmac_xmit_base": _strict_reset,
     "track_script": _track_script,
     "track_interface": _track_interface,
     "track_file": track_files.read_instance_list,

@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv6Interface
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from vrrpd.importer.syntax import Statement
 from vrrpd.protocol.constants import MAX_WEIGHT
@@ -82,6 +82,9 @@ class Globals:
     garp: Garp = field(default_factory=Garp)
     script_user: str | None = None
     check_unicast_src: bool = False
+    strict_resets: list[tuple[Statement, str]] = field(default_factory=list)
+    """global_defs settings keepalived resets in strict-mode instances, each with the warning it gets when some
+    imported instance is not strict (see `Instance.strict_resets`)."""
 
 
 @dataclass
@@ -99,6 +102,8 @@ class Script:
     rise: int = 1
     fall: int = 1
     user: str | None = None
+    init_fail: bool = False
+    """keepalived starts it failed instead of not yet known (vrrpd's `initial_state: down`)."""
     used: bool = False
     """Some instance or sync group tracks it (only those are written)."""
 
@@ -147,6 +152,12 @@ class Group:
     """keepalived notify keyword -> its statement (the last one given)."""
 
 
+def address_of(entry: str | dict[str, str]) -> str:
+    """The address of a written `virtual_addresses` entry: a string, or the mapping of an address on another
+    interface."""
+    return entry if isinstance(entry, str) else entry["address"]
+
+
 @dataclass
 class Instance:
     """A `vrrp_instance` block as read, before the checks that need all of it (see `resolve`)."""
@@ -160,12 +171,20 @@ class Instance:
     """None when not given: 100, or the owner's 255 for `state MASTER` (as keepalived)."""
     addresses: list[tuple[VirtualAddress, Statement]] = field(default_factory=list)
     devs: list[tuple[str, Statement]] = field(default_factory=list)
-    """`dev X` of virtual_ipaddress entries."""
+    """`dev X` of virtual_ipaddress and virtual_ipaddress_excluded entries (by entry)."""
+    excluded: list[tuple[VirtualAddress, Statement]] = field(default_factory=list)
+    """virtual_ipaddress_excluded entries."""
+    routes: list[dict[str, Any]] = field(default_factory=list)
+    """virtual_routes entries, already as vrrpd's `routes` mappings (vrrpd.importer.routes)."""
+    rules: list[dict[str, Any]] = field(default_factory=list)
+    """virtual_rules entries, as vrrpd's `rules` mappings."""
     version: int | None = None
     version_at: Statement | None = None
     advert: tuple[float, Statement] | None = None
     """advert_int in seconds, as given."""
-    state_master: bool = False
+    state: str | None = None
+    """MASTER or BACKUP when given (keepalived's initial state)."""
+    state_at: Statement | None = None
     nopreempt_at: Statement | None = None
     preempt_delay: float | int | None = None
     """Seconds."""
@@ -177,6 +196,11 @@ class Instance:
     lower_prio_no_advert: bool | None = None
     auth: tuple[str, Statement] | None = None
     """The password (at most 8 bytes, as keepalived uses it) and the authentication block."""
+    auth_ah_at: Statement | None = None
+    """The authentication block of an `auth_type AH`, which vrrpd does not support."""
+    strict_resets: list[tuple[Statement, str]] = field(default_factory=list)
+    """Settings keepalived 2.2.7 resets in strict mode (vrrp.c, vrrp_complete_instance), each with the warning it
+    gets when the instance is not strict (vrrpd cannot reproduce them); in strict mode it is a note instead."""
     virtual_mac: bool = False
     garp: Garp = field(default_factory=Garp)
     track_scripts: list[TrackerRef] = field(default_factory=list)
@@ -213,6 +237,13 @@ class Context:
     """Scripts whose would-be mapping was already shown (without tracking support)."""
     origins: list[str] = field(default_factory=list)
     """Per output instance: where it came from, for a comment above it."""
+    strict_instances: list[bool] = field(default_factory=list)
+    """Per resolved instance: whether keepalived runs it in strict mode."""
+    tracked_names: dict[str, set[str]] = field(default_factory=dict)
+    """track_script / track_file -> every name some instance or sync group lists (imported or not), so that the
+    note about an unused definition can say why it is unused."""
+    said: set[str] = field(default_factory=set)
+    """Keys of the notes said once per conversion (see `note_once`)."""
 
     # --- messages ---
 
@@ -221,6 +252,12 @@ class Context:
 
     def note(self, at: Statement, text: str) -> None:
         self.messages.append(Message("note", at.file, at.line, text))
+
+    def note_once(self, key: str, at: Statement, text: str) -> None:
+        """A note that would say the same of every instance: only the first time (`text` says it applies to all)."""
+        if key not in self.said:
+            self.said.add(key)
+            self.note(at, text)
 
     def unknown(self, stmt: Statement, context: str) -> None:
         self.warn(stmt, f"{stmt.keyword}: unknown keyword in {context}; not imported (check keepalived's spelling)")
@@ -298,10 +335,22 @@ class Context:
         not a whole number within -limit..limit) and whether `reverse` is given."""
         return self.integer(stmt, -limit, limit), "reverse" in stmt.args[1:]
 
-    def tracker_refs(self, stmt: Statement, weight_limit: int = MAX_WEIGHT) -> list[TrackerRef]:
-        """The entries of a track_script / track_interface / track_file block: `NAME [weight W] [reverse]`."""
-        refs = []
+    def tracker_refs(
+        self, stmt: Statement, listed: list[TrackerRef], weight_limit: int = MAX_WEIGHT
+    ) -> list[TrackerRef]:
+        """The entries of a track_script / track_interface / track_file block: `NAME [weight W] [reverse]`, but for
+        a name already `listed` (by this block or an earlier one of the same instance or group): keepalived keeps
+        the first and ignores the others ("duplicate track_script NAME - ignoring", vrrp/vrrp_track.c and
+        trackers/track_file.c)."""
+        refs: list[TrackerRef] = []
         for entry in self.block(stmt) or []:
+            self.tracked_names.setdefault(stmt.keyword, set()).add(entry.keyword)
+            if any(ref.name == entry.keyword for ref in (*listed, *refs)):
+                self.note(
+                    entry,
+                    f"{stmt.keyword} {entry.keyword}: listed twice; keepalived uses the first, so does the import",
+                )
+                continue
             weight, reverse = self._weight_options(entry, weight_limit)
             refs.append(TrackerRef(entry.keyword, weight, reverse, entry))
         return refs
@@ -347,3 +396,13 @@ def tracked_definition(
     if ref.weight is None:
         return definition, definition.weight, ref.reverse or definition.reverse
     return definition, ref.weight, ref.reverse
+
+
+def unused_reason(ctx: Context, keyword: str, name: str) -> str:
+    """Why no imported instance or group uses the vrrp_script / track_file NAME (`keyword` the list naming it)."""
+    if name in ctx.tracked_names.get(keyword, set()):
+        return (
+            f"only listed by instances or sync groups that were not imported, or as a weighted tracker of sync "
+            f"group members (see the messages at each {keyword} entry)"
+        )
+    return "no instance or sync group tracks it"

@@ -14,8 +14,9 @@ import math
 from typing import Any
 
 from vrrpd.importer.hooks import hooks_out
-from vrrpd.importer.model import Context, Garp, Instance
+from vrrpd.importer.model import Context, Garp, Instance, address_of
 from vrrpd.importer.render import yaml_number
+from vrrpd.importer.routes import owned_out, with_interface
 from vrrpd.importer.tracking import tracking_out
 from vrrpd.importer.unicast import unicast_out
 from vrrpd.protocol.constants import OWNER_PRIORITY
@@ -46,7 +47,7 @@ def resolve_instances(ctx: Context, instances: list[Instance]) -> list[dict[str,
         out = resolve(ctx, inst)
         kept = []
         for address in out["virtual_addresses"]:
-            owner = owners.get((out["interface"], address.split("/")[0]))
+            owner = owners.get((out["interface"], address_of(address).split("/")[0]))
             if owner is not None:
                 ctx.warn(
                     inst.stmt,
@@ -62,7 +63,7 @@ def resolve_instances(ctx: Context, instances: list[Instance]) -> list[dict[str,
         if out["name"] in seen_names:
             ctx.warn(inst.stmt, f"vrrp_instance {out['name']}: the name is used twice; instance not imported")
             continue
-        key = (out["interface"], 6 if ":" in out["virtual_addresses"][0] else 4, out["vrid"])
+        key = (out["interface"], 6 if ":" in address_of(out["virtual_addresses"][0]) else 4, out["vrid"])
         if key in routers:
             ctx.warn(
                 inst.stmt,
@@ -74,7 +75,7 @@ def resolve_instances(ctx: Context, instances: list[Instance]) -> list[dict[str,
         seen_names.add(out["name"])
         routers[key] = out["name"]
         for address in kept:
-            owners[(out["interface"], address.split("/")[0])] = out["name"]
+            owners[(out["interface"], address_of(address).split("/")[0])] = out["name"]
         outputs.append(out)
         ctx.origins.append(f"vrrp_instance {' '.join(inst.stmt.args)} ({inst.stmt.where})")
     return outputs
@@ -86,13 +87,24 @@ def resolve(ctx: Context, inst: Instance) -> dict[str, Any]:
     family = inst.addresses[0][0].version
     version = _version(ctx, inst, family)
     priority = _priority(ctx, inst)
+    strict = inst.strict if inst.strict is not None else ctx.globals.strict
+    ctx.strict_instances.append(strict)
+    _strict_resets(ctx, inst, strict)
     out: dict[str, Any] = {"name": inst.name, "interface": inst.interface, "vrid": inst.vrid, "priority": priority}
     out["advert_interval"] = _advert_interval(ctx, inst, version)
     out["version"] = version
-    out |= _preempt(ctx, inst, priority)
+    out |= _preempt(ctx, inst, priority, strict)
     out["virtual_addresses"] = _addresses(ctx, inst, inst.interface, family)
+    owned_out(ctx, inst, out)
     out |= _strict_accept_adverts(ctx, inst, priority, version, family)
-    out |= _auth_garp_vmac(ctx, inst, version, family)
+    out |= _auth_garp_vmac(ctx, inst, version, family, strict)
+    if strict and inst.unicast.peers:
+        ctx.warn(
+            inst.stmt,
+            f"vrrp_instance {inst.name}: strict mode with unicast peers: keepalived 2.2.7 refuses to start "
+            '("Unicast peers are not supported in strict mode") on an interface that can multicast; imported '
+            "with the peers: drop vrrp_strict / strict_mode or the peers, as on the keepalived side",
+        )
     unicast_out(ctx, inst, out, family, ctx.globals.check_unicast_src)
     tracking_out(ctx, inst, out)
     hooks = hooks_out(ctx, inst.hooks, "vrrp_instance", inst.name, inst.stmt)
@@ -116,10 +128,12 @@ def _version(ctx: Context, inst: Instance, family: int) -> int:
         return 3
     if ctx.globals.version is not None:
         return ctx.globals.version
-    ctx.note(
+    ctx.note_once(
+        "version",
         inst.stmt,
         f"vrrp_instance {inst.name}: no version: keepalived's default for IPv4 is VRRPv2, so "
-        "version: 2 (vrrpd's own default is 3; change both sides together to move to v3)",
+        "version: 2 (vrrpd's own default is 3; change both sides together to move to v3); said once for every "
+        "IPv4 instance without a version",
     )
     return 2
 
@@ -127,7 +141,7 @@ def _version(ctx: Context, inst: Instance, family: int) -> int:
 def _priority(ctx: Context, inst: Instance) -> int:
     if inst.priority is not None:
         return inst.priority
-    if not inst.state_master:
+    if inst.state != "MASTER":
         return DEFAULT_PRIORITY
     ctx.note(
         inst.stmt,
@@ -164,36 +178,71 @@ def _advert_interval(ctx: Context, inst: Instance, version: int) -> float | int:
     return yaml_number(max(1, centis) / 100)
 
 
-def _preempt(ctx: Context, inst: Instance, priority: int) -> dict[str, Any]:
-    """The address owner always preempts (RFC 9568 §6.1, Preempt_Mode), so nopreempt and preempt_delay apply to the
-    others only."""
+def _strict_resets(ctx: Context, inst: Instance, strict: bool) -> None:
+    """The settings keepalived resets in strict mode: faithful then (a note), otherwise not imported (a warning)."""
+    for at, warning in inst.strict_resets:
+        if strict:
+            ctx.note(at, f"{at.keyword}: keepalived resets it in strict mode, so it has no effect; not imported")
+        else:
+            ctx.warn(at, warning)
+
+
+def _preempt(ctx: Context, inst: Instance, priority: int, strict: bool) -> dict[str, Any]:
+    """keepalived 2.2.7's rules (vrrp.c, vrrp_complete_instance), in its order: strict mode makes the initial state
+    follow ownership; the owner never honours nopreempt (RFC 9568 §6.1, Preempt_Mode); an initial state MASTER
+    clears nopreempt and preempt_delay; strict mode and nopreempt clear preempt_delay."""
     keys: dict[str, Any] = {}
-    if inst.nopreempt_at is not None:
-        if priority == OWNER_PRIORITY:
-            ctx.note(
-                inst.nopreempt_at,
-                "nopreempt: ignored for the address owner (priority 255), which always takes over at once",
-            )
-        else:
-            keys["preempt"] = False
-    if inst.preempt_delay is not None:
-        if inst.nopreempt_at is not None and priority != OWNER_PRIORITY:
-            assert inst.preempt_delay_at is not None
-            ctx.note(inst.preempt_delay_at, "preempt_delay: no effect with nopreempt; not imported")
-        else:
-            keys["preempt_delay"] = inst.preempt_delay
+    nopreempt = inst.nopreempt_at is not None
+    delay = inst.preempt_delay  # keepalived's rules below test it as a number: 0 (no delay) passes them all
+    owner = priority == OWNER_PRIORITY
+    master_start = inst.state == "MASTER" if inst.state is not None else owner
+    if strict and inst.state is not None and master_start != owner:
+        assert inst.state_at is not None
+        master_start = owner
+        ctx.note(
+            inst.state_at,
+            f'state {inst.state}: in strict mode keepalived makes the initial state follow ownership ("State MASTER '
+            f'must match being address owner"), so {inst.name} starts as {"master" if owner else "backup"}',
+        )
+    if nopreempt and owner:
+        assert inst.nopreempt_at is not None
+        ctx.note(
+            inst.nopreempt_at,
+            "nopreempt: ignored for the address owner (priority 255), which always takes over at once",
+        )
+        nopreempt = False
+    if master_start:
+        for at, what in (
+            (inst.nopreempt_at if nopreempt else None, "nopreempt"),
+            (inst.preempt_delay_at if delay else None, "preempt_delay"),
+        ):
+            if at is not None:
+                ctx.note(
+                    at,
+                    f'{what}: keepalived clears it with the initial state MASTER ("{what.replace("_", " ")} will '
+                    f'not work with initial state MASTER"), so {inst.name} preempts like keepalived: not imported',
+                )
+        nopreempt, delay = False, (delay if not delay else None)
+    if delay and strict:
+        assert inst.preempt_delay_at is not None
+        ctx.note(inst.preempt_delay_at, "preempt_delay: keepalived resets it in strict mode; not imported")
+        delay = None
+    if delay is not None and nopreempt:
+        assert inst.preempt_delay_at is not None
+        ctx.note(inst.preempt_delay_at, "preempt_delay: no effect with nopreempt; not imported")
+        delay = None
+    if nopreempt:
+        keys["preempt"] = False
+    if delay is not None:
+        keys["preempt_delay"] = delay
     return keys
 
 
-def _addresses(ctx: Context, inst: Instance, interface: str, family: int) -> list[str]:
-    """The virtual addresses vrrpd can hold: unicast, of the first address's family, each once, 255 at most."""
-    for dev, at in inst.devs:
-        if dev != interface:
-            ctx.warn(
-                at,
-                f"virtual_ipaddress {at.keyword}: dev {dev}: vrrpd puts the addresses on the instance "
-                f"interface ({interface}); make an instance on {dev} if it must live there",
-            )
+def _addresses(ctx: Context, inst: Instance, interface: str, family: int) -> list[str | dict[str, str]]:
+    """The virtual addresses vrrpd can hold: unicast, of the first address's family, each once, 255 at most. One
+    with ``dev OTHER`` lives on that interface (and is still advertised, as keepalived does)."""
+    devs = {id(at): dev for dev, at in inst.devs}
+    written: list[str | dict[str, str]] = []
     addresses: list[str] = []
     for address, at in inst.addresses:
         ip = address.ip
@@ -215,7 +264,8 @@ def _addresses(ctx: Context, inst: Instance, interface: str, family: int) -> lis
             )
         else:
             addresses.append(str(address))
-    return addresses
+            written.append(with_interface(address, devs.get(id(at)), interface))
+    return written
 
 
 def _strict_accept_adverts(ctx: Context, inst: Instance, priority: int, version: int, family: int) -> dict[str, Any]:
@@ -227,6 +277,14 @@ def _strict_accept_adverts(ctx: Context, inst: Instance, priority: int, version:
     strict_at = inst.strict_at or g.strict_at
     # Accept mode: keepalived accepts unless strict mode, where only the owner accepts.
     accept = inst.accept if inst.accept is not None else not strict
+    if accept and inst.accept and strict and version == 2 and priority != OWNER_PRIORITY:
+        assert strict_at is not None
+        ctx.note(
+            strict_at,
+            f'strict mode: keepalived resets `accept` of {inst.name} for VRRPv2 ("accept mode for VRRP version 2 '
+            'does not comply with RFC3768"); mapped to accept_mode: false',
+        )
+        accept = False
     if not accept and priority != OWNER_PRIORITY:
         keys["accept_mode"] = False
         if inst.accept is None and strict_at is not None:
@@ -254,9 +312,23 @@ def _strict_accept_adverts(ctx: Context, inst: Instance, priority: int, version:
     return keys
 
 
-def _auth_garp_vmac(ctx: Context, inst: Instance, version: int, family: int) -> dict[str, Any]:
+def _auth_garp_vmac(ctx: Context, inst: Instance, version: int, family: int, strict: bool) -> dict[str, Any]:
     keys: dict[str, Any] = {}
-    if inst.auth is not None:
+    auth_at = inst.auth[1] if inst.auth is not None else inst.auth_ah_at
+    if strict and auth_at is not None:
+        ctx.note(
+            auth_at,
+            'authentication: keepalived ignores it in strict mode ("Strict mode does not support authentication"): '
+            "it sends adverts without authentication and drops those that carry some; not imported, so peers "
+            "must not use a password either",
+        )
+    elif inst.auth_ah_at is not None:
+        ctx.warn(
+            inst.auth_ah_at,
+            "authentication: auth_type AH (IPsec AH, RFC 2338) is not supported by vrrpd (RFC 3768 "
+            "removed it); imported without authentication, so AH peers will reject our adverts",
+        )
+    elif inst.auth is not None:
         password, at = inst.auth
         if version == 2:
             keys["authentication"] = {"type": "simple", "password": password}

@@ -3,17 +3,29 @@ tracks; `tracking` maps the track_script lists that use them)."""
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Any
 
-from vrrpd.importer.model import Context, Script
+from vrrpd.importer.model import Context, Script, unused_reason
 from vrrpd.importer.render import yaml_number
 from vrrpd.importer.syntax import Statement
 from vrrpd.protocol.constants import MAX_WEIGHT
 
+_SHELL_REDIRECTION = re.compile(r"<[ \t]*/")
+"""keepalived 2.2.7 runs a script whose first word starts `</` (blanks allowed between) through system(), i.e.
+/bin/sh -c (lib/notify.c, check_script_secure returns SC_SYSTEM), to test that a file can be opened."""
+
+
+def shell_line(argv: list[str]) -> str:
+    """The line keepalived hands the shell (lib/notify.c, cmd_str_r): the first word as is, each other one in
+    single quotes."""
+    return " ".join([argv[0], *(f"'{word}'" for word in argv[1:])])
+
 
 def read_script(ctx: Context, stmt: Statement) -> None:
-    """A `vrrp_script NAME { script CMD; interval S; timeout S; weight W [reverse]; rise N; fall N; user U }`."""
+    """A `vrrp_script NAME { script CMD; interval S; timeout S; weight W [reverse]; rise N; fall N; user U;
+    init_fail }`."""
     name = ctx.definition_name(stmt)
     if name is None:
         return
@@ -44,12 +56,30 @@ def read_script(ctx: Context, stmt: Statement) -> None:
                     f"user: vrrpd runs a script with the user's primary group; group {sub.args[1]} is not imported",
                 )
         elif key == "init_fail":
-            ctx.warn(sub, "init_fail: vrrpd starts every tracker as not yet known, not failed")
+            script.init_fail = True
         else:
             ctx.unknown(sub, f"vrrp_script {script.name}")
     if script.command is None:
         ctx.warn(stmt, f"vrrp_script {script.name}: has no script line; keepalived ignores it, so does the import")
         return
+    try:
+        shlex.split(script.command)
+    except ValueError as e:
+        ctx.warn(
+            stmt,
+            f"vrrp_script {script.name}: cannot split {script.command!r} into arguments ({e}); keepalived refuses "
+            "such a script line (lib/parser.c: missing terminating quote) and drops the vrrp_script, so does the "
+            "import",
+        )
+        return
+    if _SHELL_REDIRECTION.match(script.command):
+        ctx.warn(
+            stmt,
+            f"vrrp_script {script.name}: {script.command!r} is a shell redirection, which keepalived runs with "
+            "/bin/sh -c; vrrpd runs no shell of its own, so the import runs it with /bin/bash -c (bash, because "
+            "dash, Debian's /bin/sh, has no /dev/tcp and fails such a check every time). Check the command "
+            "does what you expect",
+        )
     ctx.scripts[script.name] = script
 
 
@@ -62,6 +92,8 @@ def script_out(ctx: Context, script: Script) -> dict[str, Any]:
         command: list[str] | str = shlex.split(script.command)
     except ValueError:
         command = script.command
+    if isinstance(command, list) and command and _SHELL_REDIRECTION.match(command[0]):
+        command = ["/bin/bash", "-c", shell_line(command)]
     out: dict[str, Any] = {
         "command": command,
         "interval": yaml_number(script.interval),
@@ -69,6 +101,8 @@ def script_out(ctx: Context, script: Script) -> dict[str, Any]:
         "rise": script.rise,
         "fall": script.fall,
     }
+    if script.init_fail:
+        out["initial_state"] = "down"  # keepalived's init_fail: failed until `rise` passes (vrrp_init_script)
     if script.user is not None:
         out["user"] = script.user
     elif ctx.globals.script_user is not None:
@@ -83,7 +117,6 @@ def section_out(ctx: Context) -> dict[str, Any]:
     section = {script.name: script_out(ctx, script) for script in used} if ctx.tracking else {}
     for script in ctx.scripts.values():
         if not script.used:
-            ctx.note(
-                script.at, f"vrrp_script {script.name}: no instance tracks it; not imported (keepalived skips it too)"
-            )
+            reason = unused_reason(ctx, "track_script", script.name)
+            ctx.note(script.at, f"vrrp_script {script.name}: {reason}; not imported (keepalived skips it too)")
     return section

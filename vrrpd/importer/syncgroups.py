@@ -5,8 +5,9 @@ Mapping:
   out with a warning, and a group left without members is not imported).
 - `track_script` / `track_interface` with weight 0 (keepalived's "fault") -> `on_failure: fault` group trackers.
   A non-zero weight cannot be imported: vrrpd's group trackers only fault the group (a warning says so).
-- Weighted trackers of *member* instances: keepalived ignores them (it logs "ignoring tracked script with
-  weights due to SYNC group"), so leaving them out is faithful (a note); with `sync_group_tracking_weight` (or the
+- Weighted trackers of *member* instances: keepalived ignores weighted scripts (it logs "ignoring tracked script
+  with weights due to SYNC group"), so leaving them out is faithful (a note); it keeps a weighted interface as
+  weight 0, a fault tracker, and so does the import (`tracking`); with `sync_group_tracking_weight` (or the
   deprecated `global_tracking`) keepalived applies them, which vrrpd refuses, so that is a warning.
 - `notify_master/backup/fault/stop` and `notify` of a group -> the group's `notify:` (on_master ... notify),
   converted as an instance's (`hooks.hooks_out`): the generic notify gets GROUP NAME STATE 0 in both.
@@ -33,9 +34,9 @@ def read_group(ctx: Context, stmt: Statement) -> None:
         if sub.keyword == "group" and sub.block is not None:
             group.members += [(word, m) for m in sub.block for word in (m.keyword, *m.args)]
         elif sub.keyword == "track_script":
-            group.track_scripts += ctx.tracker_refs(sub)
+            group.track_scripts += ctx.tracker_refs(sub, group.track_scripts)
         elif sub.keyword == "track_interface":
-            group.track_interfaces += ctx.tracker_refs(sub)
+            group.track_interfaces += ctx.tracker_refs(sub, group.track_interfaces)
         elif sub.keyword in GROUP_UNMAPPED_TRACKERS:
             ctx.warn(
                 sub, f"vrrp_sync_group {name}: {sub.keyword}: {GROUP_UNMAPPED_TRACKERS[sub.keyword]}; not imported"

@@ -6,8 +6,8 @@ What keepalived's parser (lib/parser.c) does and this one copies:
 - `#` and `!` start a comment anywhere outside double quotes, even inside a word (`priority 1#0` is 1).
 - Double quotes make one argument of text with spaces, braces or comment characters; `\\"` and `\\\\` escape.
 - `include GLOB...` anywhere, relative to the including file's directory, matches in sorted order.
-- `@ID line` / `@^ID line`: kept only when ID is (is not) the config id, which defaults to the short
-  hostname as in keepalived (`-i`).
+- `@ID line` / `@^ID line` (a space or a tab after ID): kept only when ID is (is not) the config id, which
+  defaults to the short hostname as in keepalived (`-i`).
 - `$NAME=value` defines a parameter; `$NAME` and `${NAME}` are replaced on later lines.
 
 Multi-line parameter definitions (a trailing `\\`) and `~SEQ` are refused as `SyntaxProblem`s, like an
@@ -25,6 +25,8 @@ from pathlib import Path
 
 _MAX_INCLUDE_DEPTH = 16
 _PARAM_DEF = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)=(.*)")
+_CONDITIONAL = re.compile(r"@(\^?)([^ \t]*)[ \t]+(.*)", re.DOTALL)
+"""`@ID line` / `@^ID line`: the ID ends at a space or a tab."""
 _PARAM_USE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -96,10 +98,13 @@ class _Reader:
     def line(self, path: str, number: int, raw: str, depth: int) -> None:
         text = raw.strip()
         if text.startswith("@"):
-            tag, _, rest = text.partition(" ")
-            negate = tag.startswith("@^")
-            wanted = tag[2:] if negate else tag[1:]
-            if (wanted == self.config_id) == negate:
+            # keepalived ends the ID at the first space or tab (lib/parser.c, read_line); a line with nothing
+            # after the ID is dropped
+            conditional = _CONDITIONAL.match(text)
+            if conditional is None:
+                return
+            negate, wanted, rest = conditional.groups()
+            if (wanted == self.config_id) == bool(negate):
                 return
             text = rest.strip()
         if text.startswith("$"):

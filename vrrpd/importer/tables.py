@@ -133,6 +133,7 @@ GLOBAL_UNMAPPED = {
     "dbus_service_name": _NO_DBUS,
     "net_namespace": "run vrrpd inside the namespace (ip netns exec, or NetworkNamespacePath= in the unit)",
     "instance": "run one vrrpd per configuration, each with its own control_socket",
+    "linkbeat_use_polling": _NETLINK_LINK_STATE,
     "vmac_prefix": "vrrpd names the macvlan vrrp4-<vrid> / vrrp6-<vrid>",
     "log_unknown_vrids": "vrrpd counts unknown VRIDs itself (`vrrpctl status`)",
     "vrrp_down_timer_adverts": "vrrpd always waits 3 adverts (RFC 9568)",
@@ -143,11 +144,7 @@ GLOBAL_UNMAPPED = {
 
 INSTANCE_UNMAPPED = {
     "vrf": "vrrpd has no VRF support; run it in the VRF (ip vrf exec) if adverts must use it",
-    "virtual_ipaddress_excluded": "not supported: vrrpd has no addresses outside the advert; add them to "
-    "virtual_addresses (same family, 255 at most) or manage them outside vrrpd",
     "no_virtual_ipaddress": "vrrpd needs at least one virtual address per instance",
-    "virtual_routes": "vrrpd does not add routes; configure them statically or with a hook once hooks exist",
-    "virtual_rules": "vrrpd does not add policy rules; configure them statically",
     "track_process": _PROCESS_TRACKING,
     "track_bfd": "vrrpd has no BFD",
     "track_src_ip": "vrrpd does not track its source address",
@@ -157,7 +154,6 @@ INSTANCE_UNMAPPED = {
     "notify_master_rx_lower_pri": "vrrpd has no hook for it: a master that hears a lower-priority advert "
     "re-announces itself (advert and GARP/NA) on its own; follow `vrrpctl events` for the transitions",
     "notify_priority_changes": _PRIORITY_CHANGES,
-    "smtp_alert": "vrrpd sends no e-mail; use the journal",
     "mcast_dst_ip": "vrrpd always uses 224.0.0.18 / ff02::12 (RFC 9568)",
     "use_vmac_addr": "vrrpd puts only the instance's own addresses on the virtual MAC",
     "vmac_xmit_base": "vrrpd sends adverts from the virtual MAC interface",
@@ -182,10 +178,17 @@ INSTANCE_IGNORED = {
     "debug": "not implemented in keepalived either",
     "preempt": "the default (and a no-op in keepalived)",
     "skip_check_adv_addr": _CHECK_ADV_ADDR,
+    "smtp_alert": _EMAIL,
+    "lvs_sync_daemon_interface": "sets the interface of keepalived's LVS sync daemon (IPVS connection sync, "
+    "deprecated inside a vrrp_instance); vrrpd has no LVS, so run the IPVS sync daemon yourself if you use it",
 }
 """vrrp_instance keywords that change nothing: a note each."""
 
 TOP_UNMAPPED = {
+    "net_namespace": "keepalived runs inside that network namespace; vrrpd does not switch: run vrrpd in it "
+    "(ip netns exec, or NetworkNamespacePath=/run/netns/NAME in the systemd unit) and point the YAML at its "
+    "interfaces",
+    "instance": "run one vrrpd per configuration, each with its own control_socket",
     "static_ipaddress": "vrrpd does not manage static addresses; configure them with the system's network "
     "configuration (ignored)",
     "static_routes": "vrrpd does not manage static routes; configure them with the system's network configuration",
@@ -201,6 +204,14 @@ TOP_UNMAPPED = {
     "real_server": _NOT_LVS,
 }
 """Top-level blocks outside vrrpd's scope: a warning each."""
+
+TOP_IGNORED = {
+    "net_namespace_ipvs": _NOT_LVS,
+    "namespace_with_ipsets": "vrrpd uses no ipsets",
+    "use_pid_dir": "systemd runs vrrpd; there is no pid file",
+    "child_wait_time": "vrrpd has no child processes to wait for at shutdown",
+}
+"""Top-level keywords (keepalived's install_keyword_root, outside global_defs) that change nothing: a note each."""
 
 GROUP_UNMAPPED_TRACKERS = {
     "track_file": "vrrpd's sync groups cannot track files; track the file on each member with on_failure: fault, "

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vrrpd.importer.model import Context, Instance, TrackFile, tracked_definition
+from vrrpd.importer.model import Context, Instance, TrackFile, tracked_definition, unused_reason
 from vrrpd.importer.render import flow
 from vrrpd.importer.syntax import Statement
 from vrrpd.protocol.constants import MAX_WEIGHT
@@ -74,7 +74,7 @@ def read_block(ctx: Context, stmt: Statement) -> None:
 
 def read_instance_list(ctx: Context, inst: Instance, stmt: Statement) -> None:
     """An instance's `track_file { NAME [weight W] [reverse|noreverse] }`; resolved in `instance_out`."""
-    inst.track_files += ctx.tracker_refs(stmt, _ENTRY_WEIGHT_LIMIT)
+    inst.track_files += ctx.tracker_refs(stmt, inst.track_files, _ENTRY_WEIGHT_LIMIT)
 
 
 def instance_out(ctx: Context, inst: Instance) -> list[dict[str, Any]]:
@@ -86,6 +86,10 @@ def instance_out(ctx: Context, inst: Instance) -> list[dict[str, Any]]:
             continue
         tf, weight, reverse = found
         name, at = ref.name, ref.at
+        if inst.sync_group is not None and weight != 0:
+            weight = _member_weight(ctx, inst.sync_group, name, weight, at)
+            if weight is None:
+                continue
         if weight == 0 and reverse:
             ctx.warn(
                 at,
@@ -108,12 +112,6 @@ def instance_out(ctx: Context, inst: Instance) -> list[dict[str, Any]]:
             entry = {"name": name, "weight": clamped}
         else:
             entry = {"name": name, "weight": weight}
-        if inst.sync_group is not None and inst.sync_group not in ctx.weighted_groups and "weight" in entry:
-            ctx.warn(
-                at,
-                f"track_file {name}: keepalived IGNORES weighted trackers of sync group members "
-                f"({inst.sync_group}); vrrpd will apply weight {entry['weight']}. Drop it if you relied on that",
-            )
         if not tf.used:
             tf.used = True
             ctx.note(
@@ -134,13 +132,41 @@ def instance_out(ctx: Context, inst: Instance) -> list[dict[str, Any]]:
     return entries
 
 
+def _member_weight(ctx: Context, group: str, name: str, weight: int, at: Statement) -> int | None:
+    """The weight a sync group member's track_file keeps: keepalived 2.2.7 (vrrp.c, vrrp_complete_instance)
+    turns the default weight 1 into 0 and drops any other weight unless the group has sync_group_tracking_weight,
+    which vrrpd refuses. None (after a message): not imported."""
+    if group in ctx.weighted_groups:
+        ctx.warn(
+            at,
+            f"track_file {name} weight {weight}: sync_group_tracking_weight makes keepalived apply this weight to a "
+            f"member of {group}, but vrrpd refuses weights on sync group members; not imported: use weight 0 "
+            "(on_failure: fault) to move the whole group",
+        )
+        return None
+    if weight == 1:
+        ctx.note(
+            at,
+            f"track_file {name}: keepalived turns weight 1 of a sync group member ({group}) into weight 0 "
+            '("ignoring weight from tracked file ... specify weight 0"): fault while the value is not 0; '
+            "mapped to on_failure: fault",
+        )
+        return 0
+    ctx.note(
+        at,
+        f"track_file {name} weight {weight}: keepalived ignores weighted tracked files of sync group members "
+        f"({group}) and vrrpd refuses them; not imported, so the behaviour is keepalived's",
+    )
+    return None
+
+
 def section_out(ctx: Context) -> dict[str, Any]:
     """The top-level `track_files` mapping, used definitions only (empty: none, or no tracking support); a note
     for each unused one."""
     out: dict[str, Any] = {}
     for tf in ctx.track_files.values():
         if not tf.used:
-            ctx.note(tf.at, f"{tf.at.keyword} {tf.name}: no instance tracks it; not imported")
+            ctx.note(tf.at, f"{tf.at.keyword} {tf.name}: {unused_reason(ctx, 'track_file', tf.name)}; not imported")
             continue
         entry: dict[str, Any] = {"path": tf.path, "on_missing": {"value": 0}}
         if tf.init is not None:

@@ -2,8 +2,9 @@
 `track_files`, its `track_files`), and the one tracker entry sync groups share.
 
 keepalived's weights: 0 = fault while failing; > 0 added while OK; < 0 subtracted while failing. vrrpd has the
-same, written `on_failure: fault` for 0; `reverse` has no vrrpd form. keepalived ignores weighted trackers of sync
-group members (unless the group has sync_group_tracking_weight), and vrrpd refuses them.
+same, written `on_failure: fault` for 0; `reverse` has no vrrpd form. keepalived ignores weighted scripts of sync
+group members and makes their weighted interfaces fault trackers (unless the group has sync_group_tracking_weight,
+whose weights vrrpd refuses).
 """
 
 from __future__ import annotations
@@ -110,8 +111,16 @@ def _interfaces_out(ctx: Context, inst: Instance) -> list[dict[str, Any]]:
                 )
             continue
         if inst.sync_group is not None and weight != 0:
-            member_weight(ctx, inst, "track_interface", name, weight, at)
-            continue
+            if inst.sync_group in ctx.weighted_groups:
+                member_weight(ctx, inst, "track_interface", name, weight, at)
+                continue
+            ctx.note(
+                at,
+                f"track_interface {name} weight {weight}: keepalived sets the weight of a sync group member's "
+                f'({inst.sync_group}) tracked interface to 0 ("ignoring weight ... due to SYNC group"): fault '
+                "while it is down; mapped to on_failure: fault",
+            )
+            weight = 0
         entry = tracker(ctx, "track_interface", name, weight, reverse, at)
         if entry is not None:
             entries.append(entry)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
-from vrrpd.importer.model import Context, Instance
+from vrrpd.importer.model import Context, Instance, address_of
 from vrrpd.importer.syntax import Statement
 from vrrpd.protocol.constants import VRRP_TTL
 
@@ -81,7 +81,7 @@ def _address(ctx: Context, stmt: Statement, text: str, family: int, what: str) -
 def unicast_out(ctx: Context, inst: Instance, out: dict[str, Any], family: int, global_check: bool) -> None:
     """Add the unicast keys to `out` (an instance being written), with a message for what does not map 1:1."""
     keys = inst.unicast
-    vips = {ip_address(a.split("/")[0]) for a in out["virtual_addresses"]}
+    vips = {ip_address(address_of(a).split("/")[0]) for a in out["virtual_addresses"]}
     peers: list[IPv4Address | IPv6Address] = []
     min_ttls: list[tuple[int, Statement]] = []
     for text, options, at in keys.peers:

@@ -16,6 +16,7 @@ from typing import Any
 
 from vrrpd.net.firewall import Firewall
 from vrrpd.net.netlink import IPInterface, LinkCallback, LinkInfo, LinkMonitor, NetlinkError
+from vrrpd.net.routes import KernelRoute, KernelRule
 from vrrpd.net.sockets import Received
 from vrrpd.protocol.constants import VRRP_TTL
 from vrrpd.protocol.packet import Family, IPAddress
@@ -47,6 +48,8 @@ class FakeNetlink:
     - `add_many`/`remove_many` are `add`/`remove` address by address, each error returned in its place.
     - Link monitors (`link_monitor()`) hear every change of `up` made through `set_up`, `set_link`,
       `add_link` and `remove_link`, synchronously.
+    - Routes and rules are sets (`routes`, `rules`): adding one already there is EEXIST, as the kernel answers
+      an exclusive add; removing one not there succeeds. A test adds a route "someone else installed" to the set.
     Every mutating call is appended to `calls` as (operation, ifindex, iface).
     """
 
@@ -55,6 +58,8 @@ class FakeNetlink:
         self.calls: list[tuple[str, int, Any]] = []
         self.fail_next: OSError | None = None
         self._monitors: list[FakeLinkMonitor] = []
+        self.routes: set[KernelRoute] = set()
+        self.rules: set[KernelRule] = set()
 
     # --- test set-up ---
 
@@ -174,6 +179,30 @@ class FakeNetlink:
         link.info = replace(link.info, up=link.admin_up and not down, protodown=down)
         if link.info.up != before:
             self._notify(link.info.name, link.info)
+
+    async def add_route(self, route: KernelRoute) -> bool:
+        return self._add_to(self.routes, "add_route", route)
+
+    async def remove_route(self, route: KernelRoute) -> None:
+        self.calls.append(("remove_route", route.oif or 0, route))
+        self._maybe_fail()
+        self.routes.discard(route)
+
+    async def add_rule(self, rule: KernelRule) -> bool:
+        return self._add_to(self.rules, "add_rule", rule)
+
+    async def remove_rule(self, rule: KernelRule) -> None:
+        self.calls.append(("remove_rule", 0, rule))
+        self._maybe_fail()
+        self.rules.discard(rule)
+
+    def _add_to(self, table: set[Any], operation: str, entry: Any) -> bool:
+        self.calls.append((operation, getattr(entry, "oif", None) or 0, entry))
+        self._maybe_fail()
+        if entry in table:
+            return False  # the kernel's EEXIST to an exclusive add, as vrrpd.net.routes reports it
+        table.add(entry)
+        return True
 
     def link_monitor(self) -> LinkMonitor:
         monitor = FakeLinkMonitor(self)

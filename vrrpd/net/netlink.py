@@ -30,8 +30,9 @@ from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, ip
 from socket import AF_INET, AF_INET6
 from typing import Any, Protocol
 
-from vrrpd.net import pyroute2_lean
+from vrrpd.net import pyroute2_lean, routes
 from vrrpd.net.addrbatch import IFA_PROTO_VRRPD, AddressBatch
+from vrrpd.net.routes import KernelRoute, KernelRule
 
 # Only the modules we use, not pyroute2's package __init__ (~6 MB and ~150 ms more; see pyroute2_lean).
 pyroute2_lean.prepare()
@@ -139,6 +140,22 @@ class AddressManager(Protocol):
 
     async def delete_link(self, ifindex: int) -> None:
         """Idempotent: an interface that is already gone is success."""
+        ...
+
+    async def add_route(self, route: KernelRoute) -> bool:
+        """Exclusive add: False (and nothing changed) when an identical route is already there (vrrpd.net.routes)."""
+        ...
+
+    async def remove_route(self, route: KernelRoute) -> None:
+        """Idempotent delete."""
+        ...
+
+    async def add_rule(self, rule: KernelRule) -> bool:
+        """Exclusive add, as `add_route`."""
+        ...
+
+    async def remove_rule(self, rule: KernelRule) -> None:
+        """Idempotent delete."""
         ...
 
     def link_monitor(self) -> LinkMonitor:
@@ -264,6 +281,18 @@ class Netlink:
     async def remove_many(self, ifindex: int, ifaces: Sequence[IPInterface]) -> list[NetlinkError | None]:
         codes = await self._batch.remove(ifindex, ifaces)
         return [NetlinkError(code) if code and code not in _ALREADY_GONE else None for code in codes]
+
+    async def add_route(self, route: KernelRoute) -> bool:
+        return await routes.add(self._request, "route", route.request())
+
+    async def remove_route(self, route: KernelRoute) -> None:
+        await routes.delete(self._request, "route", route.request())
+
+    async def add_rule(self, rule: KernelRule) -> bool:
+        return await routes.add(self._request, "rule", rule.request())
+
+    async def remove_rule(self, rule: KernelRule) -> None:
+        await routes.delete(self._request, "rule", rule.request())
 
     def link_monitor(self) -> LinkMonitor:
         return NetlinkLinkMonitor()

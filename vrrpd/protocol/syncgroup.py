@@ -45,6 +45,9 @@ Semantics:
   one host's addresses are lower on every link; if the orders differ between links, timing decides.
   Configure the same router highest on every member.
 - Trackers of the group itself are fault trackers only (a group has no priority of its own to weigh).
+  A group script that has not reported yet holds the group like a failed one (group FAULT, members Backup),
+  as a member's own unreported fault script holds it through that member's FAULT (issue #12; keepalived's
+  `num_member_init`).
 - Every change of the group's state (INITIALIZE when no member runs, whatever the trackers say; else FAULT
   when a member is in FAULT or a group tracker failed, MASTER when every member is, BACKUP) is reported as a
   `GroupStateChanged`, for logs, hooks and event streams.
@@ -158,16 +161,17 @@ class SyncGroup:
         self, trackers: Iterable[Tracker], states: Mapping[tuple[TrackerKind, str], TrackState], now: float
     ) -> Coordinated:
         """A reload changed the group's own trackers; its members keep running. A tracker the group had keeps its
-        state, a new one starts in `states` (UNKNOWN when absent); then the members are brought in line (a
-        failing tracker that went takes the hold away, a failing one that came holds the group)."""
+        state (one it still waits for keeps holding it), a new one starts in `states` (UNKNOWN when absent, which
+        does not hold a running group: keepalived 2.2.7's SCRIPT_INIT_STATE_INIT_RELOAD); then the members are
+        brought in line (a failing tracker that went takes the hold away, a failing one that came holds the group)."""
         trackers = tuple(trackers)
         if any(not t.is_fault for t in trackers):
             raise ValueError(f"sync group {self.name}: group trackers can only fault the group (no weights)")
         old, self.tracking = self.tracking, Tracking(1, trackers)
+        self.tracking.carry_over(old)  # a new script does not hold a running group before it has spoken
         for tracker in trackers:
-            kept = tracker.key in old.states
-            state = old.states[tracker.key] if kept else states.get(tracker.key, TrackState.UNKNOWN)
-            self.tracking.set_state(tracker.kind, tracker.name, state)
+            if tracker.key not in old.states:
+                self.tracking.set_state(tracker.kind, tracker.name, states.get(tracker.key, TrackState.UNKNOWN))
         out = Coordinated()
         self._coordinate(out, now, "; ".join(self.faults) if self.faults else "group trackers changed")
         return out
@@ -217,6 +221,8 @@ class SyncGroup:
 
     def _track(self, out: Coordinated, reason: str) -> None:
         new = self._derive()
+        if new is State.FAULT and self.tracking.faults:
+            reason = "; ".join(self.tracking.faults)  # the group's own trackers say why (a start held by a script)
         if new is not self.state:
             out.changes.append(GroupStateChanged(self.name, self.state, new, reason))
             self.state, self.reason = new, reason

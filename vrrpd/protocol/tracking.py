@@ -3,14 +3,25 @@
 Rules this module keeps (keepalived's `vrrp_set_effective_priority`, with the weight-0 trap made explicit):
 - A tracker is a script or an interface, with either a weight (-253..253, never 0) or `on_failure: fault`.
 - A negative weight is subtracted while the tracker is DOWN; a positive weight is added while it is UP.
-  UNKNOWN (a script that has not yet reached `rise` successes or `fall` failures) contributes nothing, so a
-  starting daemon neither gains nor loses priority until its checks have spoken.
+  UNKNOWN (a script that has not reported yet) contributes nothing, so a starting daemon neither gains nor
+  loses priority until its checks have spoken (keepalived 2.2.7 likewise adds no weight for a script still in its
+  init state: vrrp_track.c, `initialise_track_script_state`).
 - Effective priority = base + the sum of contributions, clamped to 1..254. The address owner (255) is never
   moved: its priority is what it *is* (RFC 9568 §6.1), not a preference.
 - A fault tracker that is DOWN is an active fault reason; faults take precedence over priority (the router goes
-  to FAULT whatever its priority). UNKNOWN is not a fault.
+  to FAULT whatever its priority).
+- Start-up (issue #12): a fault script that has not reported yet is a fault reason too ("has not reported yet"),
+  so a starting router waits in FAULT for its check instead of taking the addresses and dropping them seconds
+  later; keepalived 2.2.7 counts such scripts in `num_script_init` and keeps the instance (and its sync group,
+  `num_member_init`) in FAULT until they have run (vrrp_scheduler.c `vrrp_init_state`, vrrp_track.c
+  `process_script_update_priority`). Only what a `Tracking` starts with waits: a fault script that a reload adds
+  to a running router does not hold it (keepalived's SCRIPT_INIT_STATE_INIT_RELOAD), it faults once it fails
+  (`carry_over`). Interfaces and track files are known before a router starts, so they never wait.
 - Rise/fall: `rise` consecutive successes make a tracker UP, `fall` consecutive failures make it DOWN; any
-  result of the other kind restarts the count.
+  result of the other kind restarts the count. The first result of a script not yet known decides at once,
+  whatever `rise` and `fall` say (keepalived starts a script's count at `rise - 1`, "one success is enough", and
+  a failure in the init state goes down at once: vrrp_scheduler.c `vrrp_init_script`, `vrrp_script_child_thread`).
+  A script configured `initial_state: down` (keepalived's `init_fail`) starts DOWN and needs `rise` successes.
 - Track files (issue #5 point 2; keepalived's `track_file`): the file holds an integer. UP means a value is
   known (read, or assumed by `on_missing: {value: N}`), DOWN means the file is missing or unreadable and its
   `on_missing` is `fault`, which faults every instance tracking it whatever its weight. A weighted file
@@ -120,6 +131,20 @@ class Tracking:
         self.states: dict[tuple[TrackerKind, str], TrackState] = dict.fromkeys(keys, TrackState.UNKNOWN)
         self.values: dict[tuple[TrackerKind, str], int] = {k: 0 for k in keys if k[0] is TrackerKind.FILE}
         """Track files' last known integer (meaningful while the state is UP)."""
+        self.awaiting: set[tuple[TrackerKind, str]] = {
+            t.key for t in self.trackers if t.is_fault and t.kind is TrackerKind.SCRIPT
+        }
+        """Fault scripts whose first result this router waits for in FAULT (a key leaves once its state is known)."""
+
+    def carry_over(self, old: Tracking) -> None:
+        """A reload replaced `old` (a running router's) by this one: every tracker both have keeps its state and
+        value, and only a fault script `old` was still waiting for keeps holding; a new one (or one that was
+        weighted) does not knock a running router into FAULT before it has spoken, it faults once it fails."""
+        for key in self.states.keys() & old.states.keys():
+            self.states[key] = old.states[key]
+            if key in old.values:
+                self.values[key] = old.values[key]
+        self.awaiting &= old.awaiting
 
     def set_state(self, kind: TrackerKind, name: str, state: TrackState) -> bool:
         """Record a tracker's state; True if this router has such a tracker and its state changed."""
@@ -127,6 +152,8 @@ class Tracking:
         if key not in self.states or self.states[key] is state:
             return False
         self.states[key] = state
+        if state is not TrackState.UNKNOWN:
+            self.awaiting.discard(key)
         return True
 
     def set_value(self, name: str, value: int | None) -> bool:
@@ -158,8 +185,22 @@ class Tracking:
     @property
     def faults(self) -> tuple[str, ...]:
         """Active fault reasons, in tracker order (empty: no fault)."""
-        reasons = (t.fault_reason(self.states[t.key], self.values.get(t.key, 0)) for t in self.trackers)
+        reasons = (self.fault_reason(t) for t in self.trackers)
         return tuple(r for r in reasons if r is not None)
+
+    @property
+    def only_waiting(self) -> bool:
+        """There are faults, and each is a fault script that has not reported yet (a start-up wait, for which
+        keepalived runs no notify script: vrrp_scheduler.c `vrrp_init_state` notifies a FAULT "(init)" only when
+        `num_script_if_fault` is set, that is when something has failed)."""
+        waiting = {k for k in self.awaiting if self.states[k] is TrackState.UNKNOWN}
+        return bool(waiting) and all(self.fault_reason(t) is None for t in self.trackers if t.key not in waiting)
+
+    def fault_reason(self, tracker: Tracker) -> str | None:
+        state = self.states[tracker.key]
+        if state is TrackState.UNKNOWN and tracker.key in self.awaiting:
+            return f"track script {tracker.name} has not reported yet"
+        return tracker.fault_reason(state, self.values.get(tracker.key, 0))
 
 
 class RiseFall:
@@ -175,7 +216,11 @@ class RiseFall:
         """Positive: consecutive successes; negative: consecutive failures."""
 
     def record(self, ok: bool) -> bool:
-        """Count one result; True if the state changed."""
+        """Count one result; True if the state changed. The first result of a script not yet known decides."""
+        if self.state is TrackState.UNKNOWN:
+            self._streak = self.rise if ok else -self.fall
+            self.state = TrackState.UP if ok else TrackState.DOWN
+            return True
         if ok:
             self._streak = min(self._streak, self.rise - 1) + 1 if self._streak > 0 else 1
             new = TrackState.UP if self._streak >= self.rise else self.state

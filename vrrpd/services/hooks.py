@@ -350,16 +350,21 @@ class Notifier:
                 log.error("%s: hooks still running %gs after it was removed; killing them", runner.label, limit)
         await runner.stop()
 
-    def transition(self, kind: str, name: str, old: str, new: str, reason: str, priority: int) -> dict[str, Any] | None:
-        """Record a transition (old and new as the router names them) and queue its hooks; never waits, and
-        never raises: it runs inside the state machine's action handling, whose remaining actions must happen."""
+    def transition(
+        self, kind: str, name: str, old: str, new: str, reason: str, priority: int, hooks: bool = True
+    ) -> dict[str, Any] | None:
+        """Record a transition (old and new as the router names them) and queue its hooks (unless `hooks` is
+        False: `run_hooks` may run them later); never waits, and never raises: it runs inside the state machine's
+        action handling, whose remaining actions must happen."""
         try:
-            return self._transition(kind, name, str(old), str(new), reason, priority)
+            return self._transition(kind, name, str(old), str(new), reason, priority, hooks)
         except Exception:
             log.exception("%s %s: cannot record the transition %s -> %s", kind, name, old, new)
             return None
 
-    def _transition(self, kind: str, name: str, old: str, new: str, reason: str, priority: int) -> dict[str, Any]:
+    def _transition(
+        self, kind: str, name: str, old: str, new: str, reason: str, priority: int, hooks: bool
+    ) -> dict[str, Any]:
         if new == "INITIALIZE":  # the router only returns to Initialize when the daemon stops it
             new = STOP
         subject = self.subjects.get((kind, name))
@@ -367,10 +372,18 @@ class Notifier:
         event = self.events.publish(
             {"kind": kind, "name": name, "old": old, "new": new, "reason": reason, "priority": priority, **fields}
         )
-        if subject is not None and subject.runner is not None:
+        if hooks and subject is not None and subject.runner is not None:
             extra = subject.extra_env
             subject.runner.submit(Transition(kind, name, old, new, reason, priority, event["seq"], extra))
         return event
+
+    def run_hooks(self, kind: str, name: str, event: Mapping[str, Any], reason: str, priority: int) -> None:
+        """Queue the hooks of a transition recorded without them (`transition(hooks=False)`), with its sequence
+        number and states, and the reason and priority of now."""
+        subject = self.subjects.get((kind, name))
+        if subject is not None and subject.runner is not None:
+            old, new, seq = str(event["old"]), str(event["new"]), int(event["seq"])
+            subject.runner.submit(Transition(kind, name, old, new, reason, priority, seq, subject.extra_env))
 
     def status(self, kind: str, name: str) -> dict[str, Any] | None:
         runner = subject.runner if (subject := self.subjects.get((kind, name))) is not None else None

@@ -233,16 +233,17 @@ class ScriptMonitor(PeriodicTask):
         ratelog: RateLimitedLogger,
         run_as: RunAs | None = None,
         grace: float = KILL_GRACE,
-        state: TrackState = TrackState.UNKNOWN,
+        state: TrackState | None = None,
     ) -> None:
         """`state`: where the rise/fall count starts (a reload that changes a script's definition carries its
-        state over, so the instances tracking it see no change until the new check has spoken)."""
+        state over, so the instances tracking it see no change until the new check has spoken); None = the
+        script's `initial_state`."""
         self.config = config
         self.on_change = on_change
         self.ratelog = ratelog
         self.run_as = run_as
         self.grace = grace
-        self.counter = RiseFall(config.rise, config.fall, state)
+        self.counter = RiseFall(config.rise, config.fall, config.initial_state if state is None else state)
         self.counters = ScriptCounters()
         self.last: RunResult | None = None
         self.running = False
