@@ -162,6 +162,17 @@ def test_dev_tcp_argv_really_checks_the_port(tmp_path):
     assert subprocess.run(argv, timeout=10, stderr=subprocess.DEVNULL).returncode != 0
 
 
+def test_a_notify_script_keepalived_runs_through_a_shell_runs_through_bash(tmp_path):
+    """The same check_script_secure rule holds for notify scripts (lib/notify.c: every script keepalived runs goes
+    through it): a `</` line gets an explicit shell and a warning; an ordinary one stays an argv."""
+    body = ' notify_master "</dev/tcp/127.0.0.1/8080"\n notify_backup "/usr/local/bin/backup now"'
+    result = convert(write(tmp_path, instance("VI_1", 1, body)))
+    notify = result.document["instances"][0]["notify"]
+    assert notify["on_master"] == ["/bin/bash", "-c", "</dev/tcp/127.0.0.1/8080"]
+    assert notify["on_backup"] == ["/usr/local/bin/backup", "now"]
+    assert count(texts(result, "warning"), "notify_master", "shell redirection", "/bin/bash -c") == 1
+
+
 def test_shell_line_quotes_the_arguments_as_keepalived_does(tmp_path):
     """lib/notify.c, cmd_str_r: the first word as is, every further word in single quotes; blanks may separate
     `<` and `/` (check_script_secure skips them)."""

@@ -2,7 +2,8 @@
 `notify:` section of the instance or group.
 
 keepalived splits the script text at spaces with quotes grouping and runs it without a shell, as shlex.split and
-vrrpd do; the generic `notify` gets the same appended arguments (INSTANCE|GROUP NAME STATE PRIORITY) in both.
+vrrpd do, except a line starting `</`, which it runs with /bin/sh -c (the import writes [/bin/bash, -c, ...], as for
+a vrrp_script); the generic `notify` gets the same appended arguments (INSTANCE|GROUP NAME STATE PRIORITY) in both.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import shlex
 from typing import Any
 
 from vrrpd.importer.model import Context
+from vrrpd.importer.scripts import runs_in_shell, with_bash
 from vrrpd.importer.syntax import Statement
 from vrrpd.importer.tables import HOOK_KEYS
 
@@ -45,6 +47,15 @@ def hooks_out(ctx: Context, hooks: dict[str, Statement], block: str, name: str, 
         if not argv:
             ctx.warn(stmt, f"{keyword}: the script is empty; not imported")
             continue
+        if runs_in_shell(stmt.args[0]):
+            # The same rule as vrrp_script's (lib/notify.c, check_script_secure): keepalived runs it with sh -c.
+            argv = with_bash(argv)
+            ctx.warn(
+                stmt,
+                f"{keyword}: {stmt.args[0]!r} is a shell redirection, which keepalived runs with /bin/sh -c; the "
+                "import runs it with /bin/bash -c (dash, Debian's /bin/sh, has no /dev/tcp). Check the command "
+                "does what you expect",
+            )
         section[key] = argv
         if len(stmt.args) > 1:
             user, _, group = stmt.args[1].partition(":")

@@ -17,6 +17,16 @@ _SHELL_REDIRECTION = re.compile(r"<[ \t]*/")
 /bin/sh -c (lib/notify.c, check_script_secure returns SC_SYSTEM), to test that a file can be opened."""
 
 
+def runs_in_shell(text: str) -> bool:
+    """Whether keepalived hands this script line to /bin/sh -c rather than running it directly (`</`)."""
+    return bool(_SHELL_REDIRECTION.match(text))
+
+
+def with_bash(argv: list[str]) -> list[str]:
+    """The argv that does what keepalived's shell did with a `</` line (bash: dash has no /dev/tcp)."""
+    return ["/bin/bash", "-c", shell_line(argv)]
+
+
 def shell_line(argv: list[str]) -> str:
     """The line keepalived hands the shell (lib/notify.c, cmd_str_r): the first word as is, each other one in
     single quotes."""
@@ -72,7 +82,7 @@ def read_script(ctx: Context, stmt: Statement) -> None:
             "import",
         )
         return
-    if _SHELL_REDIRECTION.match(script.command):
+    if runs_in_shell(script.command):
         ctx.warn(
             stmt,
             f"vrrp_script {script.name}: {script.command!r} is a shell redirection, which keepalived runs with "
@@ -92,8 +102,8 @@ def script_out(ctx: Context, script: Script) -> dict[str, Any]:
         command: list[str] | str = shlex.split(script.command)
     except ValueError:
         command = script.command
-    if isinstance(command, list) and command and _SHELL_REDIRECTION.match(command[0]):
-        command = ["/bin/bash", "-c", shell_line(command)]
+    if isinstance(command, list) and command and runs_in_shell(command[0]):
+        command = with_bash(command)
     out: dict[str, Any] = {
         "command": command,
         "interval": yaml_number(script.interval),
