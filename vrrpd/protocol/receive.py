@@ -22,7 +22,8 @@ The checks run in this order, and the order is behaviour (it decides the reason 
 8. ``vrid``: a valid advert for a VRID no router is configured for on this link (§7.1).
 
 What the router itself ignores after that (lower priority, address mismatches, an owner's conflict) is the state
-machine's business (vrrpd.protocol.router), counted there.
+machine's business (vrrpd.protocol.router), counted there; `mismatch` names what of its own configuration an
+advert that reached it contradicts.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from collections.abc import Container
 from dataclasses import dataclass
 from typing import Protocol
 
-from vrrpd.protocol.constants import VRRP_TTL
+from vrrpd.protocol.constants import OWNER_PRIORITY, VRRP_TTL
 from vrrpd.protocol.events import AdvertReceived
 from vrrpd.protocol.packet import ChecksumMode, InvalidAdvert, IPAddress, decode
+from vrrpd.protocol.parameters import RouterConfig
 
 
 class Packet(Protocol):
@@ -145,3 +147,23 @@ def screen(
     received = AdvertReceived(src, decoded.advert, decoded.checksum_form)
     receiver.repeat = Repeat(packet.payload, src, dst, packet.ttl, received)
     return received
+
+
+def mismatch(event: AdvertReceived, cfg: RouterConfig, priority: int) -> str | None:
+    """The drop reason for an advert that contradicts the router's configuration (RFC 9568 §7.1, RFC 3768 §7.1),
+    None if it does not; `priority` is the router's effective one. The address list is checked by the router
+    (a mismatch is logged and, by default, used anyway)."""
+    advert = event.advert
+    if advert.vrid != cfg.vrid:
+        return "vrid"
+    if event.src.version != cfg.family or advert.addresses[0].version != cfg.family:
+        return "family"
+    if advert.version != cfg.version:
+        return "version"
+    if cfg.version == 2 and (advert.auth_type, advert.auth_data) != (cfg.auth_type, cfg.auth_data):
+        return "auth"  # RFC 3768 §7.1 / §10
+    if cfg.version == 2 and advert.interval_cs != cfg.advert_interval_cs:
+        return "interval"  # RFC 3768 §7.1: v2 MUST drop on interval mismatch; v3 adopts instead
+    if priority == OWNER_PRIORITY and cfg.owner_ignores_adverts and advert.priority != OWNER_PRIORITY:
+        return "owner"  # RFC 5798 §7.1; another owner is a conflict, handled by the router
+    return None

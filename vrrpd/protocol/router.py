@@ -52,6 +52,7 @@ from vrrpd.protocol.events import (
 )
 from vrrpd.protocol.packet import Advert, ChecksumForm, Family, IPAddress
 from vrrpd.protocol.parameters import AddressCheck, Counters, RouterConfig
+from vrrpd.protocol.receive import mismatch
 from vrrpd.protocol.timers import master_down_interval, skew_time
 
 LOWER_PRIORITY_ANNOUNCE_HOLDOFF = 5.0
@@ -224,19 +225,7 @@ class VirtualRouter:
         """Checks common to Backup and Master (RFC 9568 §7.1, RFC 3768 §7.1). False = drop (counted)."""
         advert, cfg = event.advert, self.config
         self.counters.adverts_received += 1
-        reason = None
-        if advert.vrid != cfg.vrid:
-            reason = "vrid"
-        elif event.src.version != (family := cfg.family) or advert.addresses[0].version != family:
-            reason = "family"
-        elif advert.version != cfg.version:
-            reason = "version"
-        elif cfg.version == 2 and (advert.auth_type, advert.auth_data) != (cfg.auth_type, cfg.auth_data):
-            reason = "auth"  # RFC 3768 §7.1 / §10
-        elif cfg.version == 2 and advert.interval_cs != cfg.advert_interval_cs:
-            reason = "interval"  # RFC 3768 §7.1: v2 MUST drop on interval mismatch; v3 adopts instead
-        elif self.priority == OWNER_PRIORITY and cfg.owner_ignores_adverts and advert.priority != OWNER_PRIORITY:
-            reason = "owner"  # RFC 5798 §7.1; another owner is a conflict, handled below
+        reason = mismatch(event, cfg, self.priority)
         if reason in (None, "owner") and cfg.is_owner:
             self._check_owner_conflict(event, now, actions)
         if reason is None and advert.addresses != cfg.addresses and set(advert.addresses) != set(cfg.addresses):
@@ -258,7 +247,7 @@ class VirtualRouter:
             return False
         if advert.priority == 0:
             self.counters.priority_zero_received += 1
-        if event.checksum_form is ChecksumForm.MESSAGE_ONLY and cfg.version == 3 and family is Family.IPV4:
+        if event.checksum_form is ChecksumForm.MESSAGE_ONLY and cfg.version == 3 and cfg.family is Family.IPV4:
             self.counters.message_only_checksums += 1
         return True
 
