@@ -11,6 +11,8 @@ what an administrator (or another daemon) relies on.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 from vrrpd.config.routes import RouteConfig, RouteType, RuleConfig
 from vrrpd.daemon.model import Instance
@@ -18,6 +20,8 @@ from vrrpd.net.netlink import AddressManager
 from vrrpd.net.routes import KernelRoute, KernelRule
 
 log = logging.getLogger("vrrpd")
+_E = TypeVar("_E", RouteConfig, RuleConfig)
+_K = TypeVar("_K", KernelRoute, KernelRule)
 
 
 async def kernel_route(netlink: AddressManager, route: RouteConfig) -> KernelRoute:
@@ -93,29 +97,30 @@ async def withdraw(
 ) -> None:
     """Remove the rules, then the routes, that the instance installed (None: all of them). A failed removal is
     counted and logged, and forgotten: the instance no longer holds it either way."""
-    name = inst.config.name
     if routes is None and rules is None:
         inst.foreign.clear()  # leaving Master: what was someone else's is of no concern to a Backup
-    for rule in list(inst.rules) if rules is None else rules:
-        inst.foreign.discard(rule)
-        held = inst.rules.pop(rule, None)
-        if held is None:
-            continue
-        try:
-            await netlink.remove_rule(held)
-        except OSError as exc:
-            inst.netlink_errors += 1
-            log.error("%s: cannot remove rule %s: %s", name, rule, exc)
-    for route in list(inst.routes) if routes is None else routes:
-        inst.foreign.discard(route)
-        kernel = inst.routes.pop(route, None)
+    await forget(inst, "rule", inst.rules, rules, netlink.remove_rule)
+    await forget(inst, "route", inst.routes, routes, netlink.remove_route)
+
+
+async def forget(
+    inst: Instance,
+    what: str,
+    held: dict[_E, _K],
+    entries: Iterable[_E] | None,
+    remove: Callable[[_K], Awaitable[None]],
+) -> None:
+    """Remove from the kernel each of `entries` (None: all) that `held` maps to what was installed for it."""
+    for entry in list(held) if entries is None else entries:
+        inst.foreign.discard(entry)
+        kernel = held.pop(entry, None)
         if kernel is None:
             continue
         try:
-            await netlink.remove_route(kernel)
+            await remove(kernel)
         except OSError as exc:
             inst.netlink_errors += 1
-            log.error("%s: cannot remove route %s: %s", name, route, exc)
+            log.error("%s: cannot remove %s %s: %s", inst.config.name, what, entry, exc)
 
 
 def status(inst: Instance) -> dict[str, list[dict[str, object]]]:
