@@ -134,7 +134,8 @@ class Tracking:
         self.awaiting: set[tuple[TrackerKind, str]] = {
             t.key for t in self.trackers if t.is_fault and t.kind is TrackerKind.SCRIPT
         }
-        """Fault scripts whose first result this router waits for in FAULT (a key leaves once its state is known)."""
+        """Fault scripts whose first result this router waits for in FAULT: each is UNKNOWN, since a key leaves as
+        soon as `set_state` knows its state."""
 
     def carry_over(self, old: Tracking) -> None:
         """A reload replaced `old` (a running router's) by this one: every tracker both have keeps its state and
@@ -193,14 +194,13 @@ class Tracking:
         """There are faults, and each is a fault script that has not reported yet (a start-up wait, for which
         keepalived runs no notify script: vrrp_scheduler.c `vrrp_init_state` notifies a FAULT "(init)" only when
         `num_script_if_fault` is set, that is when something has failed)."""
-        waiting = {k for k in self.awaiting if self.states[k] is TrackState.UNKNOWN}
+        waiting = self.awaiting
         return bool(waiting) and all(self.fault_reason(t) is None for t in self.trackers if t.key not in waiting)
 
     def fault_reason(self, tracker: Tracker) -> str | None:
-        state = self.states[tracker.key]
-        if state is TrackState.UNKNOWN and tracker.key in self.awaiting:
+        if tracker.key in self.awaiting:
             return f"track script {tracker.name} has not reported yet"
-        return tracker.fault_reason(state, self.values.get(tracker.key, 0))
+        return tracker.fault_reason(self.states[tracker.key], self.values.get(tracker.key, 0))
 
 
 class RiseFall:
