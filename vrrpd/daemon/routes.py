@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
-from vrrpd.config.routes import RouteConfig, RouteType, RuleConfig
+from vrrpd.config.routes import RouteConfig, RuleConfig
 from vrrpd.daemon.model import Instance
 from vrrpd.net.netlink import AddressManager
 from vrrpd.net.routes import KernelRoute, KernelRule
@@ -35,7 +35,7 @@ async def kernel_route(netlink: AddressManager, route: RouteConfig) -> KernelRou
         metric=route.metric,
         prefsrc=str(route.src) if route.src else None,
         scope=route.scope.value if route.scope else None,
-        type=route.type.value if route.type is not RouteType.UNICAST else "unicast",
+        type=route.type.value,
     )
 
 
