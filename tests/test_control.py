@@ -216,7 +216,10 @@ def test_client_permission_denied(sock):
             sock.chmod(0)
             with pytest.raises(ControlError) as info:
                 request(sock, "status")
-    assert str(info.value) == f"cannot open {sock}: permission denied (needs root or the vrrpd group)"
+    assert str(info.value) == (
+        f"cannot open {sock}: permission denied; run as root, or as a member of the group vrrpd runs with (Group= "
+        "in a drop-in for its systemd unit; see README.md, Running vrrpctl without root)"
+    )
 
 
 def test_client_timeout(sock):

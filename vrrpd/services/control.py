@@ -11,7 +11,10 @@ that accepts nothing for `STREAM_STALL` seconds is disconnected.
 
 The server runs on the daemon's event loop, next to the VRRP timers, so it must never let a client stall
 the loop or take it down: requests are size-capped and time-limited, every failure becomes an error
-response, and a handler's exception is logged and answered, never propagated.
+response, and a handler's exception is logged (rate-limited) and answered, never propagated. Clients must not
+exhaust the daemon's file descriptors either, which its track scripts and hooks need: at most `MAX_CLIENTS`
+connections at once (`MAX_STREAMS` of them streams), the excess answered with an error and closed at once,
+and every write and every close is bounded in time, so a client that never reads loses its connection.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from vrrpd.services.logsetup import RateLimitedLogger
+
 log = logging.getLogger(__name__)
 
 MAX_REQUEST = 64 * 1024
@@ -41,6 +46,12 @@ REQUEST_TIMEOUT = 5.0
 """Seconds a client may take to send a whole request line, or to read our response."""
 STREAM_STALL = 60.0
 """Seconds a stream's client may leave our writes unread before it is disconnected."""
+CLOSE_GRACE = 1.0
+"""Seconds a closing connection may take to flush what the client has not read, before it is aborted."""
+MAX_CLIENTS = 64
+"""Connections at once. Each costs one descriptor; 64 leave nearly all of a 1,024 limit to scripts and hooks."""
+MAX_STREAMS = 32
+"""Of which streams (`events`), which last: the other half stays for `status` and `reload`."""
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any] | Any]
 
@@ -87,15 +98,32 @@ class ControlServer:
         mode: int = 0o660,
         timeout: float = REQUEST_TIMEOUT,
         streams: Mapping[str, StreamHandler] | None = None,
+        max_clients: int = MAX_CLIENTS,
+        max_streams: int = MAX_STREAMS,
+        stall: float = STREAM_STALL,
+        close_grace: float = CLOSE_GRACE,
     ) -> None:
         self.path = Path(path)
         self.handlers = dict(handlers)
         self.streams = dict(streams or {})
         self.mode = mode
         self.timeout = timeout
+        self.max_clients = max_clients
+        self.max_streams = max_streams
+        self.stall = stall
+        self.close_grace = close_grace
+        self.refused = 0
+        """Connections turned away since start (over `max_clients`, or streams over `max_streams`)."""
+        self.ratelog = RateLimitedLogger(log, burst=3, interval=60.0)
         self._server: asyncio.Server | None = None
         self._inode: int | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._open_streams = 0
+
+    @property
+    def clients(self) -> int:
+        """Connections open now: those being served and those being refused or closed (for at most `close_grace`)."""
+        return len(self._connections)
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,18 +175,40 @@ class ControlServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
+        refuse = len(self._connections) >= self.max_clients
+        self._connections.add(task)  # refused ones too, so that close() cancels and awaits them as well
         try:
-            await self._converse(reader, writer)
+            if refuse:
+                # Answered without reading the request: a fresh socket's buffer takes the line at once, so the
+                # close below flushes and frees the descriptor at once, whatever the client does.
+                self._refuse(f"refused a client: at the limit of {self.max_clients} connections")
+                message = f"vrrpd is serving {self.max_clients} connections, its limit; try again later"
+                writer.write(json.dumps(_error(message)).encode() + b"\n")
+            else:
+                await self._converse(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
             pass  # the client went away or would not read its answer; nothing left to tell it
+        except asyncio.CancelledError:
+            pass  # the server is closing; ending normally keeps asyncio's stream callback from logging it
         except Exception:
-            log.exception("control connection failed")
+            self.ratelog.log(logging.ERROR, ("control", "connection"), "control connection failed", exc_info=True)
         finally:
-            self._connections.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+            await self._close(writer)
+            self._connections.discard(task)  # only now: the descriptor is closed
+
+    async def _close(self, writer: asyncio.StreamWriter) -> None:
+        """Close, letting the client read what is left for `close_grace` seconds; then abort. Without the bound a
+        client that never reads would keep its descriptor for good (wait_closed waits for the flush)."""
+        writer.close()
+        try:
+            await asyncio.wait_for(writer.wait_closed(), self.close_grace)
+        except (Exception, asyncio.CancelledError):
+            # Cancelled too (the server closing): the connection's last step, so nothing is left to cancel.
+            writer.transport.abort()
+
+    def _refuse(self, reason: str) -> None:
+        self.refused += 1
+        self.ratelog.warning(("control", "refused"), "control socket: %s (%d refused so far)", reason, self.refused)
 
     async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
@@ -188,6 +238,9 @@ class ControlServer:
         await asyncio.wait_for(writer.drain(), self.timeout)
 
     async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, opened: _Opened) -> None:
+        # Counted before the first await: _answer checked the count with nothing awaited since.
+        self._open_streams += 1
+
         async def until_hangup() -> None:
             while await reader.read(4096):
                 pass  # nothing is expected after the request; read only to notice the hang-up
@@ -207,8 +260,11 @@ class ControlServer:
                 except StopAsyncIteration:
                     return
                 writer.write(json.dumps(value).encode() + b"\n")
-                await asyncio.wait_for(writer.drain(), STREAM_STALL)
+                # Bounded memory too: drain waits while the transport holds over 64 KiB, and the stream's source
+                # queues what comes meanwhile up to its own bound (events: a gap).
+                await asyncio.wait_for(writer.drain(), self.stall)
         finally:
+            self._open_streams -= 1
             # Also when the server closes under us: nothing may be left pending or with an unread result.
             for task in (item, hangup):
                 if task is not None and not task.done():
@@ -226,18 +282,26 @@ class ControlServer:
             request = json.loads(line)
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             return _error("request is not valid JSON")
+        except ValueError:
+            # Python refuses to convert integers of over 4,300 digits (CVE-2020-10735); json.loads raises this.
+            return _error("request holds a number too long to read")
         if not isinstance(request, dict):
             return _error('request must be a JSON object like {"command": "status"}')
         command = request.pop("command", None)
         if not isinstance(command, str):
             return _error('request has no "command" string')
         if command in self.streams:
+            if self._open_streams >= self.max_streams:
+                self._refuse(f"refused a {command} stream: {self.max_streams} streams open, the limit")
+                return _error(f"vrrpd is serving {self.max_streams} streams, its limit; try again later")
             try:
                 ack, stream = self.streams[command](request)
             except ControlError as e:
                 return _error(str(e))
             except Exception as e:
-                log.exception("control stream %r failed to open", command)
+                self.ratelog.log(
+                    logging.ERROR, ("control", command), "control stream %r failed to open", command, exc_info=True
+                )
                 return _error(f"internal error in {command}: {type(e).__name__}: {e}")
             return _Opened(ack, stream)
         handler = self.handlers.get(command)
@@ -255,7 +319,7 @@ class ControlServer:
         except asyncio.CancelledError:
             raise
         except Exception as e:
-            log.exception("control command %r failed", command)
+            self.ratelog.log(logging.ERROR, ("control", command), "control command %r failed", command, exc_info=True)
             return _error(f"internal error in {command}: {type(e).__name__}: {e}")
         return {"ok": True, "result": result}
 
@@ -272,7 +336,7 @@ def request(path: str | os.PathLike[str], command: str, timeout: float = REQUEST
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock, _client_errors(where, timeout):
         sock.settimeout(timeout)
         sock.connect(where)
-        sock.sendall(payload)
+        _send_request(sock, payload)
         data = _read_line(sock, deadline, where)
     return _result(data, where)
 
@@ -287,7 +351,7 @@ def stream(path: str | os.PathLike[str], command: str, timeout: float = REQUEST_
         with _client_errors(where, timeout):
             sock.settimeout(timeout)
             sock.connect(where)
-            sock.sendall(payload)
+            _send_request(sock, payload)
         # Buffered from the first byte: the acknowledgement and the first items may arrive in one read.
         with sock.makefile("rb") as lines:
             with _client_errors(where, timeout):
@@ -310,6 +374,18 @@ def stream(path: str | os.PathLike[str], command: str, timeout: float = REQUEST_
                 yield item
 
 
+def _send_request(sock: socket.socket, payload: bytes) -> None:
+    # A daemon at its connection limit answers before reading, then closes: its answer is there to read.
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        sock.sendall(payload)
+
+
+PERMISSION_ADVICE = (
+    "run as root, or as a member of the group vrrpd runs with (Group= in a drop-in for its systemd unit; "
+    "see README.md, Running vrrpctl without root)"
+)
+
+
 @contextlib.contextmanager
 def _client_errors(where: str, timeout: float) -> Iterator[None]:
     """Socket errors as one sentence for the person at the terminal."""
@@ -318,7 +394,7 @@ def _client_errors(where: str, timeout: float) -> Iterator[None]:
     except (FileNotFoundError, ConnectionRefusedError):
         raise NotRunning(f"no vrrpd listening on {where} (is it running?)") from None
     except PermissionError:
-        raise ControlError(f"cannot open {where}: permission denied (needs root or the vrrpd group)") from None
+        raise ControlError(f"cannot open {where}: permission denied; {PERMISSION_ADVICE}") from None
     except TimeoutError:
         raise ControlError(f"no answer from vrrpd on {where} within {timeout:g} s") from None
     except ConnectionResetError:

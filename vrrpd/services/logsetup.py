@@ -94,8 +94,9 @@ class RateLimitedLogger:
         self.clock = clock
         self._windows: dict[Hashable, _Window] = {}
 
-    def log(self, level: int, key: Hashable, msg: str, *args: object) -> bool:
-        """Log unless `key` is over its budget; True if the message was logged."""
+    def log(self, level: int, key: Hashable, msg: str, *args: object, exc_info: bool = False) -> bool:
+        """Log unless `key` is over its budget; True if the message was logged (with the traceback being handled,
+        if `exc_info`: so a failure repeated by remote input logs at most `burst` tracebacks per interval)."""
         if not self.logger.isEnabledFor(level):
             return False
         now = self.clock()
@@ -114,7 +115,7 @@ class RateLimitedLogger:
         window.level = max(window.level, level)
         if window.logged < self.burst:
             window.logged += 1
-            self.logger.log(level, msg, *args)
+            self.logger.log(level, msg, *args, exc_info=exc_info)
             return True
         window.suppressed += 1
         return False
