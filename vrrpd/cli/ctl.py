@@ -29,7 +29,9 @@ RELOAD_TIMEOUT = 120.0
     default=str(DEFAULT_CONTROL_SOCKET),
     show_default=True,
     show_envvar=True,
-    type=click.Path(dir_okay=False),
+    # A plain string: click.Path's checks would answer a socket the user may not open with a usage error
+    # ("is not readable"); the client says what is wrong and what to do (vrrpd.services.control).
+    type=str,
     help="The daemon's control socket (control_socket in its configuration).",
 )
 @click.option(

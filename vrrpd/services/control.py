@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from vrrpd.services import sockdir
 from vrrpd.services.logsetup import RateLimitedLogger
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,10 @@ class ControlServer:
         return len(self._connections)
 
     async def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            sockdir.prepare(self.path)
+        except sockdir.UnsafeDirectory as e:
+            raise ControlError(str(e)) from None
         await self._remove_stale()
         try:
             self._server = await asyncio.start_unix_server(self._serve, path=self.path, limit=MAX_REQUEST + 1)
@@ -334,6 +338,7 @@ def request(path: str | os.PathLike[str], command: str, timeout: float = REQUEST
     deadline = time.monotonic() + timeout
     payload = json.dumps({"command": command, **args}).encode() + b"\n"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock, _client_errors(where, timeout):
+        _trust(where)
         sock.settimeout(timeout)
         sock.connect(where)
         _send_request(sock, payload)
@@ -349,6 +354,7 @@ def stream(path: str | os.PathLike[str], command: str, timeout: float = REQUEST_
     payload = json.dumps({"command": command, **args}).encode() + b"\n"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         with _client_errors(where, timeout):
+            _trust(where)
             sock.settimeout(timeout)
             sock.connect(where)
             _send_request(sock, payload)
@@ -378,6 +384,14 @@ def _send_request(sock: socket.socket, payload: bytes) -> None:
     # A daemon at its connection limit answers before reading, then closes: its answer is there to read.
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         sock.sendall(payload)
+
+
+def _trust(where: str) -> None:
+    """Refuse a socket another user could have put there (vrrpd.services.sockdir), before sending it anything."""
+    try:
+        sockdir.check_socket(Path(where))
+    except sockdir.UnsafeDirectory as e:
+        raise ControlError(str(e)) from None
 
 
 PERMISSION_ADVICE = (
