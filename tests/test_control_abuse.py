@@ -250,3 +250,21 @@ def test_a_failing_handler_logs_few_tracebacks_however_often_it_is_asked(sock, c
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert 1 <= len(tracebacks) <= 3
     assert tracebacks[0].getMessage() == "control command 'broken' failed"
+
+
+def test_the_client_waits_out_a_full_listen_backlog_until_its_deadline(tmp_path):
+    path = tmp_path / "busy.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener, ExitStack() as stack:
+        listener.bind(str(path))
+        listener.listen(0)  # accepts nothing: the backlog fills after a connection or two
+        while True:
+            s = stack.enter_context(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+            s.setblocking(False)
+            try:
+                s.connect(str(path))
+            except BlockingIOError:
+                break
+        # Not "Resource temporarily unavailable" at once: a busy daemon is waited for, as far as --timeout allows.
+        with pytest.raises(ControlError) as info:
+            request(path, "status", timeout=0.3)
+    assert str(info.value) == f"no answer from vrrpd on {path} within 0.3 s"

@@ -340,7 +340,7 @@ def request(path: str | os.PathLike[str], command: str, timeout: float = REQUEST
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock, _client_errors(where, timeout):
         _trust(where)
         sock.settimeout(timeout)
-        sock.connect(where)
+        _connect(sock, where, deadline)
         _send_request(sock, payload)
         data = _read_line(sock, deadline, where)
     return _result(data, where)
@@ -351,12 +351,13 @@ def stream(path: str | os.PathLike[str], command: str, timeout: float = REQUEST_
     the daemon ends the stream or the caller stops iterating (which disconnects). `timeout` bounds the
     connection and the acknowledgement only; items may be any time apart."""
     where = os.fspath(path)
+    deadline = time.monotonic() + timeout
     payload = json.dumps({"command": command, **args}).encode() + b"\n"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         with _client_errors(where, timeout):
             _trust(where)
             sock.settimeout(timeout)
-            sock.connect(where)
+            _connect(sock, where, deadline)
             _send_request(sock, payload)
         # Buffered from the first byte: the acknowledgement and the first items may arrive in one read.
         with sock.makefile("rb") as lines:
@@ -378,6 +379,19 @@ def stream(path: str | os.PathLike[str], command: str, timeout: float = REQUEST_
                 except (UnicodeDecodeError, json.JSONDecodeError):
                     raise ControlError(f"malformed stream item from {where}") from None
                 yield item
+
+
+def _connect(sock: socket.socket, where: str, deadline: float) -> None:
+    while True:
+        try:
+            sock.connect(where)
+            return
+        except BlockingIOError:
+            # The listen backlog is full: the daemon is accepting (or refusing) a burst of clients. A unix socket
+            # with a timeout fails at once instead of waiting, so wait here, as far as the deadline allows.
+            if time.monotonic() >= deadline:
+                raise TimeoutError from None
+            time.sleep(0.01)
 
 
 def _send_request(sock: socket.socket, payload: bytes) -> None:
