@@ -257,3 +257,16 @@ def test_vrrpctl_permission_denied_message_without_root(tmp_path):
             result = CliRunner().invoke(main, ["--socket", str(sock), "status"])
     assert result.exit_code == 1
     assert result.output == f"vrrpctl: cannot open {sock}: permission denied; {ADVICE}\n"
+
+
+def test_the_advice_points_at_a_readme_section_that_gives_the_drop_in():
+    from vrrpd.services.control import PERMISSION_ADVICE
+
+    title = PERMISSION_ADVICE.rsplit("README.md, ", 1)[1].rstrip(")")
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert f"\n## {title}\n" in readme
+    section = readme.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+    for step in ("groupadd --system vrrpd", "usermod -aG vrrpd", "systemctl edit vrrpd", "Group=vrrpd"):
+        assert step in section
+    unit = (Path(__file__).resolve().parent.parent / "systemd" / "vrrpd.service").read_text()
+    assert f'"{title}"' in unit and "Group=vrrpd" in unit

@@ -62,6 +62,7 @@ def test_key_directives():
         "Service.Restart": ["on-failure"],
         "Service.RuntimeDirectory": ["vrrpd"],
         "Service.RuntimeDirectoryMode": ["0750"],
+        "Service.LimitNOFILE": ["65536"],
         "Service.AmbientCapabilities": ["CAP_NET_ADMIN CAP_NET_RAW"],
         "Service.CapabilityBoundingSet": ["CAP_NET_ADMIN CAP_NET_RAW"],
         "Service.NoNewPrivileges": ["yes"],
