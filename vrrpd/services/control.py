@@ -101,7 +101,7 @@ class ControlServer:
         streams: Mapping[str, StreamHandler] | None = None,
         max_clients: int = MAX_CLIENTS,
         max_streams: int = MAX_STREAMS,
-        stall: float = STREAM_STALL,
+        stall: float | None = None,
         close_grace: float = CLOSE_GRACE,
     ) -> None:
         self.path = Path(path)
@@ -111,7 +111,7 @@ class ControlServer:
         self.timeout = timeout
         self.max_clients = max_clients
         self.max_streams = max_streams
-        self.stall = stall
+        self.stall = STREAM_STALL if stall is None else stall  # read here: tests patch the module's value
         self.close_grace = close_grace
         self.refused = 0
         """Connections turned away since start (over `max_clients`, or streams over `max_streams`)."""
