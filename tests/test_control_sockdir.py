@@ -270,3 +270,23 @@ def test_the_advice_points_at_a_readme_section_that_gives_the_drop_in():
         assert step in section
     unit = (Path(__file__).resolve().parent.parent / "systemd" / "vrrpd.service").read_text()
     assert f'"{title}"' in unit and "Group=vrrpd" in unit
+
+
+def test_the_daemon_refuses_to_start_in_an_unsafe_directory_and_sends_nothing():
+    from daemoncase import FAST_BACKUP, Case, daemon_on_fakes
+
+    async def start() -> tuple[Case, str]:
+        case = daemon_on_fakes(FAST_BACKUP)
+        case.rundir.chmod(0o777)
+        with pytest.raises(ControlError) as info:
+            await case.daemon.start()
+        case.sockets.close()
+        return case, str(info.value)
+
+    case, message = asyncio.run(start())
+    try:
+        assert message.startswith(f"refusing the control socket directory {case.rundir}: it is writable by others")
+        assert not (case.rundir / "vrrpd.sock").exists()
+        assert case.sockets.opened and all(not s.sent for s in case.sockets.opened)  # built, never run
+    finally:
+        subprocess.run(["rm", "-rf", str(case.rundir)], check=False)
