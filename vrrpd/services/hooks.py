@@ -43,9 +43,10 @@ from typing import Any
 from vrrpd.config import InstanceConfig
 from vrrpd.config.hooks import HOOK_KEYS, HooksConfig
 from vrrpd.config.syncgroups import SyncGroupConfig
+from vrrpd.services.childproc import KILL_GRACE, RunAs, RunResult, run_once
 from vrrpd.services.eventlog import EventLog
 from vrrpd.services.logsetup import RateLimitedLogger
-from vrrpd.services.scripts import KILL_GRACE, RunAs, RunResult, resolve_user_for, run_once
+from vrrpd.services.scripts import resolve_user_for
 
 log = logging.getLogger("vrrpd.services.hooks")
 
@@ -216,8 +217,7 @@ class HookRunner:
     def _record(self, transition: Transition, hook: str, result: RunResult) -> None:
         self.last = result
         self.counters.runs += 1
-        output = result.output.decode(errors="replace").strip()
-        shown = f"; output: {output}{' [truncated]' if result.truncated else ''}" if output else ""
+        shown = result.shown_output()
         what = f"{self.label}: hook {hook} ({transition.old} -> {transition.new}, seq {transition.seq})"
         if result.ok:
             log.info("%s: %s%s", what, result.describe(), shown)

@@ -1,4 +1,9 @@
-"""Logging set-up (journald under systemd, stderr otherwise) and rate limiting for the receive path."""
+"""Logging set-up (journald under systemd, stderr otherwise), rate limiting, and escaping of foreign text.
+
+Text that comes from outside (a script's output) goes through `printable` before it reaches a log record: a
+newline in it would otherwise start what reads as a record of our own, and a NUL or an escape sequence would
+garble a terminal or a journal export.
+"""
 
 from __future__ import annotations
 
@@ -153,6 +158,33 @@ class RateLimitedLogger:
                 _show(key),
                 self.interval,
             )
+
+
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(data: bytes, limit: int, size: int | None = None) -> str:
+    """The first `limit` bytes of `data` (of `size` bytes in all: more may have been discarded already) as one line
+    that cannot pass for another: a backslash, newline, carriage return or tab shows as its backslash escape, any
+    other control or non-printable character (NUL, ESC, U+2028) as \\xNN or \\uNNNN, and a byte that is not
+    UTF-8 as \\xNN. What is left out is counted: "... (N bytes more)"."""
+    size = len(data) if size is None else size
+    text = data[:limit].decode("utf-8", "surrogateescape")
+    if not text.isprintable() or "\\" in text:
+        text = "".join(ch if ch.isprintable() and ch != "\\" else _escape(ch) for ch in text)
+    more = size - min(limit, len(data))
+    return f"{text}... ({more} bytes more)" if more > 0 else text
+
+
+def _escape(ch: str) -> str:
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: a byte that was not UTF-8
+        return f"\\x{code - 0xDC00:02x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _show(key: Hashable) -> str:
