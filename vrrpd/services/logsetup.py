@@ -7,6 +7,7 @@ garble a terminal or a journal export.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -76,9 +77,11 @@ class RateLimitedLogger:
 
     Meant for messages triggered by remote input (a peer sending bad adverts ten times a second must not
     flood the journal or slow the loop). The summary "N similar messages suppressed" is logged when the key
-    next logs after its window, or by `flush()`, which the daemon may call from a periodic timer. At most
-    `max_keys` keys are tracked, since keys often come from the network (source addresses); beyond that,
-    new keys share one extra overflow window.
+    next logs after its window, or by `flush()`. Given a `loop`, a timer calls `flush()` when the first window
+    that suppressed something ends, so the summary appears even if the key never logs again (without it, a
+    flood that stopped was never summarised); `close()` summarises what is still open. At most `max_keys` keys
+    are tracked, since keys often come from the network (source addresses); beyond that, new keys share one
+    extra overflow window.
     """
 
     OVERFLOW = ("<overflow>",)
@@ -91,6 +94,7 @@ class RateLimitedLogger:
         interval: float = 60.0,
         max_keys: int = 1024,
         clock: Callable[[], float] = time.monotonic,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.logger = logger
         self.burst = burst
@@ -98,6 +102,8 @@ class RateLimitedLogger:
         self.max_keys = max_keys
         self.clock = clock
         self._windows: dict[Hashable, _Window] = {}
+        self._loop = loop
+        self._timer: asyncio.TimerHandle | None = None
 
     def log(self, level: int, key: Hashable, msg: str, *args: object) -> bool:
         """Log unless `key` is over its budget; True if the message was logged."""
@@ -122,7 +128,21 @@ class RateLimitedLogger:
             self.logger.log(level, msg, *args)
             return True
         window.suppressed += 1
+        if self._timer is None and self._loop is not None:
+            self._arm(window.start)
         return False
+
+    def _arm(self, start: float) -> None:
+        assert self._loop is not None
+        delay = max(0.0, start + self.interval - self.clock())
+        self._timer = self._loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.flush()
+        waiting = [w.start for w in self._windows.values() if w.suppressed]
+        if waiting:
+            self._arm(min(waiting))
 
     @property
     def tracked(self) -> int:
@@ -148,6 +168,14 @@ class RateLimitedLogger:
             if now - window.start >= self.interval:
                 self._summarise(key, window)
 
+    def close(self) -> None:
+        """At shutdown: summarise every window that suppressed something, ended or not, and stop the timer."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for key, window in list(self._windows.items()):
+            self._summarise(key, window)
+
     def _summarise(self, key: Hashable, window: _Window) -> None:
         del self._windows[key]
         if window.suppressed:
@@ -156,7 +184,7 @@ class RateLimitedLogger:
                 "%d similar messages suppressed (%s) within %gs",
                 window.suppressed,
                 _show(key),
-                self.interval,
+                round(min(self.interval, self.clock() - window.start), 3),
             )
 
 
