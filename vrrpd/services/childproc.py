@@ -8,8 +8,9 @@
   timeout, a failure, and a failover.
 - Then the whole group gets SIGKILL, and only then is the leader reaped, so that nothing a finished run started
   lives on. Until it is reaped the leader is a zombie that still holds its pid, which is also the group's id, so
-  the signal cannot reach a group made later under a recycled id (POSIX.1-2017 XBD 4.14, "Process ID Reuse": a
-  process group ID is not reused while the group exists, and the zombie leader keeps it in existence). A child
+  the signal cannot reach a group made later under a recycled id: POSIX fork() gives no new process "any active
+  process group ID", and a process's lifetime (XBD "Process Lifetime") ends only when its status is collected, so
+  the zombie keeps the group active. (After the reap, members still alive would keep it so too.) A child
   that made itself a new session (setsid, a daemon) is outside the group: the unit's TasksMax= bounds how many
   such processes there can be, and systemd kills them when vrrpd stops (KillMode=control-group).
 - At `timeout` the group gets SIGTERM, SIGKILL after `grace`; a timeout is a failure.
@@ -18,7 +19,7 @@
   After the leader's exit, what is left in the pipe is read for at most `OUTPUT_GRACE` seconds; then the pipe is
   closed, whoever still holds it.
 - Cancelled (the daemon stops, a hook is cut short): the group gets SIGKILL, and the leader is reaped before the
-  cancellation goes on.
+  cancellation goes on (after `REAP_LIMIT` seconds it goes on anyway; the exit watch still reaps the leader).
 - Without pidfd_open(2) (a kernel older than 5.3, a seccomp filter that denies it) a thread blocked in
   waitid(WEXITED | WNOWAIT) reports the exit instead, also without reaping.
 """
