@@ -206,7 +206,7 @@ def test_stopping_with_a_saturated_hook_queue_still_runs_on_stop(lab):
     assert stopped.read_text().split()[0] == "MASTER"
     assert took < 12, f"stopping took {took:.1f}s"  # the hooks' shutdown limit was not needed
     log = a.log()
-    assert f"{queued['pending']} transition(s) waiting for hooks dropped" in log, log[-2000:]
+    assert f"{queued['pending']} transition(s) still waiting for hooks after 2s dropped" in log, log[-2000:]
     assert f"killed hook {queued['running']}" in log
     print(f"\n{queued['pending']} transitions queued; vrrpd stopped in {took:.2f}s with on_stop run")
     wait_for(lambda: not ns_processes(ha), 5, message="processes left in a's namespace after vrrpd stopped")

@@ -99,7 +99,7 @@ def test_stopping_with_a_saturated_hook_queue_still_runs_on_stop(
 ) -> None:
     """Shutdown must never drop on_stop, however long the queue: here on_backup hangs and 100 transitions of a
     flapping instance wait behind it when the daemon is told to stop."""
-    monkeypatch.setattr(hooks, "CURRENT_GRACE", 0.3)
+    monkeypatch.setattr(hooks, "AHEAD_LIMIT", 0.3)
     out = tmp_path / "out"
     notify = {
         "on_backup": [SH, "-c", f"echo backup >> {out}; exec {SLEEP} 60"],

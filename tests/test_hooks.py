@@ -491,8 +491,8 @@ def test_a_hook_that_exits_leaving_a_child_on_its_output_does_not_hold_the_queue
 
 def test_shutdown_never_loses_on_stop_behind_a_long_queue(tmp_path, caplog, monkeypatch):
     """100 transitions queued behind slow hooks, then the daemon stops: the waiting ones are dropped, the running
-    one is killed after CURRENT_GRACE, and on_stop (then the generic notify) runs, well within the limit."""
-    monkeypatch.setattr(hooks, "CURRENT_GRACE", 0.3)
+    one is killed after AHEAD_LIMIT, and on_stop (then the generic notify) runs, well within the limit."""
+    monkeypatch.setattr(hooks, "AHEAD_LIMIT", 0.3)
     out = tmp_path / "out"
     slow = recorder(out, "slow", hold=30)
     config = HooksConfig(
@@ -528,7 +528,7 @@ def test_shutdown_never_loses_on_stop_behind_a_long_queue(tmp_path, caplog, monk
     # 99 dropped while waiting, the one killed, and the late one.
     assert status["cancelled"] == 101 and status["pending"] == 0 and status["running"] is None
     assert "hooks of seq 102 (FAULT) not run" in caplog.text
-    assert "99 transition(s) waiting for hooks dropped (seq 2 to 100)" in caplog.text
+    assert "99 transition(s) still waiting for hooks after 0.3s dropped (seq 2 to 100)" in caplog.text
     assert "killed hook on_master (seq 1, BACKUP -> MASTER)" in caplog.text
 
 
@@ -549,3 +549,24 @@ def test_a_hook_that_ends_within_the_grace_at_shutdown_finishes_before_on_stop(t
     assert [line.strip() for line in lines(out)] == ["master start", "master end", "stop start", "stop end"]
     status = n.status("instance", "gw")
     assert (status["runs"], status["failures"], status["cancelled"]) == (2, 0, 0)
+
+
+def test_at_shutdown_quick_hooks_queued_ahead_of_on_stop_still_run_in_order(tmp_path):
+    """Only what does not finish within AHEAD_LIMIT is cut: a short queue runs whole, in order, then on_stop."""
+    out = tmp_path / "out"
+    hook = (SH, "-c", f'echo "$VRRPD_HOOK $VRRPD_SEQ" >> {out}')
+    config = HooksConfig(on_master=hook, on_backup=hook, on_stop=hook, timeout=10)
+
+    async def body() -> Notifier:
+        n = Notifier(RateLimitedLogger(logging.getLogger("test.hooks")), grace=0.2)
+        n.add("instance", "gw", config)
+        for i in range(6):
+            n.transition("instance", "gw", "BACKUP", "MASTER" if i % 2 == 0 else "BACKUP", "flap", 100)
+        n.transition("instance", "gw", "MASTER", "INITIALIZE", "shutdown", 100)
+        await n.close(limit=12)
+        return n
+
+    n = asyncio.run(body())
+    expected = [f"on_{'master' if i % 2 == 0 else 'backup'} {i + 1}" for i in range(6)] + ["on_stop 7"]
+    assert lines(out) == expected
+    assert n.status("instance", "gw")["cancelled"] == 0

@@ -22,10 +22,11 @@ script can finish after the MASTER script that followed it. Here:
   holding its output, neither holds the queue nor lives on.
 - At shutdown the daemon first sends its priority-0 adverts, then queues on_stop, then `finish`es every runner, for
   at most `SHUTDOWN_LIMIT` seconds in all (systemd's stop timeout for the unit is 20 s). on_stop is never lost
-  behind a long queue: the transitions still waiting for their hooks are dropped (their states are history by
-  then), a hook of an earlier transition that is running gets `CURRENT_GRACE` seconds more and is then killed, and
-  the STOP transition's hooks run in the time left. Whatever still runs at the limit is killed. All of it is
-  counted (`cancelled`) and logged. Taking an instance out of a running daemon (a reload) does the same.
+  behind a long queue: the hooks queued ahead of it get `AHEAD_LIMIT` seconds to run, in order as ever; what is
+  left of them then is dropped (waiting: their states are history by then) or killed (running), and the STOP
+  transition's hooks run in the time left. Whatever still runs at the limit is killed. All of it is counted
+  (`cancelled`) and logged; later transitions other than STOP run no hooks. Taking an instance out of a running
+  daemon (a reload) does the same.
 - Output (stdout and stderr together, at most `OUTPUT_CAP` bytes) goes to the log, escaped onto one line.
 
 Sync groups plug in the same way: ``Notifier.add_group(SyncGroupConfig)`` with the group's `notify:`
@@ -59,8 +60,8 @@ MAX_PENDING = 1000
 """Transitions waiting for one runner before the oldest waiting one is dropped."""
 SHUTDOWN_LIMIT = 12.0
 """Seconds the daemon waits at shutdown for every runner's queue (on_stop included) to drain."""
-CURRENT_GRACE = 2.0
-"""Seconds a hook of an earlier transition, running when shutdown begins, may go on before it is killed so that
+AHEAD_LIMIT = 2.0
+"""Seconds the hooks queued ahead of on_stop when shutdown begins may still run before they are cut short so that
 on_stop can run: the rest of SHUTDOWN_LIMIT is on_stop's."""
 EVENT_FLUSH_LIMIT = 1.0
 """Seconds the daemon waits at shutdown for event followers to be sent what they have queued."""
@@ -158,7 +159,11 @@ class HookRunner:
         self._run: asyncio.Task[RunResult] | None = None
         """The hook running now."""
         self._closing = False
-        """`finish` began: only the STOP transition's hooks run from now on."""
+        """`finish` began: later transitions other than STOP run no hooks."""
+        self._cutting = False
+        """`finish` cut the hooks ahead of on_stop short: only the STOP transition's hooks run from now on."""
+        self._ahead_done = asyncio.Event()
+        """Set by the worker when nothing but STOP transitions is left to run."""
 
     @property
     def label(self) -> str:
@@ -208,9 +213,12 @@ class HookRunner:
         while True:
             while not self._pending:
                 self._idle.set()
+                self._ahead_done.set()
                 self._wake.clear()
                 await self._wake.wait()
             transition, hooks, run_as = self._pending.popleft()
+            if transition.new == STOP and self._only_stop_waits():
+                self._ahead_done.set()
             try:
                 await self._handle(transition, hooks, run_as)
             except asyncio.CancelledError:
@@ -220,7 +228,7 @@ class HookRunner:
 
     async def _handle(self, transition: Transition, hooks: HooksConfig, run_as: RunAs | None) -> None:
         for hook, argv in hooks.commands(transition.new):
-            if self._closing and transition.new != STOP:
+            if self._cutting and transition.new != STOP:
                 return  # `finish` counted it
             if hook == "notify":
                 argv = (*argv, *transition.arguments())
@@ -267,40 +275,54 @@ class HookRunner:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
         self._closing = True
-        waiting = [p for p in self._pending if p[0].new != STOP]
-        if waiting:
-            self._pending = deque(p for p in self._pending if p[0].new == STOP)
-            self.counters.cancelled += len(waiting)
-            log.warning(
-                "%s: shutting down: %d transition(s) waiting for hooks dropped (seq %d to %d), so that on_stop runs",
-                self.label,
-                len(waiting),
-                waiting[0][0].seq,
-                waiting[-1][0].seq,
-            )
-        run, current = self._run, self.current
-        if run is not None and current is not None and current[0].new != STOP:
-            await asyncio.wait([run], timeout=min(CURRENT_GRACE, limit))
-            if not run.done():
-                self.counters.cancelled += 1
-                log.warning(
-                    "%s: shutting down: killed hook %s (seq %d, %s -> %s) still running after %gs, so that on_stop "
-                    "runs",
-                    self.label,
-                    current[1],
-                    current[0].seq,
-                    current[0].old,
-                    current[0].new,
-                    min(CURRENT_GRACE, limit),
-                )
-                run.cancel()
-                await asyncio.wait([run])
+        ahead = min(AHEAD_LIMIT, limit)
+        running_stop = self.current is None or self.current[0].new == STOP
+        if not (running_stop and self._only_stop_waits()):
+            self._ahead_done.clear()
+            try:
+                await asyncio.wait_for(self._ahead_done.wait(), ahead)
+            except TimeoutError:
+                await self._cut(ahead)
         if not self.idle:
             try:
                 await asyncio.wait_for(self.drain(), max(0.0, deadline - loop.time()))
             except TimeoutError:
                 log.error("%s: hooks still running %gs after shutdown began; killing them", self.label, limit)
         await self.stop()
+
+    def _only_stop_waits(self) -> bool:
+        return all(p[0].new == STOP for p in self._pending)
+
+    async def _cut(self, after: float) -> None:
+        """Drop the transitions waiting ahead of on_stop and kill the hook of an earlier one that is running."""
+        self._cutting = True
+        waiting = [p for p in self._pending if p[0].new != STOP]
+        if waiting:
+            self._pending = deque(p for p in self._pending if p[0].new == STOP)
+            self.counters.cancelled += len(waiting)
+            log.warning(
+                "%s: shutting down: %d transition(s) still waiting for hooks after %gs dropped (seq %d to %d), so "
+                "that on_stop runs",
+                self.label,
+                len(waiting),
+                after,
+                waiting[0][0].seq,
+                waiting[-1][0].seq,
+            )
+        run, current = self._run, self.current
+        if run is not None and current is not None and current[0].new != STOP:
+            self.counters.cancelled += 1
+            log.warning(
+                "%s: shutting down: killed hook %s (seq %d, %s -> %s) still running after %gs, so that on_stop runs",
+                self.label,
+                current[1],
+                current[0].seq,
+                current[0].old,
+                current[0].new,
+                after,
+            )
+            run.cancel()
+            await asyncio.wait([run])
 
     async def stop(self) -> None:
         """Kill what runs now (its whole process group), forget what waits; count both."""
