@@ -5,6 +5,7 @@ shutdown the priority-0 advert leaves before on_stop runs."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -129,3 +130,21 @@ def test_stopping_with_a_saturated_hook_queue_still_runs_on_stop(
     assert out.read_text().splitlines() == ["backup", "stop BACKUP"]
     # The 100 waiting transitions and the hanging on_backup; on_stop ran and passed.
     assert (counters.cancelled, counters.runs, counters.failures) == (101, 1, 0)
+
+
+def test_the_daemon_summarises_what_its_rate_limiter_suppressed_when_it_stops(caplog: pytest.LogCaptureFixture) -> None:
+    """The daemon's rate limiter runs on its loop (a summary when a window ends) and is closed at stop, so a flood
+    that ends with the daemon is summarised too (issue #13: the summary never appeared)."""
+
+    async def body() -> None:
+        case = await make({})
+        ratelog = case.daemon.ratelog
+        for i in range(12):
+            ratelog.warning(("ttl", "eth0"), "bad advert %d", i)
+        await case.stop()
+
+    with caplog.at_level(logging.WARNING, logger="vrrpd"):
+        asyncio.run(body())
+    shown = [r.getMessage() for r in caplog.records if "bad advert" in r.getMessage() or "suppressed" in r.getMessage()]
+    assert shown[:5] == [f"bad advert {i}" for i in range(5)]
+    assert len(shown) == 6 and shown[5].startswith("7 similar messages suppressed (ttl eth0) within ")
