@@ -167,3 +167,46 @@ def test_hanging_hook_is_killed_at_its_timeout_and_never_delays_a_takeover(lab):
     assert not [p for p, (_, state) in ns_processes(hb).items() if state == "Z"], "zombies left behind"
     assert "hook on_backup (INITIALIZE -> BACKUP, seq 1) failed: timed out after" in b.log()
     assert b.instance_status()["state"] == "MASTER"
+
+
+def test_stopping_with_a_saturated_hook_queue_still_runs_on_stop(lab):
+    """Issue #13: shutdown must never drop on_stop, however long the queue. a's hooks hang (timeout 60 s) and
+    a fault tracker flaps, queueing transition after transition behind it; then a is stopped. The waiting ones are
+    dropped, the hanging hook is killed after a short grace, and on_stop runs; nothing is left in the namespace."""
+    ha = lab.add_host("a", ipv4="198.51.100.11/24")
+    flag, stopped = lab.workdir / "a-fails", lab.workdir / "on-stop"
+    hang = [SH, "-c", f"exec {SLEEP} 100000"]
+    notify = {
+        "on_master": hang,
+        "on_backup": hang,
+        "on_fault": hang,
+        "on_stop": [SH, "-c", f'echo "$VRRPD_OLD_STATE $VRRPD_SEQ" > {stopped}'],
+        "timeout": 60,
+    }
+    a_inst = instance(priority=100, notify=notify, track_scripts=[{"name": "chk", "on_failure": "fault"}])
+    a = Vrrpd(ha, [a_inst], track_scripts={"chk": flag_script(flag)}).start()
+    wait_for(lambda: a.state() == "MASTER", 10, message="a never became master")
+
+    def hooks() -> dict:
+        return a.instance_status()["hooks"]
+
+    for _ in range(4):
+        flag.touch()
+        wait_for(lambda: a.state() == "FAULT", 5, message="a never went to FAULT")
+        flag.unlink()
+        wait_for(lambda: a.state() == "MASTER", 10, message="a never came back as MASTER")
+    queued = hooks()
+    assert queued["running"] is not None and queued["pending"] >= 8, queued
+    assert queued["runs"] == 0  # the first hook still hangs
+
+    stopping = time.monotonic()
+    assert a.stop(timeout=20) == 0
+    took = time.monotonic() - stopping
+    assert stopped.exists(), "on_stop never ran"
+    assert stopped.read_text().split()[0] == "MASTER"
+    assert took < 12, f"stopping took {took:.1f}s"  # the hooks' shutdown limit was not needed
+    log = a.log()
+    assert f"{queued['pending']} transition(s) still waiting for hooks after 2s dropped" in log, log[-2000:]
+    assert f"killed hook {queued['running']}" in log
+    print(f"\n{queued['pending']} transitions queued; vrrpd stopped in {took:.2f}s with on_stop run")
+    wait_for(lambda: not ns_processes(ha), 5, message="processes left in a's namespace after vrrpd stopped")

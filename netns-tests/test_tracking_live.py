@@ -15,6 +15,7 @@ from vrrpd_runner import Vrrpd, flag_script, instance, two_hosts, vip_holders
 VIP = "198.51.100.100/24"
 TEST = shutil.which("test") or "/usr/bin/test"
 SLEEP = shutil.which("sleep") or "/bin/sleep"
+SH = shutil.which("sh") or "/bin/sh"
 
 
 def tracker(d: Vrrpd, name: str) -> dict:
@@ -211,3 +212,35 @@ def test_frequent_checks_never_block_the_event_loop(lab):
     log = a.log()
     assert "asyncio debug mode is on" in log
     assert " took " not in log, [line for line in log.splitlines() if " took " in line]
+
+
+def test_a_check_that_exits_0_leaving_a_child_on_its_output_passes_and_leaves_nothing_behind(lab):
+    """Issue #13: a check that exits 0 and leaves a background child holding its stdout read as "timed out" (a
+    failover; keepalived says it passed), and the children of finished runs lived on, past vrrpd itself. Now the
+    check's exit decides and its group is killed once it has exited. fall 1: one false timeout would fail over."""
+    command = [SH, "-c", f"{SLEEP} 30 & exit 0"]
+    scripts = {"bg": {"command": command, "interval": 0.5, "timeout": 2, "rise": 1, "fall": 1}}
+    a_inst = instance(priority=200, track_scripts=[{"name": "bg", "weight": -150}])
+    hosts, a, b = start_pair(lab, a_inst, scripts)
+    ha, _ = hosts
+
+    def leftovers() -> int:
+        return sum(1 for cmd, state in ns_processes(ha).values() if cmd == f"{SLEEP} 30" and state != "Z")
+
+    most = 0
+    deadline = time.monotonic() + 30
+    while (script := a.status()["track_scripts"][0])["runs"] < 12:
+        assert time.monotonic() < deadline, f"only {script['runs']} runs in 30 s"
+        # At most the child of the run in flight, between the check's exit and the kill of its group.
+        most = max(most, leftovers())
+        assert most <= 1, f"{most} children of finished runs are alive"
+        assert b.state() == "BACKUP" and a.state() == "MASTER", "a false failover"
+        time.sleep(0.05)
+    assert (script["failures"], script["timeouts"]) == (0, 0), script
+    assert script["last_result"].startswith("exit status 0 after "), script["last_result"]
+    assert tracker(a, "bg")["state"] == "up"
+    assert b.instance_status()["counters"]["became_master"] == 0
+    print(f"\n12 runs: most children alive at once {most}; last run {script['last_result']}")
+
+    assert a.stop() == 0
+    wait_for(lambda: not ns_processes(ha), 5, message="processes left in a's namespace after vrrpd stopped")

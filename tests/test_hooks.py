@@ -17,6 +17,7 @@ import yaml
 
 from vrrpd.config import parse_config
 from vrrpd.config.hooks import HooksConfig
+from vrrpd.services import hooks
 from vrrpd.services.eventlog import EventLog
 from vrrpd.services.hooks import HookRunner, HookSetupError, Notifier, Transition
 from vrrpd.services.logsetup import RateLimitedLogger
@@ -458,3 +459,114 @@ def test_a_reload_that_changes_the_hooks_keeps_the_queue_and_each_transition_run
         await n.close()
 
     asyncio.run(body())
+
+
+def test_a_hook_that_exits_leaving_a_child_on_its_output_does_not_hold_the_queue(tmp_path):
+    """The issue's case for hooks: the hook's exit ends it, so the next transition's hooks run at once (they
+    waited for the child's pipe, up to the timeout, before), and the child does not live on."""
+    out, pidfile = tmp_path / "out", tmp_path / "child"
+    config = HooksConfig(
+        on_master=(SH, "-c", f"{SLEEP} 30 & echo $! > {pidfile}; echo master >> {out}"),
+        on_backup=(SH, "-c", f"echo backup >> {out}"),
+        timeout=20,
+    )
+
+    async def body() -> tuple[HookRunner, float]:
+        r = runner(config)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        r.submit(transition("MASTER", 1))
+        r.submit(transition("BACKUP", 2, old="MASTER"))
+        await r.drain()
+        took = loop.time() - started
+        await r.stop()
+        return r, took
+
+    r, took = asyncio.run(body())
+    assert lines(out) == ["master", "backup"]
+    assert took < 20  # not the hook's timeout
+    assert (r.counters.runs, r.counters.failures, r.counters.timeouts) == (2, 0, 0)
+    assert gone(int(pidfile.read_text()))
+
+
+def test_shutdown_never_loses_on_stop_behind_a_long_queue(tmp_path, caplog, monkeypatch):
+    """100 transitions queued behind slow hooks, then the daemon stops: the waiting ones are dropped, the running
+    one is killed after AHEAD_LIMIT, and on_stop (then the generic notify) runs, well within the limit."""
+    monkeypatch.setattr(hooks, "AHEAD_LIMIT", 0.3)
+    out = tmp_path / "out"
+    slow = recorder(out, "slow", hold=30)
+    config = HooksConfig(
+        on_master=slow,
+        on_backup=slow,
+        on_stop=(SH, "-c", f"echo on_stop $VRRPD_SEQ >> {out}"),
+        notify=(SH, "-c", f'echo "notify $*" >> {out}', "n"),
+        timeout=60,
+    )
+
+    async def body() -> tuple[Notifier, float]:
+        n = Notifier(RateLimitedLogger(logging.getLogger("test.hooks")), grace=0.2)
+        n.add("instance", "gw", config)
+        for i in range(100):
+            n.transition("instance", "gw", "BACKUP", "MASTER" if i % 2 == 0 else "BACKUP", "flap", 100)
+        n.transition("instance", "gw", "MASTER", "INITIALIZE", "shutdown", 100)
+        runner_ = n.runners[0]
+        await until(lambda: lines(out) == ["slow start "])
+        assert runner_.pending == 100
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await n.close(limit=12)
+        took = loop.time() - started
+        # A transition after shutdown began (a tracker failing as it is killed) runs nothing.
+        n.transition("instance", "gw", "MASTER", "FAULT", "late", 100)
+        return n, took
+
+    with caplog.at_level(logging.WARNING, logger="vrrpd.services.hooks"):
+        n, took = asyncio.run(body())
+    assert lines(out) == ["slow start ", "on_stop 101", "notify INSTANCE gw STOP 100"]
+    assert took < 12, took  # the limit was never needed
+    status = n.status("instance", "gw")
+    # 99 dropped while waiting, the one killed, and the late one.
+    assert status["cancelled"] == 101 and status["pending"] == 0 and status["running"] is None
+    assert "hooks of seq 102 (FAULT) not run" in caplog.text
+    assert "99 transition(s) still waiting for hooks after 0.3s dropped (seq 2 to 100)" in caplog.text
+    assert "killed hook on_master (seq 1, BACKUP -> MASTER)" in caplog.text
+
+
+def test_a_hook_that_ends_within_the_grace_at_shutdown_finishes_before_on_stop(tmp_path):
+    out = tmp_path / "out"
+    config = HooksConfig(on_master=recorder(out, "master", hold=0.3), on_stop=recorder(out, "stop"), timeout=10)
+
+    async def body() -> Notifier:
+        n = Notifier(RateLimitedLogger(logging.getLogger("test.hooks")), grace=0.2)
+        n.add("instance", "gw", config)
+        n.transition("instance", "gw", "BACKUP", "MASTER", "won", 100)
+        await until(lambda: lines(out) != [])
+        n.transition("instance", "gw", "MASTER", "INITIALIZE", "shutdown", 100)
+        await n.close(limit=12)
+        return n
+
+    n = asyncio.run(body())
+    assert [line.strip() for line in lines(out)] == ["master start", "master end", "stop start", "stop end"]
+    status = n.status("instance", "gw")
+    assert (status["runs"], status["failures"], status["cancelled"]) == (2, 0, 0)
+
+
+def test_at_shutdown_quick_hooks_queued_ahead_of_on_stop_still_run_in_order(tmp_path):
+    """Only what does not finish within AHEAD_LIMIT is cut: a short queue runs whole, in order, then on_stop."""
+    out = tmp_path / "out"
+    hook = (SH, "-c", f'echo "$VRRPD_HOOK $VRRPD_SEQ" >> {out}')
+    config = HooksConfig(on_master=hook, on_backup=hook, on_stop=hook, timeout=10)
+
+    async def body() -> Notifier:
+        n = Notifier(RateLimitedLogger(logging.getLogger("test.hooks")), grace=0.2)
+        n.add("instance", "gw", config)
+        for i in range(6):
+            n.transition("instance", "gw", "BACKUP", "MASTER" if i % 2 == 0 else "BACKUP", "flap", 100)
+        n.transition("instance", "gw", "MASTER", "INITIALIZE", "shutdown", 100)
+        await n.close(limit=12)
+        return n
+
+    n = asyncio.run(body())
+    expected = [f"on_{'master' if i % 2 == 0 else 'backup'} {i + 1}" for i in range(6)] + ["on_stop 7"]
+    assert lines(out) == expected
+    assert n.status("instance", "gw")["cancelled"] == 0

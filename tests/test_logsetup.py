@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 
-from vrrpd.services.logsetup import RateLimitedLogger, setup_logging, under_systemd
+from vrrpd.services.logsetup import RateLimitedLogger, printable, setup_logging, under_systemd
 
 
 @pytest.fixture(autouse=True)
@@ -108,3 +109,56 @@ def test_disabled_level_costs_nothing(limited):
     log.logger.setLevel(logging.ERROR)
     assert log.warning("k", "m") is False
     assert log.tracked == 0
+
+
+def test_with_a_loop_the_summary_appears_on_its_own_when_the_window_ends(caplog):
+    """Before, the summary waited for the same key to log again: a flood that stopped was never summarised."""
+    caplog.set_level(logging.DEBUG, logger="vrrpd.rx")
+
+    async def body() -> list[str]:
+        log = RateLimitedLogger(logging.getLogger("vrrpd.rx"), burst=2, interval=0.05, loop=asyncio.get_running_loop())
+        for i in range(7):
+            log.warning(("ttl", "eth0"), "bad ttl %d", i)
+        log.warning("quiet", "one message, nothing suppressed")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while not any("suppressed" in r.getMessage() for r in caplog.records):
+            assert loop.time() < deadline, "no summary"
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # a later, second summary would show up here
+        assert log.tracked == 0  # both windows ended and were forgotten
+        return [r.getMessage() for r in caplog.records]
+
+    messages = asyncio.run(body())
+    assert messages == [
+        "bad ttl 0",
+        "bad ttl 1",
+        "one message, nothing suppressed",
+        "5 similar messages suppressed (ttl eth0) within 0.05s",
+    ]
+
+
+def test_close_summarises_the_windows_still_open(limited, caplog):
+    log, clock = limited
+    for _ in range(5):
+        log.error("k", "m")
+    log.info("other", "n")
+    clock.now = 4
+    log.close()
+    assert [r.getMessage() for r in caplog.records] == ["m", "m", "n", "3 similar messages suppressed (k) within 4s"]
+    assert caplog.records[-1].levelno == logging.ERROR
+    assert log.tracked == 0
+
+
+def test_printable_escapes_what_could_forge_or_garble_a_log_line():
+    assert printable(b"plain text, caf\xc3\xa9", 100) == "plain text, caf\u00e9"
+    forged = b"ok\nJan 01 00:00:00 host vrrpd[1]: gw: BACKUP -> MASTER\r\x00\x1b[2J\xff\\n\xe2\x80\xa8"
+    line = printable(forged, 200)
+    assert line == "ok\\nJan 01 00:00:00 host vrrpd[1]: gw: BACKUP -> MASTER\\r\\x00\\x1b[2J\\xff\\\\n\\u2028"
+    assert line.isprintable() and "\n" not in line
+
+
+def test_printable_caps_and_counts_what_it_leaves_out():
+    assert printable(b"abcdef", 4) == "abcd... (2 bytes more)"
+    assert printable(b"abcdef", 4, size=1000) == "abcd... (996 bytes more)"  # the rest was discarded unread
+    assert printable(b"abcdef", 6) == "abcdef"

@@ -71,6 +71,9 @@ def test_key_directives():
         "Service.PrivateTmp": ["yes"],
         "Service.RestrictAddressFamilies": ["AF_UNIX AF_NETLINK AF_INET AF_INET6 AF_PACKET"],
         "Service.SystemCallFilter": ["@system-service"],
+        # Leftovers of scripts and hooks (issue #13): bounded while running, killed at stop.
+        "Service.TasksMax": ["1024"],
+        "Service.KillMode": ["control-group"],
         "Install.WantedBy": ["multi-user.target"],
     }
     for key, values in expect.items():

@@ -84,7 +84,7 @@ class Daemon(InstanceSeam):
         self.scheduler: Scheduler | None = None
         self.sync = SyncGroups(config)
         self.started_at = time.monotonic()
-        self.ratelog = RateLimitedLogger(log)
+        self.ratelog = RateLimitedLogger(log, loop=self._loop)
         self.notifier = Notifier(self.ratelog)
         """Transitions -> the event stream (`vrrpctl events`) and notify hooks (vrrpd.services.hooks)."""
         self.driver = Driver(self.instances, self.sync, self.notifier, self.ratelog, self._loop)
@@ -207,6 +207,7 @@ class Daemon(InstanceSeam):
             self.scheduler.close()
         await self._close_io()
         gc.unfreeze()  # what start-up froze may go now (a process that embeds the daemon lives on)
+        self.ratelog.close()  # what was suppressed and not yet summarised
         log.info("vrrpd stopped")
 
     async def _close_io(self) -> None:

@@ -18,10 +18,16 @@ script can finish after the MASTER script that followed it. Here:
 - The generic `notify` gets keepalived's arguments appended (``INSTANCE|GROUP NAME STATE PRIORITY``), so
   existing keepalived notify scripts work unchanged. Every hook also gets the transition in its environment
   (`Transition.environment`).
-- At shutdown the daemon first sends its priority-0 adverts, then queues on_stop, then waits for the queues to
-  drain, for at most `SHUTDOWN_LIMIT` seconds in all (systemd's stop timeout for the unit is 20 s); hooks still
-  running then are killed, and transitions still waiting are not run (both counted and logged).
-- Output (stdout and stderr together, at most `OUTPUT_CAP` bytes) goes to the log.
+- A hook is done when its command exits (`vrrpd.services.childproc`): a child it leaves in the background, even one
+  holding its output, neither holds the queue nor lives on.
+- At shutdown the daemon first sends its priority-0 adverts, then queues on_stop, then `finish`es every runner, for
+  at most `SHUTDOWN_LIMIT` seconds in all (systemd's stop timeout for the unit is 20 s). on_stop is never lost
+  behind a long queue: the hooks queued ahead of it get `AHEAD_LIMIT` seconds to run, in order as ever; what is
+  left of them then is dropped (waiting: their states are history by then) or killed (running), and the STOP
+  transition's hooks run in the time left. Whatever still runs at the limit is killed. All of it is counted
+  (`cancelled`) and logged; later transitions other than STOP run no hooks. Taking an instance out of a running
+  daemon (a reload) does the same.
+- Output (stdout and stderr together, at most `OUTPUT_CAP` bytes) goes to the log, escaped onto one line.
 
 Sync groups plug in the same way: ``Notifier.add_group(SyncGroupConfig)`` with the group's `notify:`
 (parsed by `vrrpd.config.hooks.parse_hooks`), then ``Notifier.transition("group", NAME, old, new,
@@ -43,9 +49,10 @@ from typing import Any
 from vrrpd.config import InstanceConfig
 from vrrpd.config.hooks import HOOK_KEYS, HooksConfig
 from vrrpd.config.syncgroups import SyncGroupConfig
+from vrrpd.services.childproc import KILL_GRACE, RunAs, RunResult, run_once
 from vrrpd.services.eventlog import EventLog
 from vrrpd.services.logsetup import RateLimitedLogger
-from vrrpd.services.scripts import KILL_GRACE, RunAs, RunResult, resolve_user_for, run_once
+from vrrpd.services.scripts import resolve_user_for
 
 log = logging.getLogger("vrrpd.services.hooks")
 
@@ -53,6 +60,9 @@ MAX_PENDING = 1000
 """Transitions waiting for one runner before the oldest waiting one is dropped."""
 SHUTDOWN_LIMIT = 12.0
 """Seconds the daemon waits at shutdown for every runner's queue (on_stop included) to drain."""
+AHEAD_LIMIT = 2.0
+"""Seconds the hooks queued ahead of on_stop when shutdown begins may still run before they are cut short so that
+on_stop can run: the rest of SHUTDOWN_LIMIT is on_stop's."""
 EVENT_FLUSH_LIMIT = 1.0
 """Seconds the daemon waits at shutdown for event followers to be sent what they have queued."""
 STOP = "STOP"
@@ -146,6 +156,14 @@ class HookRunner:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        self._run: asyncio.Task[RunResult] | None = None
+        """The hook running now."""
+        self._closing = False
+        """`finish` began: later transitions other than STOP run no hooks."""
+        self._cutting = False
+        """`finish` cut the hooks ahead of on_stop short: only the STOP transition's hooks run from now on."""
+        self._ahead_done = asyncio.Event()
+        """Set by the worker when nothing but STOP transitions is left to run."""
 
     @property
     def label(self) -> str:
@@ -167,6 +185,10 @@ class HookRunner:
     def submit(self, transition: Transition) -> None:
         """Queue the hooks of `transition`; never waits (called from the state machine's action handler)."""
         if not self.config.commands(transition.new):
+            return
+        if self._closing and transition.new != STOP:
+            self.counters.cancelled += 1
+            log.warning("%s: shutting down; hooks of seq %d (%s) not run", self.label, transition.seq, transition.new)
             return
         if len(self._pending) >= self.max_pending:
             dropped = self._pending.popleft()[0]
@@ -191,9 +213,12 @@ class HookRunner:
         while True:
             while not self._pending:
                 self._idle.set()
+                self._ahead_done.set()
                 self._wake.clear()
                 await self._wake.wait()
             transition, hooks, run_as = self._pending.popleft()
+            if transition.new == STOP and self._only_stop_waits():
+                self._ahead_done.set()
             try:
                 await self._handle(transition, hooks, run_as)
             except asyncio.CancelledError:
@@ -203,21 +228,32 @@ class HookRunner:
 
     async def _handle(self, transition: Transition, hooks: HooksConfig, run_as: RunAs | None) -> None:
         for hook, argv in hooks.commands(transition.new):
+            if self._cutting and transition.new != STOP:
+                return  # `finish` counted it
             if hook == "notify":
                 argv = (*argv, *transition.arguments())
             env = {**self.base_env, **transition.environment(hook)}
             self.current = (transition, hook)
+            # A task of its own, so that `finish` can kill this one hook and the queue goes on to on_stop.
+            run = self._run = asyncio.get_running_loop().create_task(
+                run_once(argv, hooks.timeout, run_as=run_as, grace=self.grace, env=env)
+            )
             try:
-                result = await run_once(argv, hooks.timeout, run_as=run_as, grace=self.grace, env=env)
+                await asyncio.wait([run])
+            except asyncio.CancelledError:
+                run.cancel()  # `stop`: kill its group and reap it, then end
+                await asyncio.wait([run])
+                raise
             finally:
-                self.current = None
-            self._record(transition, hook, result)
+                self.current = self._run = None
+            if run.cancelled():
+                return  # killed by `finish`, which counted and logged it
+            self._record(transition, hook, run.result())
 
     def _record(self, transition: Transition, hook: str, result: RunResult) -> None:
         self.last = result
         self.counters.runs += 1
-        output = result.output.decode(errors="replace").strip()
-        shown = f"; output: {output}{' [truncated]' if result.truncated else ''}" if output else ""
+        shown = result.shown_output()
         what = f"{self.label}: hook {hook} ({transition.old} -> {transition.new}, seq {transition.seq})"
         if result.ok:
             log.info("%s: %s%s", what, result.describe(), shown)
@@ -232,6 +268,61 @@ class HookRunner:
     async def drain(self) -> None:
         """Until every queued transition's hooks have run."""
         await self._idle.wait()
+
+    async def finish(self, limit: float = SHUTDOWN_LIMIT) -> None:
+        """Shutdown (or the instance is taken out): run the STOP transition's hooks, whatever the queue held before
+        it, within `limit` seconds; then `stop`. See the module's docstring."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        self._closing = True
+        ahead = min(AHEAD_LIMIT, limit)
+        running_stop = self.current is None or self.current[0].new == STOP
+        if not (running_stop and self._only_stop_waits()):
+            self._ahead_done.clear()
+            try:
+                await asyncio.wait_for(self._ahead_done.wait(), ahead)
+            except TimeoutError:
+                await self._cut(ahead)
+        if not self.idle:
+            try:
+                await asyncio.wait_for(self.drain(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                log.error("%s: hooks still running %gs after shutdown began; killing them", self.label, limit)
+        await self.stop()
+
+    def _only_stop_waits(self) -> bool:
+        return all(p[0].new == STOP for p in self._pending)
+
+    async def _cut(self, after: float) -> None:
+        """Drop the transitions waiting ahead of on_stop and kill the hook of an earlier one that is running."""
+        self._cutting = True
+        waiting = [p for p in self._pending if p[0].new != STOP]
+        if waiting:
+            self._pending = deque(p for p in self._pending if p[0].new == STOP)
+            self.counters.cancelled += len(waiting)
+            log.warning(
+                "%s: shutting down: %d transition(s) still waiting for hooks after %gs dropped (seq %d to %d), so "
+                "that on_stop runs",
+                self.label,
+                len(waiting),
+                after,
+                waiting[0][0].seq,
+                waiting[-1][0].seq,
+            )
+        run, current = self._run, self.current
+        if run is not None and current is not None and current[0].new != STOP:
+            self.counters.cancelled += 1
+            log.warning(
+                "%s: shutting down: killed hook %s (seq %d, %s -> %s) still running after %gs, so that on_stop runs",
+                self.label,
+                current[1],
+                current[0].seq,
+                current[0].old,
+                current[0].new,
+                after,
+            )
+            run.cancel()
+            await asyncio.wait([run])
 
     async def stop(self) -> None:
         """Kill what runs now (its whole process group), forget what waits; count both."""
@@ -341,14 +432,8 @@ class Notifier:
         queued hooks (on_stop included) run first, for at most `limit` seconds, then what is left is killed."""
         subject = self.subjects.pop((kind, name), None)
         runner = subject.runner if subject is not None else None
-        if runner is None:
-            return
-        if runner.pending or runner.current:
-            try:
-                await asyncio.wait_for(runner.drain(), limit)
-            except TimeoutError:
-                log.error("%s: hooks still running %gs after it was removed; killing them", runner.label, limit)
-        await runner.stop()
+        if runner is not None:
+            await runner.finish(limit)
 
     def transition(
         self, kind: str, name: str, old: str, new: str, reason: str, priority: int, hooks: bool = True
@@ -395,15 +480,9 @@ class Notifier:
         return [s.runner for s in self.subjects.values() if s.runner is not None]
 
     async def close(self, limit: float = SHUTDOWN_LIMIT) -> None:
-        """Shutdown: let every queue drain (on_stop included) for at most `limit` seconds, kill what is left,
-        then end the event streams once their followers have been sent what was queued for them."""
-        runners = self.runners
-        if any(r.pending or r.current for r in runners):
-            try:
-                await asyncio.wait_for(asyncio.gather(*(r.drain() for r in runners)), limit)
-            except TimeoutError:
-                log.error("hooks still running %gs after shutdown began; killing them", limit)
-        await asyncio.gather(*(r.stop() for r in runners))
+        """Shutdown: every runner runs its on_stop (`HookRunner.finish`), all at once and within `limit` seconds,
+        then the event streams end once their followers have been sent what was queued for them."""
+        await asyncio.gather(*(r.finish(limit) for r in self.runners))
         await self.events.close(EVENT_FLUSH_LIMIT)
 
 
