@@ -1,9 +1,11 @@
 """The receive path: read a link's socket, screen each packet (vrrpd.protocol.receive), count drops, feed adverts.
 
 A link is either watched (`add_reader`: a wake-up when a packet arrives) or, when its routers expect many adverts a
-second, drained from the scheduler's tick (vrrpd.services.scheduler), which also drains it before any deadline
-fires. Either way the work per wake-up is bounded, so one flooded socket cannot starve the timers of every other
-router.
+second, drained from the scheduler's tick (vrrpd.services.scheduler). Either way the scheduler also drains it
+before any deadline fires, so a timer never runs out while an advert that would have reset it waits in the socket
+(after a pause the timer's wake-up may come first). The work per wake-up is bounded, so one flooded socket cannot
+starve the timers of every other router: MAX_PACKETS_PER_WAKEUP for a watched socket's own wake-up (the loop comes
+back at once for the rest), MAX_PACKETS_PER_DRAIN for a drain, which must reach an advert queued behind garbage.
 
 The receive path never raises on remote garbage (python-zeroconf's rule): the screen answers every packet with an
 input or a `Drop`; a drop is counted on the router its VRID names (or on the link when none) and logged at most
@@ -27,7 +29,11 @@ from vrrpd.services.scheduler import POLL_ABOVE_RATE, Scheduler
 log = logging.getLogger("vrrpd")
 # Bounded work per wake-up, so one flooded socket cannot starve the timers of every other router.
 MAX_PACKETS_PER_WAKEUP = 64
-MAX_PACKETS_PER_POLL = 4096
+MAX_PACKETS_PER_DRAIN = 4096
+"""A drain (the tick's, or before a deadline fires) reads at most this many. A socket's queue at the default
+rmem_default (212,992 bytes) holds a few hundred small packets (each costs its skb's truesize, several hundred
+bytes): 4096 reaches everything that was waiting when a deadline came due, even with a buffer ten times larger,
+while a flood that arrives as fast as we read holds the timers back by at most this many packets' work."""
 
 
 @dataclass(eq=False)  # a service, not a value: compared and hashed by identity
@@ -42,12 +48,13 @@ class Listener:
         """Start reading `link`: polled when its routers expect more adverts a second than the tick's rate (the
         rate of the routers it has now), else watched."""
         link.attached = True
+        link.drain = lambda: self.on_readable(link, MAX_PACKETS_PER_DRAIN)
         if sum(1 / inst.config.advert_interval for inst in link.routers.values()) > POLL_ABOVE_RATE:
             link.polled = True
-            link.drain = lambda: self.on_readable(link, MAX_PACKETS_PER_POLL)
             scheduler.poll(link.drain)
         else:
             self.loop.add_reader(link.sock.fileno(), self.on_readable, link)
+            scheduler.watch(link.sock.fileno(), link.drain)
 
     def detach(self, link: Link, scheduler: Scheduler | None) -> None:
         """Stop reading `link` (before its socket closes); a link never read is left as it is."""
@@ -56,9 +63,11 @@ class Listener:
         link.attached = False
         if not link.polled:
             self.loop.remove_reader(link.sock.fileno())
+            if scheduler is not None:
+                scheduler.unwatch(link.sock.fileno())
         elif link.drain is not None and scheduler is not None:
             scheduler.unpoll(link.drain)
-            link.drain = None
+        link.drain = None
 
     def on_readable(self, link: Link, limit: int = MAX_PACKETS_PER_WAKEUP) -> None:
         for _ in range(limit):
