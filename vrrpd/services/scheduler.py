@@ -12,7 +12,7 @@ Before any deadline fires, every socket is read: polled ones always, watched one
 readable. A Master_Down timer must never run out while an advert that would have reset it waits in a socket
 buffer (RFC 9568 §6.4.2), and the loop's wake-up order does not promise that: after a pause (SIGSTOP, a stalled
 VM) the timerfd and the sockets are ready at once, and the timerfd may come first, all the more so since a
-deadline that moved later is re-armed lazily, so the timer still goes off at the earlier one (issue #13: 4 to 7
+deadline that moved later is re-armed lazily, so the timer still goes off at the earlier one (issue #13: 4 to 8
 takeovers in 20 pauses of 0.5 s at a 0.1 s interval before this). An advert read this way is processed at the
 time of the read, not of its arrival: it restarts Master_Down_Timer from then, as keepalived's does, whose reads
 come before its timer checks. That is what the RFC's rule asks: the master was alive while we were not looking.
