@@ -11,6 +11,7 @@ import time
 import daemoncase
 from daemoncase import FAST_BACKUP, started
 
+from vrrpd.daemon.receive import MAX_PACKETS_PER_DRAIN, MAX_PACKETS_PER_WAKEUP
 from vrrpd.net.sockets import parse_ipv4
 from vrrpd.protocol import Family, State
 from vrrpd.services.scheduler import POLL_ABOVE_RATE, POLL_PERIOD, Scheduler
@@ -190,13 +191,14 @@ def test_the_last_polled_socket_going_stops_the_tick_but_not_the_watched_drains(
 
 
 MASTER_ADVERT = parse_ipv4(daemoncase.advert_packet(1, 200, "198.51.100.2", "203.0.113.1"), 2)
+GARBAGE = parse_ipv4(daemoncase.advert_packet(99, 200, "198.51.100.3", "203.0.113.99"), 2)
 
 
-async def paused_past_master_down(config: str) -> tuple[bool, State, int, int, float, float]:
+async def paused_past_master_down(config: str, garbage: int = 0) -> tuple[bool, State, int, int, float, float]:
     """A backup following a master, then the loop blocked (SIGSTOP, a stalled VM) well past its Master_Down
-    deadline; the master's advert arrives during the pause, after the deadline, so on resume the timer is ready
-    first. Returns (polled, state, adverts received, takeovers since the pause, the earliest Master_Down deadline
-    a read at the resume gives, the deadline it has)."""
+    deadline; the master's advert arrives during the pause, after the deadline and after `garbage` packets for a
+    VRID nobody has, so on resume the timer is ready first. Returns (polled, state, adverts received, takeovers
+    since the pause, the earliest Master_Down deadline a read at the resume gives, the deadline it has)."""
     case = await started(config)
     link, inst = case.daemon.links[("eth0", Family.IPV4)], case.inst("v1")
     sock = case.sockets.socket("eth0")
@@ -205,6 +207,8 @@ async def paused_past_master_down(config: str) -> tuple[bool, State, int, int, f
     assert inst.router.state is State.BACKUP and inst.router.master_down_at is not None
     took_over = inst.router.counters.became_master  # before the pause (the start-up may have had its own)
     time.sleep(3 * inst.router.master_down_interval)  # the loop stands still: deliberately, this is the pause
+    for _ in range(garbage):
+        sock.deliver(GARBAGE)
     sock.deliver(MASTER_ADVERT)
     resumed = asyncio.get_running_loop().time()
     await daemoncase.until(lambda: inst.router.counters.adverts_received == 2)
@@ -212,6 +216,7 @@ async def paused_past_master_down(config: str) -> tuple[bool, State, int, int, f
     router = inst.router
     outcome = (link.polled, router.state, router.counters.adverts_received, router.counters.became_master - took_over)
     deadline = router.master_down_at if router.master_down_at is not None else 0.0
+    assert link.drops.get("vrid", 0) == garbage
     await case.stop()
     return (*outcome, resumed + router.master_down_interval, deadline)
 
@@ -224,6 +229,19 @@ def test_a_backup_paused_past_master_down_reads_the_waiting_advert_on_a_watched_
     assert state is State.BACKUP and became_master == 0
     assert received == 2
     assert deadline >= earliest  # restarted from the read, after the pause
+
+
+def test_a_paused_backup_reaches_the_waiting_advert_behind_more_garbage_than_one_wake_up_reads() -> None:
+    """The drain before a firing is bounded by MAX_PACKETS_PER_DRAIN, not by a wake-up's 64: an advert queued behind
+    a backlog (a flood, or the adverts of many routers) is still read before Master_Down may fire."""
+    garbage = 4 * MAX_PACKETS_PER_WAKEUP
+    assert garbage + 1 < MAX_PACKETS_PER_DRAIN
+    outcome = asyncio.run(paused_past_master_down(FAST_BACKUP, garbage))
+    polled, state, received, became_master, earliest, deadline = outcome
+    assert not polled
+    assert state is State.BACKUP and became_master == 0
+    assert received == 2
+    assert deadline >= earliest
 
 
 def test_a_backup_paused_past_master_down_reads_the_waiting_advert_on_a_polled_link_first() -> None:
