@@ -11,7 +11,7 @@ import time
 import daemoncase
 from daemoncase import FAST_BACKUP, started
 
-from vrrpd.daemon.receive import MAX_PACKETS_PER_DRAIN, MAX_PACKETS_PER_WAKEUP
+from vrrpd.daemon.receive import MAX_PACKETS_BEFORE_FIRING, MAX_PACKETS_PER_WAKEUP
 from vrrpd.net.sockets import parse_ipv4
 from vrrpd.protocol import Family, State
 from vrrpd.services.scheduler import POLL_ABOVE_RATE, POLL_PERIOD, Scheduler
@@ -232,10 +232,11 @@ def test_a_backup_paused_past_master_down_reads_the_waiting_advert_on_a_watched_
 
 
 def test_a_paused_backup_reaches_the_waiting_advert_behind_more_garbage_than_one_wake_up_reads() -> None:
-    """The drain before a firing is bounded by MAX_PACKETS_PER_DRAIN, not by a wake-up's 64: an advert queued behind
-    a backlog (a flood, or the adverts of many routers) is still read before Master_Down may fire."""
+    """The drain before a firing is bounded by MAX_PACKETS_BEFORE_FIRING, not by a wake-up's 64: an advert queued
+    behind a backlog as long as a socket's default queue (a flood, or the adverts of many routers) is still read
+    before Master_Down may fire."""
     garbage = 4 * MAX_PACKETS_PER_WAKEUP
-    assert garbage + 1 < MAX_PACKETS_PER_DRAIN
+    assert garbage + 1 < MAX_PACKETS_BEFORE_FIRING
     outcome = asyncio.run(paused_past_master_down(FAST_BACKUP, garbage))
     polled, state, received, became_master, earliest, deadline = outcome
     assert not polled

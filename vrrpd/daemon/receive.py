@@ -5,7 +5,8 @@ second, drained from the scheduler's tick (vrrpd.services.scheduler). Either way
 before any deadline fires, so a timer never runs out while an advert that would have reset it waits in the socket
 (after a pause the timer's wake-up may come first). The work per wake-up is bounded, so one flooded socket cannot
 starve the timers of every other router: MAX_PACKETS_PER_WAKEUP for a watched socket's own wake-up (the loop comes
-back at once for the rest), MAX_PACKETS_PER_DRAIN for a drain, which must reach an advert queued behind garbage.
+back at once for the rest), MAX_PACKETS_BEFORE_FIRING for its drain before a deadline fires, which must still
+reach an advert queued behind garbage or behind the adverts of other routers.
 
 The receive path never raises on remote garbage (python-zeroconf's rule): the screen answers every packet with an
 input or a `Drop`; a drop is counted on the router its VRID names (or on the link when none) and logged at most
@@ -29,11 +30,13 @@ from vrrpd.services.scheduler import POLL_ABOVE_RATE, Scheduler
 log = logging.getLogger("vrrpd")
 # Bounded work per wake-up, so one flooded socket cannot starve the timers of every other router.
 MAX_PACKETS_PER_WAKEUP = 64
-MAX_PACKETS_PER_DRAIN = 4096
-"""A drain (the tick's, or before a deadline fires) reads at most this many. A socket's queue at the default
-rmem_default (212,992 bytes) holds a few hundred small packets (each costs its skb's truesize, several hundred
-bytes): 4096 reaches everything that was waiting when a deadline came due, even with a buffer ten times larger,
-while a flood that arrives as fast as we read holds the timers back by at most this many packets' work."""
+MAX_PACKETS_PER_POLL = 4096
+MAX_PACKETS_BEFORE_FIRING = 512
+"""What a watched socket's drain before a deadline fires reads at most. It must reach an advert that was waiting when
+the deadline came due, and reading further only reads what came after. At the default rmem_default (212,992 bytes)
+a raw VRRP socket holds at most 256 packets (each costs its skb's truesize, about 830 bytes for the smallest; 93 of
+1,000 bytes), so 512 reaches the whole queue with room to spare; a flood arriving as fast as we read holds a firing
+back by at most 512 packets' work, not the 4096 of a polled drain."""
 
 
 @dataclass(eq=False)  # a service, not a value: compared and hashed by identity
@@ -48,12 +51,13 @@ class Listener:
         """Start reading `link`: polled when its routers expect more adverts a second than the tick's rate (the
         rate of the routers it has now), else watched."""
         link.attached = True
-        link.drain = lambda: self.on_readable(link, MAX_PACKETS_PER_DRAIN)
         if sum(1 / inst.config.advert_interval for inst in link.routers.values()) > POLL_ABOVE_RATE:
             link.polled = True
+            link.drain = lambda: self.on_readable(link, MAX_PACKETS_PER_POLL)
             scheduler.poll(link.drain)
         else:
             self.loop.add_reader(link.sock.fileno(), self.on_readable, link)
+            link.drain = lambda: self.on_readable(link, MAX_PACKETS_BEFORE_FIRING)
             scheduler.watch(link.sock.fileno(), link.drain)
 
     def detach(self, link: Link, scheduler: Scheduler | None) -> None:
