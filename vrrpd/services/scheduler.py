@@ -14,8 +14,9 @@ buffer (RFC 9568 §6.4.2), and the loop's wake-up order does not promise that: a
 VM) the timerfd and the sockets are ready at once, and the timerfd may come first, all the more so since a
 deadline that moved later is re-armed lazily, so the timer still goes off at the earlier one (issue #13: 4 to 8
 takeovers in 20 pauses of 0.5 s at a 0.1 s interval before this). An advert read this way is processed at the
-time of the read, not of its arrival: it restarts Master_Down_Timer from then, as keepalived's does, whose reads
-come before its timer checks. That is what the RFC's rule asks: the master was alive while we were not looking.
+time of the read, not of its arrival: it restarts Master_Down_Timer from then. That is what the RFC's rule asks
+(the master was alive while we were not looking), and what keepalived 2.2.7 does: as the backup under the same
+20 pauses it never took over.
 Which watched sockets are readable is asked in one epoll_wait(0) for all of them, so a daemon with many links
 pays one system call per firing, not one recv per link (bench/drain_cost.py, CPython 3.11: 0.3-0.8 µs per firing
 for 1 to 1,000 idle links, against 1.6 µs to 2.1 ms). Masters' firings are drained before too: it costs that one
