@@ -111,7 +111,8 @@ class Link:
     polled: bool = False
     """Drained by the scheduler's tick rather than watched (vrrpd.services.scheduler)."""
     drain: Callable[[], None] | None = None
-    """The drain handed to the scheduler while polled (to take it back when the link closes)."""
+    """The drain handed to the scheduler while attached, to take it back when the link closes: polled, it runs every
+    tick; either way it runs before a deadline fires (watched: when the socket is readable)."""
     group: IPAddress = field(init=False)
     """The family's VRRP group (224.0.0.18 or ff02::12), looked up once rather than per packet."""
 

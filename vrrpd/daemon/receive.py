@@ -1,9 +1,12 @@
 """The receive path: read a link's socket, screen each packet (vrrpd.protocol.receive), count drops, feed adverts.
 
 A link is either watched (`add_reader`: a wake-up when a packet arrives) or, when its routers expect many adverts a
-second, drained from the scheduler's tick (vrrpd.services.scheduler), which also drains it before any deadline
-fires. Either way the work per wake-up is bounded, so one flooded socket cannot starve the timers of every other
-router.
+second, drained from the scheduler's tick (vrrpd.services.scheduler). Either way the scheduler also drains it
+before any deadline fires, so a timer never runs out while an advert that would have reset it waits in the socket
+(after a pause the timer's wake-up may come first). The work per wake-up is bounded, so one flooded socket cannot
+starve the timers of every other router: MAX_PACKETS_PER_WAKEUP for a watched socket's own wake-up (the loop comes
+back at once for the rest), MAX_PACKETS_BEFORE_FIRING for its drain before a deadline fires, which must still
+reach an advert queued behind garbage or behind the adverts of other routers.
 
 The receive path never raises on remote garbage (python-zeroconf's rule): the screen answers every packet with an
 input or a `Drop`; a drop is counted on the router its VRID names (or on the link when none) and logged at most
@@ -28,6 +31,12 @@ log = logging.getLogger("vrrpd")
 # Bounded work per wake-up, so one flooded socket cannot starve the timers of every other router.
 MAX_PACKETS_PER_WAKEUP = 64
 MAX_PACKETS_PER_POLL = 4096
+MAX_PACKETS_BEFORE_FIRING = 512
+"""What a watched socket's drain before a deadline fires reads at most. It must reach an advert that was waiting when
+the deadline came due, and reading further only reads what came after. At the default rmem_default (212,992 bytes)
+a raw VRRP socket holds at most 256 packets (each costs its skb's truesize, about 830 bytes for the smallest; 93 of
+1,000 bytes), so 512 reaches the whole queue with room to spare; a flood arriving as fast as we read holds a firing
+back by at most 512 packets' work, not the 4096 of a polled drain."""
 
 
 @dataclass(eq=False)  # a service, not a value: compared and hashed by identity
@@ -48,6 +57,8 @@ class Listener:
             scheduler.poll(link.drain)
         else:
             self.loop.add_reader(link.sock.fileno(), self.on_readable, link)
+            link.drain = lambda: self.on_readable(link, MAX_PACKETS_BEFORE_FIRING)
+            scheduler.watch(link.sock.fileno(), link.drain)
 
     def detach(self, link: Link, scheduler: Scheduler | None) -> None:
         """Stop reading `link` (before its socket closes); a link never read is left as it is."""
@@ -56,9 +67,11 @@ class Listener:
         link.attached = False
         if not link.polled:
             self.loop.remove_reader(link.sock.fileno())
+            if scheduler is not None:
+                scheduler.unwatch(link.sock.fileno())
         elif link.drain is not None and scheduler is not None:
             scheduler.unpoll(link.drain)
-            link.drain = None
+        link.drain = None
 
     def on_readable(self, link: Link, limit: int = MAX_PACKETS_PER_WAKEUP) -> None:
         for _ in range(limit):
