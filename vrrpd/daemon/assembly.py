@@ -183,6 +183,7 @@ class Assembly:
             kept=kept,
         )
         link.routers[cfg.vrid] = inst
+        link.refilter()
         link.own.add(source)
         self.instances[cfg.name] = inst
         await self.open_devices(inst)
@@ -232,6 +233,8 @@ class Assembly:
         if link is not None and inst is not None:
             if link.routers.get(cfg.vrid) is inst:
                 del link.routers[cfg.vrid]
+                if link.routers:
+                    link.refilter()
             if inst.source != link.primary and all(other.source != inst.source for other in link.routers.values()):
                 link.own.discard(inst.source)
         await self.vmacs.release(cfg.name)

@@ -20,9 +20,10 @@ from typing import ClassVar, Protocol
 from vrrpd.config import InstanceConfig
 from vrrpd.config.routes import RouteConfig, RuleConfig
 from vrrpd.net.announce import Announcer
+from vrrpd.net.bpf import Accept, Insn, program
 from vrrpd.net.netlink import LinkInfo
 from vrrpd.net.routes import KernelRoute, KernelRule
-from vrrpd.net.sockets import Received, VrrpSocket
+from vrrpd.net.sockets import Received, SocketStats, VrrpSocket
 from vrrpd.net.unicast import UnicastPeers, is_local
 from vrrpd.protocol import Advert, Family, VirtualRouter
 from vrrpd.protocol.packet import IPAddress
@@ -42,6 +43,10 @@ class AdvertSocket(Protocol):
     def send(self, payload: bytes, src: IPAddress) -> None: ...
 
     def send_to(self, payload: bytes, src: IPAddress, dst: IPAddress, ttl: int = ...) -> None: ...
+
+    def set_filter(self, insns: tuple[Insn, ...]) -> None: ...
+
+    def stats(self) -> SocketStats: ...
 
     def close(self) -> None: ...
 
@@ -114,12 +119,30 @@ class Link:
     """The drain handed to the scheduler while polled (to take it back when the link closes)."""
     group: IPAddress = field(init=False)
     """The family's VRRP group (224.0.0.18 or ff02::12), looked up once rather than per packet."""
+    accepts: dict[int, Accept] | None = None
+    """What the socket's kernel filter was last built from (vrrpd.net.bpf): None before the first."""
 
     def __post_init__(self) -> None:
         self.group = self.family.group
 
+    def refilter(self) -> None:
+        """Rebuild the socket's kernel filter from the routers the link has now, if what they accept changed.
+        Called wherever a router comes, goes or changes its unicast settings (a VRID, version and unicast TTL
+        are what the filter knows); re-attaching replaces the old program atomically."""
+        accepts = {vrid: accept_of(inst.config) for vrid, inst in self.routers.items()}
+        if accepts != self.accepts:
+            self.sock.set_filter(program(self.family, accepts))
+            self.accepts = accepts
+
     def drop(self, reason: str) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + 1
+
+
+def accept_of(cfg: InstanceConfig) -> Accept:
+    """What the kernel filter lets through for the router of `cfg` (vrrpd.net.bpf)."""
+    if cfg.unicast_peers:
+        return Accept(cfg.version, cfg.unicast_min_ttl, unicast=True)
+    return Accept(cfg.version)
 
 
 @dataclass(eq=False)  # an entity, as Link
