@@ -4,6 +4,8 @@ Python screen (vrrpd.protocol.receive) would accept. netns-tests/test_flood.py r
 
 from __future__ import annotations
 
+import ctypes
+import socket
 import struct
 from ipaddress import ip_address
 
@@ -269,3 +271,18 @@ def test_what_the_screen_accepts_the_filter_passes(vrids, pick, ttl, count, muta
         assert passed, f"the filter refused what the screen accepted: {payload.hex()}"
     if named is None:
         assert not passed
+
+
+@pytest.mark.parametrize("family", list(Family))
+def test_the_kernels_checker_takes_every_kind_of_program(family):
+    """SO_ATTACH_FILTER runs the kernel's classic BPF checker (jumps in range, scratch memory stored before it is
+    loaded on every path); a UDP socket needs no privilege and sends nothing."""
+    kinds = [Accept(3), Accept(3, 10, unicast=True)] + ([Accept(2)] if family is Family.IPV4 else [])
+    for vrids in ({51: Accept(3)}, {v: kinds[v % len(kinds)] for v in range(1, 256)}, {}):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            insns = program(family, vrids)
+            fprog = struct.pack(
+                "@HP", len(insns), ctypes.addressof(buf := ctypes.create_string_buffer(bpf.pack(insns)))
+            )
+            sock.setsockopt(socket.SOL_SOCKET, 26, fprog)  # SO_ATTACH_FILTER: raises EINVAL if refused
+            assert buf.raw

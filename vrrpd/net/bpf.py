@@ -83,20 +83,24 @@ def program(family: Family, vrids: Mapping[int, Accept]) -> tuple[Insn, ...]:
         return DROP_ALL
     asm = _Assembler()
     # Scratch memory: M[0] the TTL / hop limit, M[1] the VRRP length; X indexes the VRRP message.
+    # Both are stored before the first jump: the kernel's checker follows code straight through a `ret` and
+    # refuses a load from scratch memory that some path to it has not stored (check_load_and_stores).
     if family is Family.IPV4:
-        asm.op(LD | H | ABS, k=6)
-        asm.jump(JSET | K, 0x3FFF, true="drop")  # MF or a fragment offset
         asm.op(LD | B | ABS, k=8)
         asm.op(ST, k=0)
         asm.op(LDX | B | MSH, k=0)  # X = 4 * IHL
         asm.op(LD | H | ABS, k=2)
         asm.op(ALU | SUB | X)
+        asm.op(ST, k=1)
+        asm.op(LD | H | ABS, k=6)
+        asm.jump(JSET | K, 0x3FFF, true="drop")  # MF or a fragment offset
+        asm.op(LD | MEM, k=1)
     else:
         asm.op(LD | B | ABS, k=_net(7))
         asm.op(ST, k=0)
         asm.op(LDX | IMM, k=0)
         asm.op(LD | W | LEN)
-    asm.op(ST, k=1)
+        asm.op(ST, k=1)
     asm.jump(JGE | K, 8, false="drop")
     asm.op(JMP | JA, label="vrid")
     asm.mark("drop")  # every "drop" is the next one down: a conditional jump reaches only 255 ahead

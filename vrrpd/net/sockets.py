@@ -88,8 +88,9 @@ class SocketStats:
     queued: int
     """Bytes waiting to be read now."""
     drops: int
-    """Packets the kernel dropped since the socket opened because the queue was full (what SO_RXQ_OVFL reports);
-    on IPv6 also those the filter refused (rawv6_rcv_skb counts both)."""
+    """Packets the kernel dropped since the socket opened because the queue was full (sk_drops, the count
+    SO_RXQ_OVFL would attach to each packet read; read here on demand instead). What the filter refuses is not
+    in it, on IPv4 or IPv6 (netns-tests/test_flood.py)."""
 
 
 class VrrpSocket:
