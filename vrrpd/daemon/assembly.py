@@ -233,8 +233,8 @@ class Assembly:
         if link is not None and inst is not None:
             if link.routers.get(cfg.vrid) is inst:
                 del link.routers[cfg.vrid]
-                if link.routers:
-                    link.refilter()
+            if link.routers:
+                link.refilter()  # a no-op when the caller has refiltered already
             if inst.source != link.primary and all(other.source != inst.source for other in link.routers.values()):
                 link.own.discard(inst.source)
         await self.vmacs.release(cfg.name)
