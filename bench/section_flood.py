@@ -171,9 +171,10 @@ def main() -> int:
     p.add_argument("--intervals", default="0.1,0.01", help="advert intervals, comma-separated")
     p.add_argument(
         "--flood-mix",
-        choices=("all", "checksum"),
+        choices=("all", "checksum", "passing"),
         default="all",
-        help="all: every kind of garbage; checksum: only bad checksums on the configured VRID (flood.py --mix)",
+        help="all: every kind of garbage; checksum: only bad checksums on the configured VRID; passing: what the\n"
+        "kernel filter cannot refuse (flood.py --mix)",
     )
     p.add_argument("--vrrpd-ref", metavar="REF", help="benchmark vrrpd as of this git ref (default: working tree)")
     args = p.parse_args()

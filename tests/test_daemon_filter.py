@@ -10,7 +10,7 @@ from pathlib import Path
 from daemoncase import Case
 from reloadcase import document, instance, masters, reload, run
 
-from vrrpd.net.bpf import Accept, program
+from vrrpd.net.bpf import ACCEPT_ALL, Accept, program
 from vrrpd.net.fakes import FakeVrrpSocket
 from vrrpd.net.sockets import RCVBUF
 from vrrpd.protocol import Family
@@ -65,3 +65,26 @@ def test_the_status_shows_each_links_receive_buffer_and_kernel_drops(tmp_path: P
         assert (link["receive_buffer"], link["kernel_drops"]) == (2 * RCVBUF, 7)
 
     run(document(instance(tmp_path, "a", 1, A_VIP)), body)
+
+
+def test_a_program_the_kernel_refuses_falls_back_to_one_without_checksums_then_to_none(tmp_path: Path, caplog) -> None:
+    """Over net.core.optmem_max (ENOMEM) the checksum's long program is refused: the filter goes on without
+    checksums; should even that be refused, the socket takes everything (Python still screens it all), never
+    nothing, which would make every router Master."""
+    a, b = instance(tmp_path, "a", 1, A_VIP), instance(tmp_path, "b", 2, B_VIP)
+
+    async def body(case: Case) -> None:
+        await masters(case, tmp_path, "a")
+        sock = case.daemon.links[("eth0", Family.IPV4)].sock
+        assert isinstance(sock, FakeVrrpSocket)
+        sock.filter_limit = 100
+        await reload(case, document(a, b))
+        assert filters(case)[-1] == program(Family.IPV4, {1: Accept(3), 2: Accept(3)}, checksum=False)
+        assert "filtering without them" in caplog.text
+        sock.filter_limit = 1
+        await reload(case, document(a))
+        assert filters(case)[-1] == ACCEPT_ALL
+        assert "every VRRP packet reaches vrrpd" in caplog.text
+        assert case.inst("a").router.state.value == "MASTER"
+
+    run(document(a), body)

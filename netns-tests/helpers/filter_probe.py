@@ -22,7 +22,7 @@ from flood import ip_frame
 
 from vrrpd.net.bpf import Accept, program
 from vrrpd.net.sockets import VrrpSocket
-from vrrpd.protocol.packet import Advert, AuthType, Family, encode
+from vrrpd.protocol.packet import Advert, AuthType, ChecksumForm, Family, encode
 
 VIP4, VIP6 = ip_address("198.51.100.100"), ip_address("2001:db8::100")
 ROUTERS = {
@@ -30,9 +30,16 @@ ROUTERS = {
     Family.IPV6: {51: Accept(3)},
 }
 
-PASS_V4 = {10: "valid", 15: "bad checksum (left to Python)", 16: "valid, in two fragments", 18: "valid VRRPv2"}
+PASS_V4 = {
+    10: "valid",
+    16: "valid, in two fragments",
+    18: "valid VRRPv2",
+    25: "valid, message-only checksum",
+    26: "bad checksum, with IP options (left to Python)",
+}
 DROP_V4 = {
     11: "TTL 64",
+    15: "bad checksum",
     12: "version 4",
     13: "count lies",
     14: "unconfigured VRID 77",
@@ -40,7 +47,7 @@ DROP_V4 = {
     19: "VRRPv3 to the VRRPv2 router",
 }
 PASS_V6 = {20: "valid"}
-DROP_V6 = {21: "hop limit 64", 22: "unconfigured VRID 77", 23: "count lies", 24: "version 2"}
+DROP_V6 = {21: "hop limit 64", 22: "unconfigured VRID 77", 23: "count lies", 24: "version 2", 27: "bad checksum"}
 
 
 def v4_frames(src_mac: bytes, src) -> list[bytes]:
@@ -65,6 +72,8 @@ def v4_frames(src_mac: bytes, src) -> list[bytes]:
         ip_frame(src_mac, src, adv(17)[:8], frag=0x2000, ident=17),
         ip_frame(src_mac, src, v2),
         ip_frame(src_mac, src, encode(Advert(52, 19, 10, (VIP4,)), src)),
+        ip_frame(src_mac, src, encode(Advert(51, 25, 10, (VIP4,)), src, checksum_form=ChecksumForm.MESSAGE_ONLY)),
+        ip_frame(src_mac, src, corrupt(adv(26), 6, adv(26)[6] ^ 0xFF), options=b"\x01\x01\x01\x00"),
     ]
 
 
@@ -88,6 +97,7 @@ def v6_frames(src_mac: bytes, src: IPv6Address) -> list[bytes]:
         ip6_frame(src_mac, src, adv(22, vrid=77)),
         ip6_frame(src_mac, src, lie),
         ip6_frame(src_mac, src, v2),
+        ip6_frame(src_mac, src, adv(27)[:6] + bytes([adv(27)[6] ^ 0xFF]) + adv(27)[7:]),
     ]
 
 

@@ -13,7 +13,9 @@ mix, each kind as many frames as the others but the last:
 - IPv4 fragments of a protocol-112 packet (a first fragment with MF, and a lone non-first one);
 - valid adverts at priority 254 for 200 VRIDs that are not configured (1..255 except N and its neighbours).
 
-`checksum` sends only the first kind: garbage that looks right to anything short of the checksum. All frames
+`checksum` sends only the first kind: garbage that looks right to anything short of the checksum. `passing`
+sends valid adverts but for a Max Adver Int of 0: what passes every check the kernel filter makes, checksum
+included, and only Python refuses (RFC 9568 erratum 8301). All frames
 come from SRC (a third host, never a router under test) to 224.0.0.18. At exit (SIGTERM/SIGINT or after S
 seconds) one JSON line on stdout: {"sent": packets, "failed": sends refused, "seconds": elapsed, "pps": sent / seconds}.
 """
@@ -35,10 +37,20 @@ GROUP_MAC = bytes.fromhex("01005e000012")
 ETH_P_IP = 0x0800
 
 
-def ip_frame(src_mac: bytes, src: IPv4Address, payload: bytes, ttl: int = 255, frag: int = 0, ident: int = 1) -> bytes:
-    """An Ethernet frame of one IPv4 packet of protocol 112 to the VRRP group, with a valid header checksum."""
-    head = struct.pack("!BBHHHBBH4s4s", 0x45, 0xC0, 20 + len(payload), ident, frag, ttl, 112, 0, src.packed,
-                       GROUP.packed)  # fmt: skip
+def ip_frame(
+    src_mac: bytes,
+    src: IPv4Address,
+    payload: bytes,
+    ttl: int = 255,
+    frag: int = 0,
+    ident: int = 1,
+    options: bytes = b"",
+) -> bytes:
+    """An Ethernet frame of one IPv4 packet of protocol 112 to the VRRP group, with a valid header checksum;
+    `options`: IP options, a multiple of 4 bytes."""
+    ihl = 5 + len(options) // 4
+    head = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0xC0, 4 * ihl + len(payload), ident, frag, ttl, 112, 0,
+                       src.packed, GROUP.packed) + options  # fmt: skip
     head = head[:10] + struct.pack("!H", internet_checksum(head)) + head[12:]
     return GROUP_MAC + src_mac + struct.pack("!H", ETH_P_IP) + head + payload
 
@@ -49,6 +61,12 @@ def garbage(src_mac: bytes, src: IPv4Address, vrid: int, vip: IPv4Address, mix: 
     bad_checksum = good[:6] + bytes([good[6] ^ 0x5A, good[7]]) + good[8:]
     if mix == "checksum":
         return [ip_frame(src_mac, src, bad_checksum)]
+    if mix == "passing":
+        # Valid in every way the kernel filter checks, checksum included; only Python refuses it (erratum 8301).
+        zero = good[:4] + b"\0\0\0\0" + good[8:]
+        pseudo = src.packed + GROUP.packed + struct.pack("!BBH", 0, 112, len(zero))
+        zero = zero[:6] + struct.pack("!H", internet_checksum(pseudo + zero)) + zero[8:]
+        return [ip_frame(src_mac, src, zero)]
     kinds: list[list[bytes]] = [
         [ip_frame(src_mac, src, bad_checksum)],
         [ip_frame(src_mac, src, good, ttl=64)],
@@ -78,7 +96,7 @@ def main() -> None:
     parser.add_argument("--vip", type=ip_address, default=IPv4Address("198.51.100.100"))
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=0.0, help="packets/s to aim at (0: as fast as it goes)")
-    parser.add_argument("--mix", choices=("all", "checksum"), default="all")
+    parser.add_argument("--mix", choices=("all", "checksum", "passing"), default="all")
     args = parser.parse_args()
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     sock.bind((args.iface, 0))

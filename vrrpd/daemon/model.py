@@ -12,6 +12,7 @@ and each operation names what it carries. Their `verb` is the word the log lines
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address
@@ -20,7 +21,7 @@ from typing import ClassVar, Protocol
 from vrrpd.config import InstanceConfig
 from vrrpd.config.routes import RouteConfig, RuleConfig
 from vrrpd.net.announce import Announcer
-from vrrpd.net.bpf import Accept, Insn, program
+from vrrpd.net.bpf import ACCEPT_ALL, Accept, Insn, program
 from vrrpd.net.netlink import LinkInfo
 from vrrpd.net.routes import KernelRoute, KernelRule
 from vrrpd.net.sockets import Received, SocketStats, VrrpSocket
@@ -29,6 +30,8 @@ from vrrpd.protocol import Advert, Family, VirtualRouter
 from vrrpd.protocol.packet import IPAddress
 from vrrpd.protocol.receive import Receiver
 from vrrpd.protocol.tracking import Tracking
+
+log = logging.getLogger("vrrpd")
 
 # --- the I/O an instance uses (vrrpd.net, or its test doubles in vrrpd.net.fakes) ------------------------------
 
@@ -130,9 +133,19 @@ class Link:
         Called wherever a router comes, goes or changes its unicast settings (a VRID, version and unicast TTL
         are what the filter knows); re-attaching replaces the old program atomically."""
         accepts = {vrid: accept_of(inst.config) for vrid, inst in self.routers.items()}
-        if accepts != self.accepts:
+        if accepts == self.accepts:
+            return
+        self.accepts = accepts
+        try:
             self.sock.set_filter(program(self.family, accepts))
-            self.accepts = accepts
+            return
+        except OSError as exc:  # the checksum's 2,000-3,000 instructions over net.core.optmem_max (ENOMEM)
+            log.warning("%s: kernel filter with checksums refused (%s); filtering without them", self.ifname, exc)
+        try:
+            self.sock.set_filter(program(self.family, accepts, checksum=False))
+        except OSError as exc:  # reading everything beats reading nothing: the Python screen still checks it all
+            log.error("%s: no kernel filter (%s); every VRRP packet reaches vrrpd", self.ifname, exc)
+            self.sock.set_filter(ACCEPT_ALL)
 
     def drop(self, reason: str) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + 1

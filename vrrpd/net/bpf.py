@@ -25,6 +25,7 @@ SKF_NET_OFF. Pure: `program` returns instructions, `pack` the bytes of their `st
 
 from __future__ import annotations
 
+import bisect
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,10 +37,10 @@ from vrrpd.protocol.constants import VRRP_TTL
 LD, LDX, ST, ALU, JMP, RET, MISC = 0x00, 0x01, 0x02, 0x04, 0x05, 0x06, 0x07
 W, H, B = 0x00, 0x08, 0x10
 IMM, ABS, IND, MEM, LEN, MSH = 0x00, 0x20, 0x40, 0x60, 0x80, 0xA0
-ADD, SUB, AND, LSH = 0x00, 0x10, 0x50, 0x60
+ADD, SUB, AND, LSH, RSH = 0x00, 0x10, 0x50, 0x60, 0x70
 JA, JEQ, JGE, JSET = 0x00, 0x10, 0x30, 0x40
 K, X = 0x00, 0x08
-TAX = 0x00
+TAX, TXA = 0x00, 0x80
 SKF_NET_OFF = -0x100000
 """A negative load offset from the network header: how an IPv6 raw socket's filter reaches the hop limit."""
 MAX_INSNS = 4096  # BPF_MAXINSNS
@@ -51,6 +52,10 @@ _INSN = struct.Struct("=HBBI")  # struct sock_filter: code, jt, jf, k
 _GROUP_V4 = 0xE0000012  # 224.0.0.18
 _GROUP_V6 = (0xFF020000, 0, 0, 0x12)  # ff02::12
 _TYPE_ADVERT = 1
+CHECKSUM_MAX_COUNT = {Family.IPV4: 255, Family.IPV6: 100}
+"""The largest address count whose checksum the program checks: every IPv4 advert; an IPv6 one up to 1,648 bytes
+(beyond a 1,500-byte MTU), so that the program stays under BPF_MAXINSNS with 255 VRIDs. A larger one goes to
+Python unchecked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +80,14 @@ class Accept:
 
 DROP_ALL: tuple[Insn, ...] = (Insn(RET | K, k=0),)
 """A socket that takes nothing (a send-only socket's, or a link whose routers are all gone)."""
+ACCEPT_ALL: tuple[Insn, ...] = (Insn(RET | K, k=ACCEPT),)
+"""A socket that takes everything, as with no filter (the last resort if the kernel refuses the program)."""
 
 
-def program(family: Family, vrids: Mapping[int, Accept]) -> tuple[Insn, ...]:
-    """The filter of a link of `family` whose routers are `vrids` (VRID -> what it accepts)."""
+def program(family: Family, vrids: Mapping[int, Accept], *, checksum: bool = True) -> tuple[Insn, ...]:
+    """The filter of a link of `family` whose routers are `vrids` (VRID -> what it accepts). `checksum`: also
+    refuse a VRRPv3 advert whose checksum is wrong in every form (`_checksum`), at the cost of a program of some
+    2,000-3,000 instructions; without it, about 40 plus 2 per VRID."""
     if not vrids:
         return DROP_ALL
     asm = _Assembler()
@@ -116,8 +125,14 @@ def program(family: Family, vrids: Mapping[int, Accept]) -> tuple[Insn, ...]:
     for index, accept in enumerate(classes):
         asm.mark(f"class{index}")
         _class(asm, family, accept)
+        if accept.version == 3 and checksum:
+            asm.op(JMP | JA, label="checksum")
+        else:  # VRRPv2's checksum covers its authentication data after the addresses: left to Python
+            asm.op(RET | K, k=ACCEPT)
         asm.mark("drop")
         asm.op(RET | K, k=0)
+    if checksum and any(accept.version == 3 for accept in classes):
+        _checksum(asm, family)
     return asm.resolve()
 
 
@@ -148,7 +163,79 @@ def _class(asm: _Assembler, family: Family, accept: Accept) -> None:
     asm.op(MISC | TAX)
     asm.op(LD | MEM, k=1)
     asm.jump(JEQ | X, 0, false="drop")
+
+
+def _checksum(asm: _Assembler, family: Family) -> None:
+    """Refuse a VRRPv3 advert whose checksum is wrong (§5.2.8, §7.1) in both IPv4 forms (with the pseudo-header,
+    or of the message only: either may be configured, Python tells them apart) or, on IPv6, with the pseudo-header.
+
+    Classic BPF has no loops: the sum is unrolled, one `ldh; add x; tax` per 16-bit word, from the last possible
+    address down to the header, and the program jumps in at the count's first word (the length was checked
+    against the count already). X holds the sum. An IPv4 packet with IP options (never seen from a VRRP router)
+    is passed unchecked, as the words would move; so is a count above CHECKSUM_MAX_COUNT."""
+    asm.mark("checksum")
+    if family is Family.IPV4:
+        base, alen = 20, 4
+        asm.op(LD | B | ABS, k=0)
+        asm.jump(JEQ | K, 0x45, true="plain")
+        asm.op(RET | K, k=ACCEPT)
+        asm.mark("plain")
+    else:
+        base, alen = 0, 16
+    most = CHECKSUM_MAX_COUNT[family]
+    asm.op(LD | B | ABS, k=base + 3)
+    asm.op(LDX | IMM, k=0)
+    for count in range(1, most + 1):
+        asm.jump(JEQ | K, count, false="more")
+        asm.op(JMP | JA, label=f"sum{count}")
+        asm.mark("more")
     asm.op(RET | K, k=ACCEPT)
+    for count in range(most, 0, -1):
+        asm.mark(f"sum{count}")
+        start = base + 8 + alen * (count - 1)
+        for offset in range(start, start + alen, 2):
+            _add_word(asm, offset)
+    for offset in range(base, base + 8, 2):
+        _add_word(asm, offset)
+    asm.op(MISC | TXA)
+    asm.op(ST, k=4)
+    if family is Family.IPV4:
+        _fold(asm)
+        asm.jump(JEQ | K, 0xFFFF, true="accept")  # the message-only form
+        asm.op(LD | MEM, k=4)
+        asm.op(MISC | TAX)
+        pseudo = range(12, 20, 2)  # source and destination address
+    else:
+        asm.op(MISC | TAX)
+        pseudo = range(_net(8), _net(40), 2)
+    for offset in pseudo:
+        _add_word(asm, offset)
+    asm.op(LD | MEM, k=1)  # the upper-layer length (under 64 KiB: its high half is zero on IPv6)
+    asm.op(ALU | ADD | X)
+    asm.op(ALU | ADD | K, k=112)  # the protocol / next header
+    _fold(asm)
+    asm.jump(JEQ | K, 0xFFFF, true="accept", false="drop")
+    asm.mark("drop")
+    asm.op(RET | K, k=0)
+    asm.mark("accept")
+    asm.op(RET | K, k=ACCEPT)
+
+
+def _add_word(asm: _Assembler, offset: int) -> None:
+    asm.op(LD | H | ABS, k=offset)
+    asm.op(ALU | ADD | X)
+    asm.op(MISC | TAX)
+
+
+def _fold(asm: _Assembler) -> None:
+    """A = the one's complement sum of A's two halves, folded twice (RFC 1071's end-around carry); uses X, M[5]."""
+    for _ in range(2):
+        asm.op(ST, k=5)
+        asm.op(ALU | RSH | K, k=16)
+        asm.op(MISC | TAX)
+        asm.op(LD | MEM, k=5)
+        asm.op(ALU | AND | K, k=0xFFFF)
+        asm.op(ALU | ADD | X)
 
 
 def _net(offset: int) -> int:
@@ -182,12 +269,16 @@ class _Assembler:
     def _target(self, at: int, label: str | None) -> int:
         if label is None:
             return 0
-        for position, name in self.marks:
-            if name == label and position > at:
-                return position - at - 1
-        raise ValueError(f"BPF label {label} is not marked after instruction {at}")
+        positions = self.positions.get(label, [])
+        found = bisect.bisect_right(positions, at)
+        if found == len(positions):
+            raise ValueError(f"BPF label {label} is not marked after instruction {at}")
+        return positions[found] - at - 1
 
     def resolve(self) -> tuple[Insn, ...]:
+        self.positions: dict[str, list[int]] = {}
+        for position, name in self.marks:  # marked in program order: each list is sorted
+            self.positions.setdefault(name, []).append(position)
         out = []
         for at, (code, k, true, false) in enumerate(self.insns):
             if code == JMP | JA:

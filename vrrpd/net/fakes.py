@@ -313,6 +313,8 @@ class FakeVrrpSocket:
         """Every kernel filter set, in order (the last is in force); delivered packets are not run through it."""
         self.kernel_drops = 0
         """What `stats` reports as queue overflows: a test sets it."""
+        self.filter_limit: int | None = None
+        """Longer filters are refused (ENOMEM, as over net.core.optmem_max): a test sets it."""
         self._read, self._write = os.pipe()
         os.set_blocking(self._read, False)
 
@@ -320,6 +322,8 @@ class FakeVrrpSocket:
         return self._read
 
     def set_filter(self, insns: tuple[Insn, ...]) -> None:
+        if self.filter_limit is not None and len(insns) > self.filter_limit:
+            raise OSError(errno.ENOMEM, "Cannot allocate memory")
         self.filters.append(insns)
 
     def stats(self) -> SocketStats:
