@@ -5,7 +5,9 @@ second, drained from the scheduler's tick (vrrpd.services.scheduler), which also
 fires. Either way the work per wake-up is bounded, so one flooded socket cannot starve the timers of every other
 router.
 
-The receive path never raises on remote garbage (python-zeroconf's rule): the screen answers every packet with an
+Most garbage never gets here: each link's socket carries a kernel filter (vrrpd.net.bpf, set by
+vrrpd.daemon.model.Link.refilter) that refuses what cannot be a valid advert for its routers. The receive path
+never raises on remote garbage (python-zeroconf's rule): the screen answers every packet with an
 input or a `Drop`; a drop is counted on the router its VRID names (or on the link when none) and logged at most
 a few times a minute per reason. An exception here would be our own bug: it is counted as ``internal_error`` and
 logged, and the next packet is read.

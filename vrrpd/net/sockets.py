@@ -7,8 +7,9 @@ The socket is non-blocking: register `fileno()` with `loop.add_reader` and call 
 What the kernel does for us and what it does not (docs/interop.md §1):
 - TTL / Hop Limit 255 and TOS / traffic class 0xC0 on transmit come from socket options, so every packet has them.
 - Multicast loop is off: our own adverts never come back to any socket in this namespace (R24, V16).
-- The VRRP checksum is never computed or checked by the kernel (no IPV6_CHECKSUM), so the codec in
-  vrrpd.protocol.packet does both and a bad checksum reaches the caller to be counted as a drop.
+- The kernel never computes the VRRP checksum (no IPV6_CHECKSUM): the codec in vrrpd.protocol.packet does. The
+  socket filter below refuses a sum wrong in every form; one in a form the router does not accept reaches the
+  caller to be counted as a drop.
 - The source address is forced per packet with IP_PKTINFO / IPV6_PKTINFO; it must be a local, non-tentative
   address of this namespace or sendmsg fails (EINVAL / EADDRNOTAVAIL).
 - A classic BPF filter (`set_filter`, built by vrrpd.net.bpf) keeps what cannot be a valid advert for this link's
