@@ -20,6 +20,7 @@ class Results:
     takeover: list[dict[str, Any]] = field(default_factory=list)
     startup: list[dict[str, Any]] = field(default_factory=list)
     reload: list[dict[str, Any]] = field(default_factory=list)
+    flood: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     histograms: list[str] = field(default_factory=list)
     deviations: dict[str, list[float]] = field(default_factory=dict)

@@ -38,6 +38,8 @@ reload    Live reload (issue #11): the same change `--reloads` times (a priority
           same daemon as its backup; keepalived by rewrite + SIGHUP, vrrpd by rewrite + SIGHUP and + `vrrpctl
           reload`. The unchanged instance's largest advert gap on the wire, its VIP, the peer's state changes and
           adverts, the time from the signal to the change on the wire.
+flood     Garbage flood (issue #13): master + backup of one daemon, `--flood` seconds of invalid VRRP from a third
+          host at 0.1 s and 0.01 s adverts (bench/section_flood.py); the backup's false failovers, its kernel drops.
 
 vrrpd runs from a copy of its package taken at start (bench/failover.py's snapshot), so the whole run measures one
 version of the code even if the tree is edited meanwhile.
@@ -66,6 +68,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import failover as fo  # noqa: E402  (also puts netns-tests/ on sys.path)
 import report  # noqa: E402
 import section_cpu  # noqa: E402
+import section_flood  # noqa: E402
 import section_jitter  # noqa: E402
 import section_reload  # noqa: E402
 import section_rss1000  # noqa: E402
@@ -98,6 +101,7 @@ SECTIONS: dict[str, Section] = {
     "takeover": section_takeover,
     "startup": section_startup,
     "reload": section_reload,
+    "flood": section_flood,
 }
 
 
@@ -110,6 +114,7 @@ _DEFAULT: dict[str, Any] = {
     "startup_runs": 10,
     "takeover": "0.01:10,0.1:5,1:3",
     "reloads": 20,
+    "flood": 40.0,
 }
 _QUICK: dict[str, Any] = {
     "window": 10.0,
@@ -120,6 +125,7 @@ _QUICK: dict[str, Any] = {
     "startup_runs": 3,
     "takeover": "0.01:3,0.1:3,1:1",
     "reloads": 5,
+    "flood": 8.0,
 }
 
 
@@ -151,6 +157,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--reload-interval", type=float, default=0.1, help="reload: advert interval of the instances (default 0.1)"
     )
+    p.add_argument("--flood", type=float, help="flood: seconds of garbage per daemon and interval (default 40)")
     p.add_argument("--vrrpd-ref", metavar="REF", help="benchmark vrrpd as of this git ref (default: working tree)")
     p.add_argument("--out", type=Path, help="directory for results.md/results.json (default bench/out/<UTC time>)")
     args = p.parse_args(argv)

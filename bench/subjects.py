@@ -175,6 +175,10 @@ class VrrpdSubject(Subject):
         except (ControlError, OSError):
             return None
 
+    def status(self) -> dict[str, Any] | None:
+        """`vrrpctl status --json`, or None when it does not answer."""
+        return self._status()
+
     def states(self) -> dict[str, str]:
         status = self._status()
         return {i["name"]: i["state"] for i in status["instances"]} if status else {}

@@ -23,6 +23,7 @@ from vrrpd.config.syncgroups import SyncGroupConfig
 from vrrpd.daemon.model import Device, FrameSender, Instance, Link, Openers
 from vrrpd.daemon.syncgroups import SyncGroups
 from vrrpd.daemon.vmac import VirtualMacError, VirtualMacs
+from vrrpd.net.bpf import DROP_ALL
 from vrrpd.net.netlink import AddressManager, IPInterface, LinkInfo
 from vrrpd.net.unicast import UnicastPeers, is_local
 from vrrpd.protocol import Family, VirtualRouter
@@ -183,6 +184,7 @@ class Assembly:
             kept=kept,
         )
         link.routers[cfg.vrid] = inst
+        link.refilter()
         link.own.add(source)
         self.instances[cfg.name] = inst
         await self.open_devices(inst)
@@ -232,6 +234,8 @@ class Assembly:
         if link is not None and inst is not None:
             if link.routers.get(cfg.vrid) is inst:
                 del link.routers[cfg.vrid]
+            if link.routers:
+                link.refilter()  # a no-op when the caller has refiltered already
             if inst.source != link.primary and all(other.source != inst.source for other in link.routers.values()):
                 link.own.discard(inst.source)
         await self.vmacs.release(cfg.name)
@@ -277,6 +281,12 @@ async def open_link(
         sock = openers.vrrp_socket(ifname, family)
     except OSError as exc:
         raise StartupError(f"interface {ifname}: cannot open the {family.name} VRRP socket: {exc}") from None
+    try:
+        # Nothing queues before the link's first router sets the real filter (Link.refilter): not even a flood.
+        sock.set_filter(DROP_ALL)
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"interface {ifname}: cannot filter the {family.name} VRRP socket: {exc}") from None
     return Link(ifname, family, info, primary, sock)
 
 

@@ -98,6 +98,7 @@ def rescreen(daemon: InstanceSeam, inst: Instance, cfg: InstanceConfig, keys: tu
         peer.wire = None  # encoded with the checksum form in use when it was sent
     inst.receiver = Receiver(cfg.checksum_mode, inst.unicast.filter if inst.unicast is not None else None)
     inst.wire = None
+    inst.link.refilter()  # unicast_min_ttl is in the kernel filter too
 
 
 def readd_changed_prefixes(inst: Instance, old: InstanceConfig) -> None:

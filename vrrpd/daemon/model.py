@@ -12,6 +12,7 @@ and each operation names what it carries. Their `verb` is the word the log lines
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address
@@ -20,14 +21,17 @@ from typing import ClassVar, Protocol
 from vrrpd.config import InstanceConfig
 from vrrpd.config.routes import RouteConfig, RuleConfig
 from vrrpd.net.announce import Announcer
+from vrrpd.net.bpf import ACCEPT_ALL, Accept, Insn, program
 from vrrpd.net.netlink import LinkInfo
 from vrrpd.net.routes import KernelRoute, KernelRule
-from vrrpd.net.sockets import Received, VrrpSocket
+from vrrpd.net.sockets import Received, SocketStats, VrrpSocket
 from vrrpd.net.unicast import UnicastPeers, is_local
 from vrrpd.protocol import Advert, Family, VirtualRouter
 from vrrpd.protocol.packet import IPAddress
 from vrrpd.protocol.receive import Receiver
 from vrrpd.protocol.tracking import Tracking
+
+log = logging.getLogger("vrrpd")
 
 # --- the I/O an instance uses (vrrpd.net, or its test doubles in vrrpd.net.fakes) ------------------------------
 
@@ -42,6 +46,10 @@ class AdvertSocket(Protocol):
     def send(self, payload: bytes, src: IPAddress) -> None: ...
 
     def send_to(self, payload: bytes, src: IPAddress, dst: IPAddress, ttl: int = ...) -> None: ...
+
+    def set_filter(self, insns: tuple[Insn, ...]) -> None: ...
+
+    def stats(self) -> SocketStats: ...
 
     def close(self) -> None: ...
 
@@ -115,12 +123,40 @@ class Link:
     tick; either way it runs before a deadline fires (watched: when the socket is readable)."""
     group: IPAddress = field(init=False)
     """The family's VRRP group (224.0.0.18 or ff02::12), looked up once rather than per packet."""
+    accepts: dict[int, Accept] | None = None
+    """What the socket's kernel filter was last built from (vrrpd.net.bpf): None before the first."""
 
     def __post_init__(self) -> None:
         self.group = self.family.group
 
+    def refilter(self) -> None:
+        """Rebuild the socket's kernel filter from the routers the link has now, if what they accept changed.
+        Called wherever a router comes, goes or changes its unicast settings (a VRID, version and unicast TTL
+        are what the filter knows); re-attaching replaces the old program atomically."""
+        accepts = {vrid: accept_of(inst.config) for vrid, inst in self.routers.items()}
+        if accepts == self.accepts:
+            return
+        self.accepts = accepts
+        try:
+            self.sock.set_filter(program(self.family, accepts))
+            return
+        except OSError as exc:  # the checksum's 2,000-3,000 instructions over net.core.optmem_max (ENOMEM)
+            log.warning("%s: kernel filter with checksums refused (%s); filtering without them", self.ifname, exc)
+        try:
+            self.sock.set_filter(program(self.family, accepts, checksum=False))
+        except OSError as exc:  # reading everything beats reading nothing: the Python screen still checks it all
+            log.error("%s: no kernel filter (%s); every VRRP packet reaches vrrpd", self.ifname, exc)
+            self.sock.set_filter(ACCEPT_ALL)
+
     def drop(self, reason: str) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + 1
+
+
+def accept_of(cfg: InstanceConfig) -> Accept:
+    """What the kernel filter lets through for the router of `cfg` (vrrpd.net.bpf)."""
+    if cfg.unicast_peers:
+        return Accept(cfg.version, cfg.unicast_min_ttl, unicast=True)
+    return Accept(cfg.version)
 
 
 @dataclass(eq=False)  # an entity, as Link

@@ -8,7 +8,9 @@ starve the timers of every other router: MAX_PACKETS_PER_WAKEUP for a watched so
 back at once for the rest), MAX_PACKETS_BEFORE_FIRING for its drain before a deadline fires, which must still
 reach an advert queued behind garbage or behind the adverts of other routers.
 
-The receive path never raises on remote garbage (python-zeroconf's rule): the screen answers every packet with an
+Most garbage never gets here: each link's socket carries a kernel filter (vrrpd.net.bpf, set by
+vrrpd.daemon.model.Link.refilter) that refuses what cannot be a valid advert for its routers. The receive path
+never raises on remote garbage (python-zeroconf's rule): the screen answers every packet with an
 input or a `Drop`; a drop is counted on the router its VRID names (or on the link when none) and logged at most
 a few times a minute per reason. An exception here would be our own bug: it is counted as ``internal_error`` and
 logged, and the next packet is read.

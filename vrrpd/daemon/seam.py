@@ -191,6 +191,7 @@ class InstanceSeam:
             del self.instances[inst.name]
             if inst.link.routers.get(inst.config.vrid) is inst:
                 del inst.link.routers[inst.config.vrid]
+                inst.link.refilter()
         self.sync.remove(groups)
         await self.worker.drain(stopping)
         subjects = [("instance", inst.name) for inst in stopping] + [("group", name) for name in groups]

@@ -52,20 +52,27 @@ def daemon_status(
         "uptime": round(uptime, 3),
         "config": config,
         "instances": [instance_status(inst, now, notifier) for inst in instances],
-        "interfaces": [
-            {
-                "interface": link.ifname,
-                "family": family_name(link.family),
-                "primary_address": str(link.primary),
-                "drops": dict(link.drops),
-            }
-            for link in links
-        ],
+        "interfaces": [link_status(link) for link in links],
         "track_scripts": [monitor.status() for monitor in scripts],
         "track_files": [monitor.status() for monitor in files],
         "sync_groups": sync.status(now, notifier),
         "firewall": firewall.status(),
         "sysctls": sysctls.status(),
+    }
+
+
+def link_status(link: Link) -> dict[str, Any]:
+    """A link's drops: those the receive screen counted by reason (`drops`), and the kernel's receive queue
+    (vrrpd.net.sockets.SocketStats): its size and how many packets it dropped full. What the kernel filter refused
+    (vrrpd.net.bpf) is counted nowhere: docs/hostile.md."""
+    stats = link.sock.stats()
+    return {
+        "interface": link.ifname,
+        "family": family_name(link.family),
+        "primary_address": str(link.primary),
+        "drops": dict(link.drops),
+        "receive_buffer": stats.rcvbuf,
+        "kernel_drops": stats.drops,
     }
 
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, ip_address, ip_interface
 from typing import Any
 
+from vrrpd.net.bpf import Insn
 from vrrpd.net.firewall import Firewall
 from vrrpd.net.netlink import IPInterface, LinkCallback, LinkInfo, LinkMonitor, NetlinkError
 from vrrpd.net.routes import KernelRoute, KernelRule
-from vrrpd.net.sockets import Received
+from vrrpd.net.sockets import RCVBUF, Received, SocketStats
 from vrrpd.protocol.constants import VRRP_TTL
 from vrrpd.protocol.packet import Family, IPAddress
 
@@ -308,11 +309,25 @@ class FakeVrrpSocket:
         self.unreachable: set[IPAddress] = set()
         self.inbox: deque[Received] = deque()
         self.closed = False
+        self.filters: list[tuple[Insn, ...]] = []
+        """Every kernel filter set, in order (the last is in force); delivered packets are not run through it."""
+        self.kernel_drops = 0
+        """What `stats` reports as queue overflows: a test sets it."""
+        self.filter_limit: int | None = None
+        """Longer filters are refused (ENOMEM, as over net.core.optmem_max): a test sets it."""
         self._read, self._write = os.pipe()
         os.set_blocking(self._read, False)
 
     def fileno(self) -> int:
         return self._read
+
+    def set_filter(self, insns: tuple[Insn, ...]) -> None:
+        if self.filter_limit is not None and len(insns) > self.filter_limit:
+            raise OSError(errno.ENOMEM, "Cannot allocate memory")
+        self.filters.append(insns)
+
+    def stats(self) -> SocketStats:
+        return SocketStats(rcvbuf=2 * RCVBUF, queued=0, drops=self.kernel_drops)
 
     def deliver(self, packet: Received) -> None:
         """A packet arrives (and the descriptor becomes readable)."""

@@ -7,10 +7,15 @@ The socket is non-blocking: register `fileno()` with `loop.add_reader` and call 
 What the kernel does for us and what it does not (docs/interop.md §1):
 - TTL / Hop Limit 255 and TOS / traffic class 0xC0 on transmit come from socket options, so every packet has them.
 - Multicast loop is off: our own adverts never come back to any socket in this namespace (R24, V16).
-- The VRRP checksum is never computed or checked by the kernel (no IPV6_CHECKSUM), so the codec in
-  vrrpd.protocol.packet does both and a bad checksum reaches the caller to be counted as a drop.
+- The kernel never computes the VRRP checksum (no IPV6_CHECKSUM): the codec in vrrpd.protocol.packet does. The
+  socket filter below refuses a sum wrong in every form; one in a form the router does not accept reaches the
+  caller to be counted as a drop.
 - The source address is forced per packet with IP_PKTINFO / IPV6_PKTINFO; it must be a local, non-tentative
   address of this namespace or sendmsg fails (EINVAL / EADDRNOTAVAIL).
+- A classic BPF filter (`set_filter`, built by vrrpd.net.bpf) keeps what cannot be a valid advert for this link's
+  routers out of the receive queue, so a garbage flood cannot push real adverts out of it (issue #13); the daemon
+  sets it as soon as a link has a router (vrrpd.daemon.model.Link.refilter). `stats` reads the queue's size, fill
+  and overflow drops.
 """
 
 from __future__ import annotations
@@ -22,11 +27,22 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
+from vrrpd.net.bpf import DROP_ALL, Insn, pack
 from vrrpd.protocol.constants import VRRP_TTL
 from vrrpd.protocol.packet import IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6, Family, IPAddress
 
 IP_PKTINFO = 8  # <linux/in.h>; missing from Python 3.11's socket module
 SO_ATTACH_FILTER = 26  # <asm-generic/socket.h>
+SO_RCVBUFFORCE = 33
+SO_MEMINFO = 55
+_SK_MEMINFO = struct.Struct("=9I")  # u32 sk_meminfo[SK_MEMINFO_VARS]: rmem_alloc, rcvbuf, ..., drops (last)
+
+RCVBUF = 1 << 20
+"""Receive buffer asked for (the kernel doubles it for its bookkeeping: 2 MiB of skb truesize). A queued advert
+costs 832 bytes of truesize on a veth (measured: 2,521 one-address adverts filled it), so this holds ~2,500
+adverts: 100 ms of 255 VRIDs at 10 ms adverts, or a 2.5 s stall of the event loop with ten of them. Garbage no
+longer queues (the filter), so this only covers bursts of real adverts and our own stalls; memory is charged only
+while packets wait (the default, net.core.rmem_default, is 208 KiB: 250 adverts)."""
 
 TOS_INTERNETCONTROL = 0xC0
 
@@ -65,6 +81,20 @@ class Received:
     """The IPv4 total length disagrees with the bytes read, or the packet was truncated: drop as 'length'."""
 
 
+@dataclass(frozen=True, slots=True)
+class SocketStats:
+    """A receive queue as the kernel sees it (SO_MEMINFO)."""
+
+    rcvbuf: int
+    """Its limit in bytes of skb truesize (twice what was asked for)."""
+    queued: int
+    """Bytes waiting to be read now."""
+    drops: int
+    """Packets the kernel dropped since the socket opened because the queue was full (sk_drops, the count
+    SO_RXQ_OVFL would attach to each packet read; read here on demand instead). What the filter refuses is not
+    in it, on IPv4 or IPv6 (netns-tests/test_flood.py)."""
+
+
 class VrrpSocket:
     """A non-blocking raw IP socket (protocol 112) bound to one interface and joined to the VRRP group there.
 
@@ -93,7 +123,12 @@ class VrrpSocket:
             else:
                 self._setup_v6()
             if not receive:
-                _attach_drop_all(self._sock)
+                _attach(self._sock, DROP_ALL)
+            else:
+                try:
+                    self._sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
+                except PermissionError:  # no CAP_NET_ADMIN: as much as net.core.rmem_max allows
+                    self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
         except BaseException:
             self._sock.close()
             raise
@@ -137,6 +172,17 @@ class VrrpSocket:
         if self.family is Family.IPV4:
             return bool(self._sock.getsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP))
         return bool(self._sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP))
+
+    def set_filter(self, insns: tuple[Insn, ...]) -> None:
+        """Replace the socket's receive filter (vrrpd.net.bpf.program); the kernel swaps it atomically. A
+        send-only socket keeps taking nothing."""
+        if self.receive:
+            _attach(self._sock, insns)
+
+    def stats(self) -> SocketStats:
+        """The receive queue as the kernel sees it now (SO_MEMINFO): a getsockopt, no per-packet cost."""
+        values = _SK_MEMINFO.unpack_from(self._sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, _SK_MEMINFO.size))
+        return SocketStats(rcvbuf=values[1], queued=values[0], drops=values[8])
 
     def recv(self) -> Received | None:
         """Read one packet, or return None when none is waiting. Never blocks.
@@ -249,10 +295,10 @@ class VrrpSocket:
         return Received(src=src, dst=dst, ttl=hoplimit, payload=bytes(data), ifindex=ifindex, length_mismatch=truncated)
 
 
-def _attach_drop_all(sock: socket.socket) -> None:
-    """Classic BPF `ret #0`: the socket accepts no packet at all (struct sock_fprog {len; *filter})."""
-    program = ctypes.create_string_buffer(struct.pack("=HBBI", 0x06, 0, 0, 0))  # BPF_RET | BPF_K, 0
-    fprog = struct.pack("@HP", 1, ctypes.addressof(program))
+def _attach(sock: socket.socket, insns: tuple[Insn, ...]) -> None:
+    """Attach a classic BPF program (struct sock_fprog {len; *filter}); the kernel copies it."""
+    program = ctypes.create_string_buffer(pack(insns))
+    fprog = struct.pack("@HP", len(insns), ctypes.addressof(program))
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
 
 

@@ -1,0 +1,90 @@
+"""The kernel receive filter follows the routers of its link (vrrpd.daemon.model.Link.refilter, vrrpd.net.bpf): set
+when a link gets its first router, rebuilt when a reload adds, removes or re-creates one or changes a unicast
+minimum TTL in place, and untouched by a reload that changes nothing it knows. The status shows each link's
+receive buffer and kernel drops. Without root, on the fakes (the program itself: tests/test_net_bpf.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from daemoncase import Case
+from reloadcase import document, instance, masters, reload, run
+
+from vrrpd.net.bpf import ACCEPT_ALL, Accept, program
+from vrrpd.net.fakes import FakeVrrpSocket
+from vrrpd.net.sockets import RCVBUF
+from vrrpd.protocol import Family
+
+A_VIP, B_VIP, C_VIP = "198.51.100.101/24", "198.51.100.102/24", "198.51.100.103/24"
+
+
+def filters(case: Case) -> list:
+    sock = case.daemon.links[("eth0", Family.IPV4)].sock
+    assert isinstance(sock, FakeVrrpSocket)
+    return sock.filters
+
+
+def test_the_filter_is_set_at_start_and_follows_each_reload(tmp_path: Path) -> None:
+    a, b = instance(tmp_path, "a", 1, A_VIP), instance(tmp_path, "b", 2, B_VIP)
+
+    async def body(case: Case) -> None:
+        await masters(case, tmp_path, "a", "b")
+        assert filters(case)[-1] == program(Family.IPV4, {1: Accept(3), 2: Accept(3)})
+        count = len(filters(case))
+
+        await reload(case, document(a, b, instance(tmp_path, "c", 3, C_VIP)))  # added
+        assert filters(case)[-1] == program(Family.IPV4, {1: Accept(3), 2: Accept(3), 3: Accept(3)})
+
+        await reload(case, document(a, b, instance(tmp_path, "c", 3, C_VIP, priority=150)))  # nothing it knows
+        assert len(filters(case)) == count + 1  # not set again
+
+        await reload(case, document(a, b))  # c removed
+        assert filters(case)[-1] == program(Family.IPV4, {1: Accept(3), 2: Accept(3)})
+
+        await reload(case, document(a, instance(tmp_path, "b", 4, B_VIP)))  # b re-created as VRID 4
+        assert filters(case)[-1] == program(Family.IPV4, {1: Accept(3), 4: Accept(3)})
+
+        unicast = {"unicast_peers": "[198.51.100.201]", "unicast_min_ttl": 250}
+        await reload(case, document(a, instance(tmp_path, "b", 4, B_VIP, **unicast)))  # re-created as unicast
+        assert filters(case)[-1] == program(Family.IPV4, {1: Accept(3), 4: Accept(3, 250, unicast=True)})
+        before = case.inst("b")
+        await reload(case, document(a, instance(tmp_path, "b", 4, B_VIP, **{**unicast, "unicast_min_ttl": 64})))
+        assert case.inst("b") is before  # changed in place, not re-created
+        assert filters(case)[-1] == program(Family.IPV4, {1: Accept(3), 4: Accept(3, 64, unicast=True)})
+
+    run(document(a, b), body)
+
+
+def test_the_status_shows_each_links_receive_buffer_and_kernel_drops(tmp_path: Path) -> None:
+    async def body(case: Case) -> None:
+        await masters(case, tmp_path, "a")
+        sock = case.daemon.links[("eth0", Family.IPV4)].sock
+        assert isinstance(sock, FakeVrrpSocket)
+        sock.kernel_drops = 7
+        (link,) = case.daemon.status()["interfaces"]
+        assert (link["receive_buffer"], link["kernel_drops"]) == (2 * RCVBUF, 7)
+
+    run(document(instance(tmp_path, "a", 1, A_VIP)), body)
+
+
+def test_a_program_the_kernel_refuses_falls_back_to_one_without_checksums_then_to_none(tmp_path: Path, caplog) -> None:
+    """Over net.core.optmem_max (ENOMEM) the checksum's long program is refused: the filter goes on without
+    checksums; should even that be refused, the socket takes everything (Python still screens it all), never
+    nothing, which would make every router Master."""
+    a, b = instance(tmp_path, "a", 1, A_VIP), instance(tmp_path, "b", 2, B_VIP)
+
+    async def body(case: Case) -> None:
+        await masters(case, tmp_path, "a")
+        sock = case.daemon.links[("eth0", Family.IPV4)].sock
+        assert isinstance(sock, FakeVrrpSocket)
+        sock.filter_limit = 100
+        await reload(case, document(a, b))
+        assert filters(case)[-1] == program(Family.IPV4, {1: Accept(3), 2: Accept(3)}, checksum=False)
+        assert "filtering without them" in caplog.text
+        sock.filter_limit = 1
+        await reload(case, document(a))
+        assert filters(case)[-1] == ACCEPT_ALL
+        assert "every VRRP packet reaches vrrpd" in caplog.text
+        assert case.inst("a").router.state.value == "MASTER"
+
+    run(document(a), body)
