@@ -35,10 +35,11 @@ MAX_PACKETS_PER_WAKEUP = 64
 MAX_PACKETS_PER_POLL = 4096
 MAX_PACKETS_BEFORE_FIRING = 512
 """What a watched socket's drain before a deadline fires reads at most. It must reach an advert that was waiting when
-the deadline came due, and reading further only reads what came after. At the default rmem_default (212,992 bytes)
-a raw VRRP socket holds at most 256 packets (each costs its skb's truesize, about 830 bytes for the smallest; 93 of
-1,000 bytes), so 512 reaches the whole queue with room to spare; a flood arriving as fast as we read holds a firing
-back by at most 512 packets' work, not the 4096 of a polled drain."""
+the deadline came due, and reading further only reads what came after. The queue holds only what passed the kernel
+filter (vrrpd.net.bpf): well-formed adverts for this link's VRIDs, normally the few a pause lets pile up (a
+backup stopped 0.5 s behind 100 routers at 0.1 s has 500 waiting). The receive buffer (vrrpd.net.sockets.RCVBUF,
+about 2,500 queued adverts) could hold more, but only under a flood of adverts that pass the filter; then a firing
+is held back by at most 512 packets' work (~10-20 ms), not the whole buffer's."""
 
 
 @dataclass(eq=False)  # a service, not a value: compared and hashed by identity
