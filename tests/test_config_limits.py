@@ -200,3 +200,13 @@ def test_a_byte_order_mark_is_accepted(tmp_path):
     path = tmp_path / "bom.yaml"
     path.write_bytes(b"\xef\xbb\xbf" + BASE.encode())
     assert load_config(path).instances[0].name == "a"
+
+
+@pytest.mark.parametrize(
+    ("value", "tag"),
+    [("!!timestamp x", "timestamp"), ("!!bool maybe", "bool"), ("!!int x", "int"), ("!!float x", "float")],
+)
+def test_an_explicit_tag_on_a_value_that_does_not_match_it_names_the_line(value, tag):
+    message = short_error(BASE + f"    preempt: {value}\n")
+    assert message.startswith(f"{FILE} (line 6): invalid YAML: ")
+    assert "is not a valid value (" in message

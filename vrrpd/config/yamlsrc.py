@@ -174,14 +174,17 @@ def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> Seq:
 
 def _with_mark(construct: Callable[[yaml.SafeLoader, ScalarNode], Any]) -> Callable[[_Loader, ScalarNode], Any]:
     # SafeLoader builds timestamps with datetime(), ints with int() and floats with float(), which raise a bare
-    # ValueError or OverflowError (2024-02-30, an int of 5000 digits, 1:59:59:...:59.5); a mark makes the error
-    # name the line like any other.
+    # ValueError or OverflowError (2024-02-30, an int of 5000 digits, 1:59:59:...:59.5), and an explicit tag on a
+    # value that does not match it (`!!timestamp x`, `!!bool x`) fails inside PyYAML with AttributeError or KeyError;
+    # a mark makes each error name the line like any other.
     def checked(loader: _Loader, node: ScalarNode) -> Any:
         try:
             return construct(loader, node)
-        except (ValueError, OverflowError) as e:
+        except (ValueError, OverflowError, AttributeError, KeyError) as e:
             if node.tag.endswith(":int") and len(node.value) > sys.get_int_max_str_digits():
                 why = f"Python reads at most {sys.get_int_max_str_digits()} digits"
+            elif isinstance(e, AttributeError | KeyError):
+                why = f"not a {node.tag.rpartition(':')[2]}"
             else:
                 why = clip(str(e), quoted=False)
             problem = f"{clip(node.value)} is not a valid value ({why})"
@@ -196,5 +199,6 @@ for _tag, _construct in (
     ("tag:yaml.org,2002:int", yaml.SafeLoader.construct_yaml_int),
     ("tag:yaml.org,2002:float", yaml.SafeLoader.construct_yaml_float),
     ("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_timestamp),
+    ("tag:yaml.org,2002:bool", yaml.SafeLoader.construct_yaml_bool),
 ):
     _Loader.add_constructor(_tag, _with_mark(_construct))
