@@ -4,6 +4,8 @@ naming the line where there is one; never a traceback, never a run without bound
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from configcase import BASE, FILE, error
 
@@ -61,8 +63,12 @@ def test_too_many_values_are_refused_at_the_first_one_past_the_limit(monkeypatch
     assert MAX_NODES >= 131_000  # a file of 4095 instances in block style (yamlsrc.MAX_NODES)
 
 
-def test_deep_nesting_is_an_error():
-    assert "nested too deeply" in short_error("instances: " + "[" * 10_000 + "]" * 10_000 + "\n")
+@pytest.mark.parametrize("opening", ["[", "{a: ", "- "])
+def test_deep_nesting_is_an_error(opening):
+    closing = {"[": "]", "{a: ": "}", "- ": ""}[opening]
+    text = "instances:\n  " + opening * 10_000 + "1" + closing * 10_000 + "\n"
+    # libyaml's own nesting limit, else Python's stack (PyYAML without libyaml composes recursively).
+    assert re.search("nested too deeply|exceeded maximum nesting depth", short_error(text))
 
 
 @pytest.mark.parametrize(
@@ -184,7 +190,7 @@ def test_an_endless_file_is_read_only_up_to_the_limit():
         (b"instances:\x00\n", " (line 1): invalid YAML: character '\\x00' is not allowed"),
         (b"instances: []\n\x07\n", " (line 2): invalid YAML: character '\\x07' is not allowed"),
         (b"instances: \xff\xfe\n", ": not UTF-8 text (invalid start byte at byte 11)"),
-        (b"\tinstances: []\n", " (line 1): invalid YAML: found character '\\t' that cannot start any token"),
+        (b"\tinstances: []\n", " (line 1): invalid YAML: found character "),
     ],
     ids=["nul", "bell", "not-utf8", "tab"],
 )
@@ -203,10 +209,18 @@ def test_a_byte_order_mark_is_accepted(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("value", "tag"),
-    [("!!timestamp x", "timestamp"), ("!!bool maybe", "bool"), ("!!int x", "int"), ("!!float x", "float")],
+    ("value", "problem"),
+    [
+        ("!!timestamp x", "'x' is not a valid value (not a timestamp)"),
+        ("!!bool maybe", "'maybe' is not a valid value (not a bool)"),
+        ("!!int x", "'x' is not a valid value (invalid literal for int() with base 10: 'x')"),
+        ("!!float x", "'x' is not a valid value (could not convert string to float: 'x')"),
+        ("!!int ''", "'' is not a valid value (not a int)"),
+        ("!!float ''", "'' is not a valid value (not a float)"),
+        ("!!seq .nan", "the tag seq needs a list"),
+        ("!!map [1]", "the tag map needs a mapping"),
+        ("!!seq {a: 1}", "the tag seq needs a list"),
+    ],
 )
-def test_an_explicit_tag_on_a_value_that_does_not_match_it_names_the_line(value, tag):
-    message = short_error(BASE + f"    preempt: {value}\n")
-    assert message.startswith(f"{FILE} (line 6): invalid YAML: ")
-    assert "is not a valid value (" in message
+def test_an_explicit_tag_on_a_value_that_does_not_match_it_names_the_line(value, problem):
+    assert short_error(BASE + f"    preempt: {value}\n") == f"{FILE} (line 6): invalid YAML: {problem}"
