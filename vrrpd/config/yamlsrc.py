@@ -1,6 +1,7 @@
 """YAML that remembers where each value came from, so every message can name its line.
 
-`load_yaml()` reads YAML 1.1 with PyYAML's safe loader (no arbitrary objects), except that mappings become `Map`
+`load_yaml()` reads YAML 1.1 with PyYAML's safe constructor (no arbitrary objects; libyaml parses when PyYAML
+has it, as the wheels and Debian's python3-yaml do), except that mappings become `Map`
 and sequences `Seq`: the plain dict and list plus the line of each value and the source text of each scalar
 (so a message can quote ``on`` rather than ``True``). A key given twice is recorded rather than silently
 collapsed to the last one, as PyYAML would.
@@ -8,8 +9,8 @@ collapsed to the last one, as PyYAML would.
 Hostile files end in a `ConfigError` too, in time and memory proportional to the file (which
 vrrpd.config.document caps in size): at most `MAX_NODES` values, and aliases that expand to at most
 `MAX_ALIASED` values in all (a "billion laughs" of nine nested aliases is 700 bytes); an alias may not refer to
-the value it is part of; a number too long to convert, a date that does not exist or nesting deeper than Python's
-stack are errors naming their line.
+the value it is part of; a number too long to convert, a date that does not exist or nesting deeper than libyaml's
+limit (Python's stack without libyaml) are errors naming their line.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class Seq(list[Any]):
 def load_yaml(text: str, filename: str) -> Any:
     """The document as `Map`/`Seq`/scalars; None for an empty one. Malformed YAML is a `ConfigError`."""
     try:
-        return yaml.load(text, Loader=_Loader)  # _Loader derives from SafeLoader: no arbitrary objects
+        return yaml.load(text, Loader=_Loader)  # _Loader's constructor is SafeConstructor: no arbitrary objects
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None
