@@ -9,8 +9,8 @@ collapsed to the last one, as PyYAML would.
 Hostile files end in a `ConfigError` too, in time and memory proportional to the file (which
 vrrpd.config.document caps in size): at most `MAX_NODES` values, and aliases that expand to at most
 `MAX_ALIASED` values in all (a "billion laughs" of nine nested aliases is 700 bytes); an alias may not refer to
-the value it is part of; a number too long to convert, a date that does not exist or nesting deeper than libyaml's
-limit (Python's stack without libyaml) are errors naming their line.
+the value it is part of; a number too long to convert, a date that does not exist or nesting deeper than Python's
+stack (or libyaml's limit) are errors, naming their line where there is one.
 """
 
 from __future__ import annotations
