@@ -297,7 +297,7 @@ ERRORS = [
     (
         "bad-yaml",
         "instances: [\n",
-        "(line 2): invalid YAML: expected the node content, but found '<stream end>' (while parsing a flow node)",
+        "(line 2): invalid YAML: did not find expected node content (while parsing a flow node)",
     ),
     (
         "bad-date",

@@ -32,6 +32,19 @@ def base(out: Path, *more: str, **a: object) -> str:
 
 
 UNICAST = {"unicast_peers": "[198.51.100.200]"}
+
+
+def world_writable_script(out: Path) -> str:
+    """A script in a directory anyone can write to: anyone could replace what vrrpd runs as root."""
+    directory = out / "ww"
+    directory.mkdir(exist_ok=True)
+    directory.chmod(0o777)
+    script = directory / "check.sh"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o755)
+    return str(script)
+
+
 REFUSED: dict[str, tuple[dict[str, object], Callable[[Path], str], str]] = {
     # name: (keys of a in the running file, the new file, how the refusal begins)
     "interface": (
@@ -53,6 +66,20 @@ REFUSED: dict[str, tuple[dict[str, object], Callable[[Path], str], str]] = {
         ),
         "cannot reload: track script chk: no such user 'nosuchuser-x'",
     ),
+    "insecure script": (
+        {},
+        lambda out: base(out, priority=150, track_scripts="[{name: chk, weight: -10}]").replace(
+            f"[{TRUE}]", f"[{world_writable_script(out)}]"
+        ),
+        "cannot reload: vrrpd.yaml: track_scripts.chk.command (line 2): ",
+    ),
+    "missing hook": (
+        {},
+        lambda out: base(
+            out, instance(out, "c", 3, ETH1_VIP, interface="eth1", notify="{on_master: [/nonexistent/x]}")
+        ),
+        "cannot reload: vrrpd.yaml: instances[2].notify.on_master (line 6): '/nonexistent/x' does not exist",
+    ),
     "mtu": (
         {},
         lambda out: base(out, virtual_addresses="[" + ", ".join(f"198.51.100.{n}/24" for n in range(21, 51)) + "]"),
@@ -70,7 +97,8 @@ REFUSED: dict[str, tuple[dict[str, object], Callable[[Path], str], str]] = {
 @pytest.mark.parametrize("case_name", list(REFUSED))
 def test_a_reload_the_preflight_refuses_changes_nothing(tmp_path: Path, case_name: str) -> None:
     """The preflight (start-up's own checks, read only): a missing interface, a hooks' or script's user that does
-    not exist, an advert larger than the MTU, unicast peers that are all this host's own. A refused reload is one
+    not exist, a script anyone may replace, a hook that does not exist, an advert larger than the MTU, unicast peers
+    that are all this host's own. A refused reload is one
     sentence, and the daemon runs on exactly as before, every instance (a, whose priority some of these files
     change as well) untouched: no netlink call, no socket opened, no monitor, router or configuration changed."""
     running, text, message = REFUSED[case_name]

@@ -12,6 +12,7 @@ import click
 from vrrpd import __version__
 from vrrpd.config import Config, ConfigError, InstanceConfig, load_config
 from vrrpd.defaults import DEFAULT_CONFIG_PATH
+from vrrpd.services.commands import ROOT, Identity, command_problems
 
 if TYPE_CHECKING:
     from vrrpd.daemon import Daemon
@@ -20,12 +21,20 @@ DEFAULT_CONFIG = str(DEFAULT_CONFIG_PATH)
 log = logging.getLogger("vrrpd")
 
 
-def _load(path: str) -> Config:
+def _load(path: str, daemon: Identity | None = None) -> Config:
+    """The configuration, its commands checked (vrrpd.services.commands) as run by `daemon` (None: this
+    process); any problem is printed, one line each, and ends the program (exit status 1)."""
     try:
-        return load_config(path)
+        config = load_config(path)
     except ConfigError as exc:
         click.echo(f"vrrpd: {exc}", err=True)
         sys.exit(1)
+    problems = command_problems(config, daemon)
+    for problem in problems:
+        click.echo(f"vrrpd: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    return config
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,8 +46,11 @@ def main() -> None:
 @main.command()
 @click.option("-c", "--config", "path", default=DEFAULT_CONFIG, show_default=True, help="YAML configuration file.")
 def check(path: str) -> None:
-    """Validate a configuration file and exit (0 = valid)."""
-    config = _load(path)
+    """Validate a configuration file and exit (0 = valid).
+
+    The commands (track scripts, notify hooks) are checked as `vrrpd run` under the shipped unit runs them: as
+    root, unless they name a `user:`."""
+    config = _load(path, ROOT)
     for warning in config.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"{path}: OK, {len(config.instances)} instance(s)")

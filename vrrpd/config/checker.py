@@ -18,7 +18,7 @@ from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Interface, IPv6Interface, ip_address, ip_interface
 from typing import Any, Literal, TypeVar, overload
 
-from vrrpd.config.errors import ConfigError, sentence
+from vrrpd.config.errors import ConfigError, clip, sentence
 from vrrpd.config.yamlsrc import Map, Seq
 from vrrpd.protocol.packet import IPAddress
 
@@ -27,6 +27,8 @@ VirtualAddress = IPv4Interface | IPv6Interface
 
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 """Names of instances, scripts, track files, sync groups and users; also keys that need no quoting in a path."""
+NAME_MAX = 64
+"""Characters in a name: long enough for any naming scheme, short enough to read in a log line and a message."""
 _IFNAME_MAX = 15  # IFNAMSIZ - 1
 _BROADCAST = IPv4Address("255.255.255.255")
 _SHELL_TOKENS = frozenset({"|", "||", "&&", ";", ">", ">>", "<", "&", "2>&1"})
@@ -86,7 +88,8 @@ class Loc:
     """The scalar's source text, so messages can quote what the user wrote (``on``, not ``True``)."""
 
     def key(self, mapping: Map, key: str) -> Loc:
-        shown = key if NAME_RE.fullmatch(key) else repr(key)  # a key with a newline must not split the sentence
+        # A key with a newline must not split the sentence, nor one of a megabyte make it a megabyte long.
+        shown = key if NAME_RE.fullmatch(key) and len(key) <= NAME_MAX else clip(key)
         path = f"{self.path}.{shown}" if self.path else shown
         return Loc(path, mapping.value_lines.get(key, mapping.line), mapping.raw.get(key))
 
@@ -127,11 +130,11 @@ def what(value: Any, loc: Loc) -> str:
     if value is None:
         return "an empty value"
     if isinstance(value, bool):
-        return f"{loc.raw!r}, which YAML reads as a boolean" if loc.raw else f"the boolean {str(value).lower()}"
+        return f"{clip(loc.raw)}, which YAML reads as a boolean" if loc.raw else f"the boolean {str(value).lower()}"
     if isinstance(value, int | float):
-        return f"the number {loc.raw or value}"
+        return f"the number {number(value, loc)}"
     if isinstance(value, str):
-        return f"the string {value!r}"
+        return f"the string {clip(value)}"
     if isinstance(value, list):
         return "a list" if isinstance(value, Seq) else "a YAML !!omap or !!pairs"
     if isinstance(value, dict):
@@ -141,7 +144,17 @@ def what(value: Any, loc: Loc) -> str:
 
 def quote(value: Any, loc: Loc) -> str:
     """The value as a message shows it: a string as written, in quotes; anything else described (`what`)."""
-    return repr(value) if isinstance(value, str) else what(value, loc)
+    return clip(value) if isinstance(value, str) else what(value, loc)
+
+
+def number(value: int | float, loc: Loc) -> str:
+    """A number as written (``0x1F``, ``.inf``), cut if long. Never `str()` of a huge int: Python refuses to
+    convert one of more than 4300 digits (a ValueError), and the file may hold ``0x`` and 10,000 digits."""
+    if loc.raw:
+        return clip(loc.raw, quoted=False)
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"a {value.bit_length()}-bit number"
+    return clip(str(value), quoted=False)
 
 
 def _unknown(key: str, known: tuple[str, ...]) -> str:
@@ -200,7 +213,8 @@ class Checker:
 
     def string_key(self, mapping: Map, key: Any, loc: Loc, noun: str) -> str:
         if not isinstance(key, str):
-            raise self.error(Loc(loc.path, mapping.value_lines[key]), f"{noun} {key!r} is not a string")
+            shown = number(key, Loc(loc.path, 0)) if isinstance(key, int | float) else clip(repr(key), quoted=False)
+            raise self.error(Loc(loc.path, mapping.value_lines[key]), f"{noun} {shown} is not a string")
         return key
 
     def sequence(self, value: Any, loc: Loc) -> Seq:
@@ -229,14 +243,14 @@ class Checker:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(loc, f"expected a whole number {lo}..{hi}, got {what(value, loc)}")
         if not lo <= value <= hi:
-            raise self.error(loc, f"{value} is outside {lo}..{hi}")
+            raise self.error(loc, f"{number(value, loc)} is outside {lo}..{hi}")
         return value
 
     def seconds(self, value: Any, loc: Loc, lo: float, hi: float) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.error(loc, f"expected a number of seconds, got {what(value, loc)}")
         if (isinstance(value, float) and not math.isfinite(value)) or not lo <= value <= hi:
-            raise self.error(loc, f"{loc.raw or value} is outside {lo:g}..{hi:g} seconds")
+            raise self.error(loc, f"{number(value, loc)} is outside {lo:g}..{hi:g} seconds")
         return float(value)
 
     def choice(self, value: Any, loc: Loc, enum: type[_E]) -> _E:
@@ -262,7 +276,7 @@ class Checker:
                 if known
                 else f" (there is no top-level {section})"
             )
-            raise self.error(loc, f"{name!r} is not defined under the top-level {section}{hint}")
+            raise self.error(loc, f"{clip(name)} is not defined under the top-level {section}{hint}")
         self.used.setdefault(section, set()).add(name)
         return name
 
@@ -271,8 +285,11 @@ class Checker:
     def identifier(self, name: str, loc: Loc, noun: str = "") -> str:
         """`name` (already a string) as a name of something: letters, digits and ``_.-`` only."""
         if not NAME_RE.fullmatch(name):
-            shown = f"{noun} {name!r}" if noun else repr(name)
+            shown = f"{noun} {clip(name)}" if noun else clip(name)
             raise self.error(loc, f"{shown} may only contain letters, digits, '_', '.' and '-'")
+        if len(name) > NAME_MAX:
+            shown = f"{noun} {clip(name)}" if noun else clip(name)
+            raise self.error(loc, f"{shown} is longer than {NAME_MAX} characters")
         return name
 
     def name(self, value: Any, loc: Loc) -> str:
@@ -284,7 +301,7 @@ class Checker:
         # The kernel's dev_valid_name(): at most IFNAMSIZ-1 bytes, no '/', ':' or whitespace, not . or ..
         bad = name in (".", "..") or any(c in "/:" or c.isspace() or not c.isprintable() for c in name)
         if bad or len(name.encode()) > _IFNAME_MAX:
-            raise self.error(loc, f"{name!r} is not a valid Linux interface name")
+            raise self.error(loc, f"{clip(name)} is not a valid Linux interface name")
         return name
 
     @overload
@@ -295,16 +312,17 @@ class Checker:
         """A unicast address of the instance's link: a virtual address (`with_prefix`) or a peer/source."""
         text = self.string(value, loc)
         if with_prefix and "/" not in text:
-            raise self.error(loc, f"{text!r} needs a prefix length, e.g. {text}/24 or {text}/64")
+            example = text if len(text) <= 45 else "ADDRESS"  # 45: the longest IPv6 address written out
+            raise self.error(loc, f"{clip(text)} needs a prefix length, e.g. {example}/24 or {example}/64")
         if not with_prefix and "/" in text:
-            raise self.error(loc, f"{text!r} is an address, not a network: write it without a prefix length")
+            raise self.error(loc, f"{clip(text)} is an address, not a network: write it without a prefix length")
         if "%" in text:
-            raise self.error(loc, f"{text!r} must not carry a zone; the instance's interface is the zone")
+            raise self.error(loc, f"{clip(text)} must not carry a zone; the instance's interface is the zone")
         try:
             address = ip_interface(text) if with_prefix else ip_address(text)
         except ValueError:
             expected = "an IPv4 or IPv6 address with prefix" if with_prefix else "an IPv4 or IPv6 address"
-            raise self.error(loc, f"{text!r} is not {expected}") from None
+            raise self.error(loc, f"{clip(text)} is not {expected}") from None
         ip = address.ip if isinstance(address, IPv4Interface | IPv6Interface) else address
         if ip.is_multicast or ip.is_unspecified or ip.is_loopback or ip == _BROADCAST:
             raise self.error(loc, f"{ip} is not a unicast address")
@@ -338,6 +356,6 @@ class Checker:
 
     def user_name(self, value: Any, user_loc: Loc) -> str:
         user = self.string(value, user_loc)
-        if not NAME_RE.fullmatch(user):
-            raise self.error(user_loc, f"{user!r} is not a user name")
+        if not NAME_RE.fullmatch(user) or len(user) > NAME_MAX:
+            raise self.error(user_loc, f"{clip(user)} is not a user name")
         return user

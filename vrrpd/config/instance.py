@@ -16,7 +16,7 @@ from enum import StrEnum
 from functools import partial
 from typing import Any
 
-from vrrpd.config.checker import Checker, Loc, Val, VirtualAddress, pick, quote, what
+from vrrpd.config.checker import Checker, Loc, Val, VirtualAddress, number, pick, quote, what
 from vrrpd.config.hooks import HooksConfig, parse_hooks
 from vrrpd.config.routes import AddressList, RouteConfig, RuleConfig, address_list, excluded_addresses, routes, rules
 from vrrpd.config.tracking import check_tracking, default_is_reference, trackers
@@ -221,7 +221,7 @@ def _advert_interval(checker: Checker, value: Any, loc: Loc) -> float:
     # because `defaults` does not know which version each instance ends up with.
     seconds = checker.seconds(value, loc, 0.01, MAX_V2_INTERVAL_S)
     if abs(seconds * 100 - round(seconds * 100)) > 1e-6:
-        raise checker.error(loc, f"{loc.raw or value} is not a multiple of 0.01 seconds (VRRPv3 counts centiseconds)")
+        raise checker.error(loc, f"{number(value, loc)} is not a multiple of 0.01 seconds (VRRPv3 counts centiseconds)")
     return seconds
 
 
@@ -413,7 +413,7 @@ def _check_version(checker: Checker, vals: dict[str, Val], family: int, loc: Loc
     else:
         return
     at = pick(loc, interval, version)
-    shown = interval.loc.raw or f"{seconds:g}"
+    shown = number(seconds, interval.loc)
     subject = shown if at == interval.loc else f"advert_interval {shown}{interval.note()}"
     context = f" (version {version.value} at {version.loc.describe()})" if version.origin != "builtin" else ""
     raise checker.error(at, f"{subject} {problem}{context if at != version.loc else ''}")

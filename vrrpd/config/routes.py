@@ -18,6 +18,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
 
 from vrrpd.config.checker import Checker, Loc, VirtualAddress
+from vrrpd.config.errors import clip
 from vrrpd.config.yamlsrc import Map
 from vrrpd.protocol.packet import IPAddress
 
@@ -142,11 +143,12 @@ def excluded_addresses(checker: Checker, value: Any, loc: Loc) -> AddressList:
 def _network(checker: Checker, value: Any, loc: Loc) -> IPNetwork:
     text = checker.string(value, loc)
     if "/" not in text:
-        raise checker.error(loc, f"{text!r} needs a prefix length, e.g. {text}/24 (or /32, /128 for one host)")
+        example = text if len(text) <= 45 else "NETWORK"  # 45: the longest IPv6 address written out
+        raise checker.error(loc, f"{clip(text)} needs a prefix length, e.g. {example}/24 (or /32, /128 for one host)")
     try:
         return ip_network(text, strict=True)
     except ValueError as e:
-        raise checker.error(loc, f"{text!r} is not a network ({e})") from None
+        raise checker.error(loc, f"{clip(text)} is not a network ({clip(str(e), quoted=False)})") from None
 
 
 def _same_family(checker: Checker, version: int, value: Any, loc: Loc, first: str) -> None:

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from vrrpd.config.checker import Checker, Loc
+from vrrpd.config.errors import clip
 from vrrpd.config.hooks import HooksConfig, parse_hooks
 from vrrpd.config.instance import InstanceConfig
 from vrrpd.config.tracking import trackers
@@ -132,7 +133,7 @@ def _members(
         if member not in instances:
             close = difflib.get_close_matches(member, instances, n=1)
             hint = f" (did you mean {close[0]}?)" if close else f" (instances: {', '.join(instances)})"
-            raise checker.error(item_loc, f"{member!r} is not the name of an instance{hint}")
+            raise checker.error(item_loc, f"{clip(member)} is not the name of an instance{hint}")
         if member in members:
             raise checker.error(item_loc, f"{member!r} is already listed at {loc.path}[{members.index(member)}]")
         if member in owner:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from vrrpd.config.checker import Checker, Loc, quote
+from vrrpd.config.errors import clip
 from vrrpd.config.yamlsrc import Map
 
 FILE_KEYS = ("path", "interval", "on_missing", "init")
@@ -87,7 +88,7 @@ def _one_file(checker: Checker, name: str, value: Any, loc: Loc) -> FileConfig:
     text = checker.string(entry["path"], path_loc)
     path = Path(text)
     if "\0" in text or not path.is_absolute():
-        raise checker.error(path_loc, f"{text!r} must be an absolute path")
+        raise checker.error(path_loc, f"{clip(text)} must be an absolute path")
     interval = DEFAULT_INTERVAL
     if "interval" in entry:
         interval = checker.seconds(entry["interval"], loc.key(entry, "interval"), 0.1, 3600)

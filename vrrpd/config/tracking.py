@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vrrpd.config.checker import Checker, Loc, Val, pick, quote, what
+from vrrpd.config.checker import Checker, Loc, Val, number, pick, quote, what
 from vrrpd.config.yamlsrc import Map, Seq
 from vrrpd.protocol.constants import MAX_PRIORITY, MAX_WEIGHT, MIN_PRIORITY, OWNER_PRIORITY
 from vrrpd.protocol.tracking import Tracker, TrackerKind, TrackState, effective_priority
@@ -136,7 +136,8 @@ def _weight(checker: Checker, entry: Map, at: Loc, kind: TrackerKind) -> int | N
     if not -MAX_WEIGHT <= raw <= MAX_WEIGHT:
         raise checker.error(
             weight_loc,
-            f"{raw} is outside {_WEIGHTS} (the effective priority stays within {MIN_PRIORITY}..{MAX_PRIORITY})",
+            f"{number(raw, weight_loc)} is outside {_WEIGHTS} "
+            f"(the effective priority stays within {MIN_PRIORITY}..{MAX_PRIORITY})",
         )
     return raw
 

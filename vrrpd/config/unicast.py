@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vrrpd.config.checker import Checker, Loc, Val, pick
+from vrrpd.config.checker import Checker, Loc, Val, pick, quote
 from vrrpd.config.yamlsrc import Seq
 from vrrpd.protocol.constants import VRRP_TTL
 from vrrpd.protocol.packet import IPAddress
@@ -44,7 +44,7 @@ def unicast_peers(checker: Checker, value: Any, loc: Loc) -> tuple[IPAddress, ..
             "silently; list the peers, or leave unicast_peers out for a multicast instance",
         )
     if not isinstance(value, Seq):
-        shown = "a mapping" if isinstance(value, dict) else f"{value!r}"
+        shown = "a mapping" if isinstance(value, dict) else quote(value, loc)
         raise checker.error(loc, f"expected a list of peer addresses, got {shown}")
     peers: list[IPAddress] = []
     seen: dict[IPAddress, int] = {}

@@ -8,7 +8,9 @@ Checked, with the very checks start-up makes (vrrpd.daemon.assembly, vrrpd.daemo
 - every instance changed in place: an advert that grows still fits, new unicast peers leave some peer that is not
   ours, new hooks' user exists;
 - every script the new configuration runs for the first time or differently: its user exists; every sync group
-  built or changed: its hooks' user exists.
+  built or changed: its hooks' user exists;
+- every command of the new configuration (track scripts, hooks): it exists, is executable and, run as root, is
+  writable by root only (vrrpd.services.commands, as `vrrpd run` checks at start-up).
 
 The users looked up here are handed on (`Checked`), so the steps that follow use them rather than asking NSS again.
 Netlink is only read; users are looked up in threads (NSS may block: LDAP, sssd), never on the loop.
@@ -29,6 +31,7 @@ from vrrpd.daemon.seam import InstanceSeam
 from vrrpd.daemon.vmac import VirtualMacError, name_of
 from vrrpd.protocol.constants import OWNER_PRIORITY
 from vrrpd.protocol.packet import IPAddress
+from vrrpd.services.commands import command_problems
 from vrrpd.services.scripts import RunAs, resolve_user_for
 
 REREGISTER = frozenset({"notify", "virtual_addresses"})
@@ -54,6 +57,12 @@ class Checked:
 async def preflight(daemon: InstanceSeam, plan: ReloadPlan) -> Checked:
     """Check `plan` against the running `daemon` (see the module's docstring). Raises ReloadRefused."""
     checked = Checked()
+    # Every command, not only new ones: the file is refused as `vrrpd run` would refuse it (a script that became
+    # writable by others since start-up included). Threaded: stat() and NSS may block.
+    problems = await asyncio.to_thread(command_problems, plan.new)
+    if problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise ReloadRefused(sentence(f"{problems[0]}{more}"))
     stopping = {p.name for p in plan.instances if p.change in (Change.REMOVED, Change.RECREATED)}
     vips = {a.ip for c in plan.new.instances if c.priority != OWNER_PRIORITY for a in c.virtual_addresses}
     for p in plan.instances:

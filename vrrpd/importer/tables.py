@@ -89,7 +89,8 @@ GLOBAL_IGNORED = {
     "vrrp_rx_bufs_multiplier": _RX_BUFFERS,
     "use_pid_dir": "systemd runs vrrpd; there is no pid file",
     "reload_check_config": "vrrpd always validates a file before it uses it",
-    "enable_script_security": "vrrpd has no script-security check; make sure track scripts are writable by root only",
+    "enable_script_security": "vrrpd always applies it: a command run as root that others can change is refused "
+    "(docs/config-safety.md)",
 }
 """global_defs keywords that do not matter for VRRP failover: a note each."""
 
