@@ -69,10 +69,15 @@ def kernel_drops(subject: Subject) -> int:
     return raw_drops(subject.host)
 
 
-def one(daemon: str, interval: float, seconds: float, code: fo.VrrpdCode, settle: float, mix: str) -> dict[str, Any]:
+def one(
+    daemon: str, interval: float, seconds: float, code: fo.VrrpdCode, settle: float, mix: str, optmem: int | None
+) -> dict[str, Any]:
     with Lab(prefix="fl") as lab:
         r1 = lab.add_host("r1", ipv4=f"{R1}/24")
         r2 = lab.add_host("r2", ipv4=f"{R2}/24")
+        if optmem is not None:  # per namespace since Linux 6.9: a kernel with an older default, in the lab
+            for host in (r1, r2):
+                host.run(["sysctl", "-q", "-w", f"net.core.optmem_max={optmem}"])
         flooder = lab.add_host("fl", ipv4=f"{OBS}/24")
         inst = [Inst(VRID, MASTER_PRIO, interval, (vip4(VRID),))]
         master = make_subject(daemon, r1, inst, code)
@@ -92,6 +97,7 @@ def one(daemon: str, interval: float, seconds: float, code: fo.VrrpdCode, settle
             "daemon": daemon,
             "interval": interval,
             "mix": mix,
+            "optmem": optmem,
             "seconds": sent["seconds"],
             "pps": sent["pps"],
             "backup_transitions": b1 - b0,
@@ -115,7 +121,8 @@ def run(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
     for interval in getattr(args, "flood_intervals", INTERVALS):
         for daemon in args.daemons:
             log(f"flood: {daemon} at {interval:g} s adverts, {args.flood:g} s of garbage")
-            row = one(daemon, interval, args.flood, code, args.settle, getattr(args, "flood_mix", "all"))
+            mix = getattr(args, "flood_mix", "all")
+            row = one(daemon, interval, args.flood, code, args.settle, mix, getattr(args, "optmem", None))
             log(f"flood: {row}")
             res.flood.append(row)
 
@@ -129,6 +136,7 @@ def render(args: argparse.Namespace, res: Results) -> list[str]:
             "daemon",
             "interval",
             "mix",
+            "optmem_max",
             "flood s",
             "pkt/s sent",
             "backup state changes",
@@ -141,6 +149,7 @@ def render(args: argparse.Namespace, res: Results) -> list[str]:
                 r["daemon"],
                 f"{r['interval']:g} s",
                 r["mix"],
+                "default" if r.get("optmem") is None else str(r["optmem"]),
                 fmt(r["seconds"], 0),
                 str(r["pps"]),
                 str(r["backup_transitions"]),
@@ -175,6 +184,13 @@ def main() -> int:
         default="all",
         help="all: every kind of garbage; checksum: only bad checksums on the configured VRID; passing: what the\n"
         "kernel filter cannot refuse (flood.py --mix)",
+    )
+    p.add_argument(
+        "--optmem",
+        type=int,
+        metavar="BYTES",
+        help="net.core.optmem_max in the routers' namespaces (20480: Debian 12's kernel, where vrrpd's checksum\n"
+        "filter does not fit; docs/hostile.md)",
     )
     p.add_argument("--vrrpd-ref", metavar="REF", help="benchmark vrrpd as of this git ref (default: working tree)")
     args = p.parse_args()

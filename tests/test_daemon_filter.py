@@ -68,23 +68,37 @@ def test_the_status_shows_each_links_receive_buffer_and_kernel_drops(tmp_path: P
 
 
 def test_a_program_the_kernel_refuses_falls_back_to_one_without_checksums_then_to_none(tmp_path: Path, caplog) -> None:
-    """Over net.core.optmem_max (ENOMEM) the checksum's long program is refused: the filter goes on without
-    checksums; should even that be refused, the socket takes everything (Python still screens it all), never
-    nothing, which would make every router Master."""
+    """Over net.core.optmem_max (ENOMEM) the checksum's long program is refused. The kernel charges a new program
+    while the old one is still held, so the short program without checksums first makes room and the full one is
+    tried again; only if it alone does not fit does the filter go on without checksums. Should even the short one
+    be refused, the filter is taken off (the socket takes everything; Python still screens it all), never left
+    taking nothing, which would make every router Master, nor left with the old VRIDs."""
     a, b = instance(tmp_path, "a", 1, A_VIP), instance(tmp_path, "b", 2, B_VIP)
+    full_a = program(Family.IPV4, {1: Accept(3)})
+    full_ab = program(Family.IPV4, {1: Accept(3), 2: Accept(3)})
+    short_ab = program(Family.IPV4, {1: Accept(3), 2: Accept(3)}, checksum=False)
 
     async def body(case: Case) -> None:
         await masters(case, tmp_path, "a")
         sock = case.daemon.links[("eth0", Family.IPV4)].sock
         assert isinstance(sock, FakeVrrpSocket)
-        sock.filter_limit = 100
+        assert filters(case)[-1] == full_a
+        # Room for one checksum program and a short one, not two checksum programs: replacing needs the detour.
+        sock.filter_limit = len(full_ab) + len(short_ab)
         await reload(case, document(a, b))
-        assert filters(case)[-1] == program(Family.IPV4, {1: Accept(3), 2: Accept(3)}, checksum=False)
-        assert "filtering without them" in caplog.text
+        assert filters(case)[-2:] == [short_ab, full_ab]
+        assert "refused" not in caplog.text
+        # Not even the short one fits next to what is held: the filter is taken off rather than left with the
+        # old VRIDs (VRID 2's adverts refused: a second Master) or taking nothing.
         sock.filter_limit = 1
         await reload(case, document(a))
         assert filters(case)[-1] == ACCEPT_ALL
         assert "every VRRP packet reaches vrrpd" in caplog.text
         assert case.inst("a").router.state.value == "MASTER"
+        # Room for no checksum program at all: the short one goes on, with a warning that says how to make room.
+        sock.filter_limit = len(full_a) - 1
+        await reload(case, document(a, b))
+        assert filters(case)[-1] == short_ab
+        assert "filtering without them" in caplog.text and "optmem_max" in caplog.text
 
     run(document(a), body)

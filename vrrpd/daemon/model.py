@@ -137,16 +137,30 @@ class Link:
         if accepts == self.accepts:
             return
         self.accepts = accepts
+        full = program(self.family, accepts)
         try:
-            self.sock.set_filter(program(self.family, accepts))
+            self.sock.set_filter(full)
             return
-        except OSError as exc:  # the checksum's 2,000-3,000 instructions over net.core.optmem_max (ENOMEM)
-            log.warning("%s: kernel filter with checksums refused (%s); filtering without them", self.ifname, exc)
+        except OSError:
+            # The kernel charges the new program to net.core.optmem_max while the old one is still held: replacing a
+            # checksum program by another is refused even at 128 KiB (the default since Linux 6.9) where either
+            # alone fits. The short program first frees that room; then the full one is tried again.
+            pass
         try:
             self.sock.set_filter(program(self.family, accepts, checksum=False))
         except OSError as exc:  # reading everything beats reading nothing: the Python screen still checks it all
             log.error("%s: no kernel filter (%s); every VRRP packet reaches vrrpd", self.ifname, exc)
             self.sock.set_filter(ACCEPT_ALL)
+            return
+        try:
+            self.sock.set_filter(full)
+        except OSError as exc:  # converted and JIT-ed, a checksum program takes 80-130 KiB of net.core.optmem_max
+            log.warning(
+                "%s: kernel filter with checksums refused (%s); filtering without them "
+                "(net.core.optmem_max=131072, the default since Linux 6.9, makes room: docs/hostile.md)",
+                self.ifname,
+                exc,
+            )
 
     def drop(self, reason: str) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + 1

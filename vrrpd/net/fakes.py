@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, ip_address, ip_interface
 from typing import Any
 
-from vrrpd.net.bpf import Insn
+from vrrpd.net.bpf import ACCEPT_ALL, Insn
 from vrrpd.net.firewall import Firewall
 from vrrpd.net.netlink import IPInterface, LinkCallback, LinkInfo, LinkMonitor, NetlinkError
 from vrrpd.net.routes import KernelRoute, KernelRule
@@ -314,7 +314,8 @@ class FakeVrrpSocket:
         self.kernel_drops = 0
         """What `stats` reports as queue overflows: a test sets it."""
         self.filter_limit: int | None = None
-        """Longer filters are refused (ENOMEM, as over net.core.optmem_max): a test sets it."""
+        """Instructions the socket may hold: a filter is refused (ENOMEM) when it and the one in force are longer
+        together, as the kernel charges both to net.core.optmem_max while it replaces one. A test sets it."""
         self._read, self._write = os.pipe()
         os.set_blocking(self._read, False)
 
@@ -322,7 +323,8 @@ class FakeVrrpSocket:
         return self._read
 
     def set_filter(self, insns: tuple[Insn, ...]) -> None:
-        if self.filter_limit is not None and len(insns) > self.filter_limit:
+        held = len(self.filters[-1]) if self.filters and self.filters[-1] != ACCEPT_ALL else 0
+        if self.filter_limit is not None and insns != ACCEPT_ALL and len(insns) + held > self.filter_limit:
             raise OSError(errno.ENOMEM, "Cannot allocate memory")
         self.filters.append(insns)
 

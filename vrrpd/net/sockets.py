@@ -20,6 +20,7 @@ What the kernel does for us and what it does not (docs/interop.md §1):
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import socket
 import struct
@@ -27,12 +28,13 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
-from vrrpd.net.bpf import DROP_ALL, Insn, pack
+from vrrpd.net.bpf import ACCEPT_ALL, DROP_ALL, Insn, pack
 from vrrpd.protocol.constants import VRRP_TTL
 from vrrpd.protocol.packet import IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6, Family, IPAddress
 
 IP_PKTINFO = 8  # <linux/in.h>; missing from Python 3.11's socket module
 SO_ATTACH_FILTER = 26  # <asm-generic/socket.h>
+SO_DETACH_FILTER = 27
 SO_RCVBUFFORCE = 33
 SO_MEMINFO = 55
 _SK_MEMINFO = struct.Struct("=9I")  # u32 sk_meminfo[SK_MEMINFO_VARS]: rmem_alloc, rcvbuf, ..., drops (last)
@@ -176,8 +178,15 @@ class VrrpSocket:
     def set_filter(self, insns: tuple[Insn, ...]) -> None:
         """Replace the socket's receive filter (vrrpd.net.bpf.program); the kernel swaps it atomically. A
         send-only socket keeps taking nothing."""
-        if self.receive:
-            _attach(self._sock, insns)
+        if not self.receive:
+            return
+        if insns == ACCEPT_ALL:
+            # Taking everything needs no program, and detaching cannot run out of net.core.optmem_max as
+            # attaching can: this is the fallback when every program was refused.
+            with contextlib.suppress(FileNotFoundError):  # ENOENT: no filter was attached
+                self._sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_FILTER, 0)
+            return
+        _attach(self._sock, insns)
 
     def stats(self) -> SocketStats:
         """The receive queue as the kernel sees it now (SO_MEMINFO): a getsockopt, no per-packet cost."""
