@@ -137,3 +137,38 @@ def test_issue13_kernel_drops_and_the_receive_buffer_are_in_the_status():
         link = wait_for(lambda: (s := da.status()["interfaces"][0])["kernel_drops"] > 0 and s, 10)
         assert link["drops"] == {}  # the interval_zero drops are the instance's, not the link's
         assert da.instance_status()["counters"]["drops"]["interval_zero"] > 0
+
+
+@pytest.mark.parametrize("optmem", [None, 20480], ids=["kernel-default", "debian12-optmem"])
+def test_issue13_the_checksum_filter_survives_reloads_and_falls_back_where_optmem_max_is_small(optmem):
+    """The kernel charges a socket filter to net.core.optmem_max, and holds the old one while it attaches a new one.
+    At this kernel's default (128 KiB since Linux 6.9) a checksum program fits but two together do not: a reload that
+    adds and removes VRIDs still ends with checksums, going through the short program (vrrpd.daemon.model
+    Link.refilter). At 20 KiB (the default of Debian 12's Linux 6.1; per namespace on this kernel) the checksum
+    program never fits: the filter goes on without checksums, says so in the log and the status, and the routers
+    still elect."""
+    from reload_lab import reload, write_file
+
+    with Lab() as lab:
+        a = lab.add_host("a", ipv4="198.51.100.11/24", ipv6="2001:db8::11/64")
+        if optmem is not None:
+            a.run(["sysctl", "-q", "-w", f"net.core.optmem_max={optmem}"])
+        four = instance(priority=200, addresses=[VIP])
+        six = instance(name="v6", vrid=52, priority=200, addresses=["2001:db8::100/64"])
+        da = Vrrpd(a, [four, six]).start()
+        want = "checksums" if optmem is None else "no checksums"
+
+        def filters() -> list[str]:
+            return [link["kernel_filter"] for link in da.status()["interfaces"]]
+
+        wait_for(lambda: da.state("v") == "MASTER" and da.state("v6") == "MASTER", 10)
+        assert filters() == [want, want]
+        for vrid in (60, 61):  # added, then replaced by another: the filter is rebuilt each time
+            extra = [instance(name=f"x{vrid}", vrid=vrid, addresses=["198.51.100.110/24"]),
+                     instance(name=f"y{vrid}", vrid=vrid, addresses=["2001:db8::110/64"])]  # fmt: skip
+            write_file(da, [four, six, *extra])
+            assert "added" in reload(da)
+            assert filters() == [want, want]
+        assert ("filtering without them" in da.log()) == (optmem is not None)
+        assert "no kernel filter" not in da.log()
+        wait_for(lambda: da.state("x61") == "MASTER" and da.state("y61") == "MASTER", 10)

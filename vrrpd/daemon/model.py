@@ -125,6 +125,9 @@ class Link:
     """The family's VRRP group (224.0.0.18 or ff02::12), looked up once rather than per packet."""
     accepts: dict[int, Accept] | None = None
     """What the socket's kernel filter was last built from (vrrpd.net.bpf): None before the first."""
+    kernel_filter: str = "checksums"
+    """The filter in force, for the status: "checksums" (the long program), "no checksums" (the kernel refused the
+    long one: net.core.optmem_max, docs/hostile.md) or "none" (it refused both: every packet reaches vrrpd)."""
 
     def __post_init__(self) -> None:
         self.group = self.family.group
@@ -136,31 +139,36 @@ class Link:
         accepts = {vrid: accept_of(inst.config) for vrid, inst in self.routers.items()}
         if accepts == self.accepts:
             return
+        replacing = self.accepts is not None and self.kernel_filter == "checksums"
         self.accepts = accepts
-        full = program(self.family, accepts)
-        try:
-            self.sock.set_filter(full)
+        short = program(self.family, accepts, checksum=False)
+        # The kernel charges a new program to net.core.optmem_max while it still holds the old one, and two checksum
+        # programs do not fit together even in 128 KiB (the default since Linux 6.9): the short one goes first.
+        if replacing and not self._attach_short(short):
             return
-        except OSError:
-            # The kernel charges the new program to net.core.optmem_max while the old one is still held: replacing a
-            # checksum program by another is refused even at 128 KiB (the default since Linux 6.9) where either
-            # alone fits. The short program first frees that room; then the full one is tried again.
-            pass
         try:
-            self.sock.set_filter(program(self.family, accepts, checksum=False))
+            self.sock.set_filter(program(self.family, accepts))
+        except OSError as exc:  # converted and JIT-ed, a checksum program takes 80-130 KiB of net.core.optmem_max
+            if self._attach_short(short):
+                log.warning(
+                    "%s: kernel filter with checksums refused (%s); filtering without them "
+                    "(net.core.optmem_max=131072, the default since Linux 6.9, makes room: docs/hostile.md)",
+                    self.ifname,
+                    exc,
+                )
+            return
+        self.kernel_filter = "checksums"
+
+    def _attach_short(self, short: tuple[Insn, ...]) -> bool:
+        try:
+            self.sock.set_filter(short)
         except OSError as exc:  # reading everything beats reading nothing: the Python screen still checks it all
             log.error("%s: no kernel filter (%s); every VRRP packet reaches vrrpd", self.ifname, exc)
             self.sock.set_filter(ACCEPT_ALL)
-            return
-        try:
-            self.sock.set_filter(full)
-        except OSError as exc:  # converted and JIT-ed, a checksum program takes 80-130 KiB of net.core.optmem_max
-            log.warning(
-                "%s: kernel filter with checksums refused (%s); filtering without them "
-                "(net.core.optmem_max=131072, the default since Linux 6.9, makes room: docs/hostile.md)",
-                self.ifname,
-                exc,
-            )
+            self.kernel_filter = "none"
+            return False
+        self.kernel_filter = "no checksums"
+        return True
 
     def drop(self, reason: str) -> None:
         self.drops[reason] = self.drops.get(reason, 0) + 1

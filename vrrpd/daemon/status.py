@@ -63,14 +63,15 @@ def daemon_status(
 
 def link_status(link: Link) -> dict[str, Any]:
     """A link's drops: those the receive screen counted by reason (`drops`), and the kernel's receive queue
-    (vrrpd.net.sockets.SocketStats): its size and how many packets it dropped full. What the kernel filter refused
-    (vrrpd.net.bpf) is counted nowhere: docs/hostile.md."""
+    (vrrpd.net.sockets.SocketStats): its size and how many packets it dropped full; and which kernel filter is in
+    force (vrrpd.net.bpf). What the kernel filter refused is counted nowhere: docs/hostile.md."""
     stats = link.sock.stats()
     return {
         "interface": link.ifname,
         "family": family_name(link.family),
         "primary_address": str(link.primary),
         "drops": dict(link.drops),
+        "kernel_filter": link.kernel_filter,
         "receive_buffer": stats.rcvbuf,
         "kernel_drops": stats.drops,
     }

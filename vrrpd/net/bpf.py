@@ -26,6 +26,7 @@ SKF_NET_OFF. Pure: `program` returns instructions, `pack` the bytes of their `st
 from __future__ import annotations
 
 import bisect
+import functools
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -88,8 +89,16 @@ def program(family: Family, vrids: Mapping[int, Accept], *, checksum: bool = Tru
     """The filter of a link of `family` whose routers are `vrids` (VRID -> what it accepts). `checksum`: also
     refuse a VRRPv3 advert whose checksum is wrong in every form (`_checksum`), at the cost of a program of some
     2,000-3,000 instructions; without it, about 40 plus 2 per VRID."""
-    if not vrids:
+    return _program(family, tuple(sorted(vrids.items())), checksum)
+
+
+@functools.lru_cache(maxsize=64)
+def _program(family: Family, routers: tuple[tuple[int, Accept], ...], checksum: bool) -> tuple[Insn, ...]:
+    # Cached: a checksum program takes ~2 ms to assemble, on the event loop, and a reload that adds or removes a
+    # router rebuilds its link's; links and reloads come back to the same few sets of routers.
+    if not routers:
         return DROP_ALL
+    vrids = dict(routers)
     asm = _Assembler()
     # Scratch memory: M[0] the TTL / hop limit, M[1] the VRRP length; X indexes the VRRP message.
     # Both are stored before the first jump: the kernel's checker follows code straight through a `ret` and
