@@ -140,8 +140,22 @@ def _program(family: Family, routers: tuple[tuple[int, Accept], ...], checksum: 
             asm.op(RET | K, k=ACCEPT)
         asm.mark("drop")
         asm.op(RET | K, k=0)
-    if checksum and any(accept.version == 3 for accept in classes):
-        _checksum(asm, family)
+    if not (checksum and any(accept.version == 3 for accept in classes)):
+        return asm.resolve()
+    asm.mark("checksum")  # where the block below begins: its jumps are all its own, so it is assembled once
+    head = asm.resolve()
+    insns = head + _checksum_block(family)
+    if len(insns) > MAX_INSNS:
+        raise ValueError(f"BPF program of {len(insns)} instructions is longer than {MAX_INSNS}")
+    return insns
+
+
+@functools.cache
+def _checksum_block(family: Family) -> tuple[Insn, ...]:
+    # Nearly all of a program and nearly all of the time it takes to assemble, and the same for every link of
+    # a family: assembled once, so a reload that changes a link's VRIDs rebuilds only the few instructions before.
+    asm = _Assembler()
+    _checksum(asm, family)
     return asm.resolve()
 
 
@@ -181,8 +195,8 @@ def _checksum(asm: _Assembler, family: Family) -> None:
     Classic BPF has no loops: the sum is unrolled, one `ldh; add x; tax` per 16-bit word, from the last possible
     address down to the header, and the program jumps in at the count's first word (the length was checked
     against the count already). X holds the sum. An IPv4 packet with IP options (never seen from a VRRP router)
-    is passed unchecked, as the words would move; so is a count above CHECKSUM_MAX_COUNT."""
-    asm.mark("checksum")
+    is passed unchecked, as the words would move; so is a count above CHECKSUM_MAX_COUNT. Self-contained: every
+    jump lands inside it, and the program jumps to its first instruction."""
     if family is Family.IPV4:
         base, alen = 20, 4
         asm.op(LD | B | ABS, k=0)
