@@ -13,33 +13,16 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
+from processes import gone, state
 
 from vrrpd.services import childproc
 from vrrpd.services.childproc import OUTPUT_CAP, run_once
 
 SH, SLEEP, SETSID = (shutil.which(c) for c in ("sh", "sleep", "setsid"))
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def state(pid: int) -> str | None:
-    """The process's state letter (Z: a zombie), None once it is gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return None
-
-
-def gone(pid: int, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while state(pid) not in (None, "Z"):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def my_zombies() -> list[int]:

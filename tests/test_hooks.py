@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from processes import gone
 
 from vrrpd.config import parse_config
 from vrrpd.config.hooks import HooksConfig
@@ -55,24 +56,6 @@ async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
-
-
-def gone(pid: int, timeout: float = 3.0) -> bool:
-    """SIGKILL is delivered asynchronously: give the kernel a moment to end the process."""
-    deadline = time.monotonic() + timeout
-    while alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_specific_hook_then_generic_notify_with_keepalived_arguments(tmp_path):

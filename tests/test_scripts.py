@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import gone
 
 from vrrpd.config import ScriptConfig
 from vrrpd.protocol.tracking import TrackState
@@ -25,28 +26,6 @@ TRUE, FALSE, SLEEP, SH = (shutil.which(c) for c in ("true", "false", "sleep", "s
 
 def run(coro):
     return asyncio.run(coro)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0): look at its state.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def gone(pid: int, timeout: float = 5.0) -> bool:
-    """SIGKILL is delivered asynchronously: give the kernel a moment to end the process."""
-    deadline = time.monotonic() + timeout
-    while alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_exit_status_decides():
