@@ -183,8 +183,7 @@ class Assembly:
             unicast=unicast,
             kept=kept,
         )
-        link.routers[cfg.vrid] = inst
-        link.refilter()
+        link.add(inst)
         link.own.add(source)
         self.instances[cfg.name] = inst
         await self.open_devices(inst)
@@ -232,10 +231,7 @@ class Assembly:
         inst = self.instances.pop(cfg.name, None) or inst
         link = self.links.get((cfg.interface, cfg.family))
         if link is not None and inst is not None:
-            if link.routers.get(cfg.vrid) is inst:
-                del link.routers[cfg.vrid]
-            if link.routers:
-                link.refilter()  # a no-op when the caller has refiltered already
+            link.remove(inst)  # a no-op when the caller has removed it already
             if inst.source != link.primary and all(other.source != inst.source for other in link.routers.values()):
                 link.own.discard(inst.source)
         await self.vmacs.release(cfg.name)

@@ -132,6 +132,17 @@ class Link:
     def __post_init__(self) -> None:
         self.group = self.family.group
 
+    def add(self, inst: Instance) -> None:
+        """`inst` is read from this link from now on: its VRID goes into the kernel filter."""
+        self.routers[inst.config.vrid] = inst
+        self.refilter()
+
+    def remove(self, inst: Instance) -> None:
+        """`inst` is no longer read here (if it still is): its VRID leaves the kernel filter."""
+        if self.routers.get(inst.config.vrid) is inst:
+            del self.routers[inst.config.vrid]
+            self.refilter()
+
     def refilter(self) -> None:
         """Rebuild the socket's kernel filter from the routers the link has now, if what they accept changed.
         Called wherever a router comes, goes or changes its unicast settings (a VRID, version and unicast TTL

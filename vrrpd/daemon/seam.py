@@ -189,9 +189,7 @@ class InstanceSeam:
             self.driver.feed(inst, ShutdownRequested())
         for inst in stopping:  # out of the receive path, the tracking and the status: nothing else reaches it now
             del self.instances[inst.name]
-            if inst.link.routers.get(inst.config.vrid) is inst:
-                del inst.link.routers[inst.config.vrid]
-                inst.link.refilter()
+            inst.link.remove(inst)
         self.sync.remove(groups)
         await self.worker.drain(stopping)
         subjects = [("instance", inst.name) for inst in stopping] + [("group", name) for name in groups]
