@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from vrrpd import __version__
-from vrrpd.config import Config, ConfigError, InstanceConfig, load_config
+from vrrpd.config import Config, ConfigError, InstanceConfig, NoInstancesError, load_config
 from vrrpd.defaults import DEFAULT_CONFIG_PATH
 from vrrpd.services.commands import ROOT, Identity, command_problems
 
@@ -18,22 +18,28 @@ if TYPE_CHECKING:
     from vrrpd.daemon import Daemon
 
 DEFAULT_CONFIG = str(DEFAULT_CONFIG_PATH)
+CONDITION_FAILED = 255
+"""The one ExecCondition= status that fails the unit; 1..254 only skip it (systemd.service(5))."""
 log = logging.getLogger("vrrpd")
 
 
-def _load(path: str, daemon: Identity | None = None) -> Config:
+def _load(path: str, daemon: Identity | None = None, invalid: int = 1, unconfigured: int = 1) -> Config:
     """The configuration, its commands checked (vrrpd.services.commands) as run by `daemon` (None: this
-    process); any problem is printed, one line each, and ends the program (exit status 1)."""
+    process); any problem is printed, one line each, and ends the program: exit status `unconfigured` when the
+    file configures no instance yet, `invalid` for anything else."""
     try:
         config = load_config(path)
+    except NoInstancesError as exc:
+        click.echo(f"vrrpd: {exc}; vrrpd starts once the file configures an instance", err=True)
+        sys.exit(unconfigured)
     except ConfigError as exc:
         click.echo(f"vrrpd: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(invalid)
     problems = command_problems(config, daemon)
     for problem in problems:
         click.echo(f"vrrpd: {problem}", err=True)
     if problems:
-        sys.exit(1)
+        sys.exit(invalid)
     return config
 
 
@@ -45,12 +51,19 @@ def main() -> None:
 
 @main.command()
 @click.option("-c", "--config", "path", default=DEFAULT_CONFIG, show_default=True, help="YAML configuration file.")
-def check(path: str) -> None:
-    """Validate a configuration file and exit (0 = valid).
+@click.option(
+    "--systemd-condition",
+    "condition",
+    is_flag=True,
+    help="Exit as systemd's ExecCondition= wants it: 0 valid; 1 no instance configured yet (systemd then skips the"
+    " start quietly, as after installing the package); 255 invalid (the start fails, with the reason in the journal).",
+)
+def check(path: str, condition: bool) -> None:
+    """Validate a configuration file and exit (0 = valid, 1 = not).
 
     The commands (track scripts, notify hooks) are checked as `vrrpd run` under the shipped unit runs them: as
     root, unless they name a `user:`."""
-    config = _load(path, ROOT)
+    config = _load(path, ROOT, invalid=CONDITION_FAILED if condition else 1)
     for warning in config.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"{path}: OK, {len(config.instances)} instance(s)")

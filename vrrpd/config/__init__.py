@@ -2,7 +2,7 @@
 
 from vrrpd.config.checker import VirtualAddress
 from vrrpd.config.document import Config, load_config, parse_config
-from vrrpd.config.errors import ConfigError
+from vrrpd.config.errors import ConfigError, NoInstancesError
 from vrrpd.config.instance import AcceptChecksum, Authentication, GarpConfig, InstanceConfig
 from vrrpd.config.tracking import ScriptConfig
 
@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "GarpConfig",
     "InstanceConfig",
+    "NoInstancesError",
     "ScriptConfig",
     "VirtualAddress",
     "load_config",

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from vrrpd.config.checker import Checker, Loc
-from vrrpd.config.errors import ConfigError, clip
+from vrrpd.config.errors import ConfigError, NoInstancesError, clip
 from vrrpd.config.instance import InstanceConfig, check_defaults, check_instances
 from vrrpd.config.syncgroups import SyncGroupConfig, check_sync_groups
 from vrrpd.config.track_files import FileConfig, file_section
@@ -103,7 +103,8 @@ def parse_config(text: str, filename: str = "<string>") -> Config:
 def _document(checker: Checker, doc: Any) -> Config:
     top = Loc("", getattr(doc, "line", 1))
     if doc is None:
-        raise checker.error(top, "the file is empty; it needs at least an instances list")
+        problem = "the file is empty; it needs at least an instances list"
+        raise NoInstancesError(checker.filename, top.path, top.line, problem)
     checker.mapping(doc, top, _TOP_KEYS)
     socket = _control_socket(checker, doc, top)
     level = checker.choice(doc["log_level"], top.key(doc, "log_level"), LogLevel) if "log_level" in doc else None
@@ -117,7 +118,11 @@ def _document(checker: Checker, doc: Any) -> Config:
     checker.defined.update(track_scripts=scripts, track_files=files)
     defaults = check_defaults(checker, doc["defaults"], top.key(doc, "defaults")) if "defaults" in doc else {}
     if "instances" not in doc:
-        raise checker.error(top, "missing required key instances")
+        raise NoInstancesError(checker.filename, top.path, top.line, "missing required key instances")
+    if doc["instances"] is None or (isinstance(doc["instances"], list) and not doc["instances"]):
+        # `instances:` with every item commented out reads as null.
+        at = top.key(doc, "instances")
+        raise NoInstancesError(checker.filename, at.path, at.line, "must not be empty")
     instances = check_instances(checker, doc["instances"], top.key(doc, "instances"), defaults)
     groups = check_sync_groups(checker, doc, top, instances)
     _warn_unused(checker, doc, top, "track_scripts", "it will not run")

@@ -28,6 +28,13 @@ class ConfigError(Exception):
         self.problem = problem
 
 
+class NoInstancesError(ConfigError):
+    """The file configures no instance (no `instances` key, an empty list, an empty file) but is otherwise valid up
+    to that point: the state of a freshly installed package whose example has every instance commented out, which
+    systemd's ExecCondition= treats as "not configured yet" rather than as a failure (`vrrpd check
+    --systemd-condition`)."""
+
+
 def sentence(filename: str, path: str, line: int | None, problem: str) -> str:
     at = f" (line {line})" if line is not None else ""
     path, problem = _one_line(path, _PATH_MAX), _one_line(problem, _PROBLEM_MAX)
