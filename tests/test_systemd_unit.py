@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 UNIT = Path(__file__).resolve().parent.parent / "systemd" / "vrrpd.service"
-INSTALLED_BINARY = "/usr/local/bin/vrrpd"
-INSTALLED_CTL = "/usr/local/bin/vrrpctl"
+INSTALLED_BINARY = "/usr/bin/vrrpd"
+INSTALLED_CTL = "/usr/bin/vrrpctl"
 
 
 def directives() -> dict[str, list[str]]:
@@ -57,9 +57,12 @@ def test_key_directives():
     d = directives()
     expect = {
         "Service.Type": ["notify"],
+        "Unit.ConditionPathExists": ["/etc/vrrpd/vrrpd.yaml"],
+        "Service.ExecCondition": [f"{INSTALLED_BINARY} check --systemd-condition -c /etc/vrrpd/vrrpd.yaml"],
         "Service.ExecStart": [f"{INSTALLED_BINARY} run -c /etc/vrrpd/vrrpd.yaml"],
         "Service.ExecReload": [f"{INSTALLED_CTL} reload"],
         "Service.Restart": ["on-failure"],
+        "Service.Group": ["vrrpd"],
         "Service.RuntimeDirectory": ["vrrpd"],
         "Service.RuntimeDirectoryMode": ["0750"],
         "Service.LimitNOFILE": ["65536"],
