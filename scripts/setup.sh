@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Python build deps (systemd-python compiles against libsystemd), lab tools for netns tests and the demo,
 # keepalived and FRR as reference peers, nftables for Accept_Mode.
 PKGS=(python3 python3-venv python3-dev gcc pkg-config libsystemd-dev iproute2 iputils-ping
-      keepalived frr nftables tshark tcpdump arping ndisc6 procps systemd)
+      keepalived frr nftables tshark tcpdump arping ndisc6 procps systemd groff-base)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -48,3 +48,16 @@ def instance_keys_parsers(default_base: str) -> tuple[Callable[..., Config], Cal
         return str(info.value)
 
     return parse, error
+
+
+def uncomment(text: str, key: str, indent: str = "") -> str:
+    """`text` (etc/vrrpd.yaml) with its commented-out ``{indent}# {key}:`` block uncommented: that line and every
+    line below it commented deeper (``{indent}#  ...``)."""
+    lines = text.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{indent}# {key}:"))
+    end = start + 1
+    while end < len(lines) and lines[end].startswith(f"{indent}#  "):
+        end += 1
+    for i in range(start, end):
+        lines[i] = indent + lines[i][len(indent) + 2 :]
+    return "".join(lines)

@@ -154,20 +154,22 @@ def test_vrrpd_check_lists_what_a_master_holds_beyond_its_advertised_addresses(t
 
 
 def test_the_commented_examples_of_etc_vrrpd_yaml_load_when_uncommented() -> None:
-    import re
     from pathlib import Path
+
+    from configcase import uncomment
 
     from vrrpd.config import parse_config
 
     example = Path(__file__).resolve().parent.parent / "etc" / "vrrpd.yaml"
     text = example.read_text()
     for key in ("excluded_addresses", "routes", "rules"):
-        line = re.search(rf"^    # ({key}: .+)$", text, re.MULTILINE)
-        assert line, key
-        text = text.replace(line.group(0), f"    {line.group(1)}", 1)
+        text = uncomment(text, key, "    ")
+    text = uncomment(text, "- address", "      ")  # an address on another interface, in virtual_addresses
     config = parse_config(text, str(example))
     inst = config.instances[0]
     assert len(inst.excluded_addresses) == 2 and len(inst.routes) == 2 and len(inst.rules) == 1
+    assert [r.type.value for r in inst.routes] == ["unicast", "blackhole"] and inst.routes[0].metric == 10
+    assert inst.interface_of(inst.virtual_addresses[2].ip) == "eth1"
     assert config.warnings == ()
 
 

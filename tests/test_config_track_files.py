@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from configcase import FILE, instance_keys_parsers
+from configcase import FILE, instance_keys_parsers, uncomment
 
 from vrrpd.config import parse_config
 from vrrpd.config.track_files import FileConfig
@@ -156,12 +156,13 @@ def test_same_path_twice_warns() -> None:
 
 
 def test_example_file_track_files_examples_parse_when_uncommented() -> None:
-    import re
 
     text = (Path(__file__).resolve().parent.parent / "etc" / "vrrpd.yaml").read_text()
-    text = re.sub(r"^# (track_files:|  drain:)", r"\1", text, flags=re.M)
-    text = re.sub(r"^    # (track_files:|  - name: drain|    weight: -60)", r"    \1", text, flags=re.M)
+    text = uncomment(uncomment(text, "track_files"), "track_files", "    ")
     config = parse_config(text, FILE)
-    assert config.track_files == (FileConfig("drain", Path("/run/vrrpd/drain"), 1.0, 0, init_value=0),)
-    assert config.instances[0].track_files == (Tracker(F, "drain", -60),)
+    assert config.track_files == (
+        FileConfig("drain", Path("/run/vrrpd/drain"), 1.0, 0, init_value=0),
+        FileConfig("maintenance", Path("/run/vrrpd/maintenance"), 1.0, None),
+    )
+    assert config.instances[0].track_files == (Tracker(F, "drain", -60), Tracker(F, "maintenance", None))
     assert config.warnings == ()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from configcase import BASE as ONE_INSTANCE
-from configcase import FILE, instance_keys_parsers
+from configcase import FILE, instance_keys_parsers, uncomment
 
 from vrrpd.config import ConfigError, ScriptConfig, parse_config
 from vrrpd.protocol.tracking import Tracker, TrackerKind
@@ -203,7 +203,7 @@ def test_example_file_tracking_examples_parse_when_uncommented():
     text = (Path(__file__).resolve().parent.parent / "etc" / "vrrpd.yaml").read_text()
     keys = "track_scripts:|  chk_web:|  chk_db:|    command|    interval|    timeout|    rise|    fall|    user"
     text = re.sub(rf"^# ({keys})", r"\1", text, flags=re.M)
-    text = re.sub(r"^    # (track_scripts:|track_interfaces:|  - \{)", r"    \1", text, flags=re.M)
+    text = uncomment(uncomment(text, "track_scripts", "    "), "track_interfaces", "    ")
     config = parse_config(text, FILE)
     assert [s.name for s in config.track_scripts] == ["chk_web", "chk_db"]
     assert len(config.instances[0].trackers) == 5

@@ -217,8 +217,8 @@ def test_client_permission_denied(sock):
             with pytest.raises(ControlError) as info:
                 request(sock, "status")
     assert str(info.value) == (
-        f"cannot open {sock}: permission denied; run as root, or as a member of the group vrrpd runs with (Group= "
-        "in a drop-in for its systemd unit; see README.md, Running vrrpctl without root)"
+        f"cannot open {sock}: permission denied; run as root, or as a member of the group vrrpd runs with (the group "
+        "vrrpd under the shipped unit: usermod -aG vrrpd USER; see README.md, Running vrrpctl without root)"
     )
 
 

@@ -25,8 +25,8 @@ from vrrpd.services.control import ControlError, ControlServer, request
 NOBODY = 65534
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to act as another user")
 ADVICE = (
-    "run as root, or as a member of the group vrrpd runs with (Group= in a drop-in for its systemd unit; "
-    "see README.md, Running vrrpctl without root)"
+    "run as root, or as a member of the group vrrpd runs with (the group vrrpd under the shipped unit: "
+    "usermod -aG vrrpd USER; see README.md, Running vrrpctl without root)"
 )
 
 
@@ -259,14 +259,14 @@ def test_vrrpctl_permission_denied_message_without_root(tmp_path):
     assert result.output == f"vrrpctl: cannot open {sock}: permission denied; {ADVICE}\n"
 
 
-def test_the_advice_points_at_a_readme_section_that_gives_the_drop_in():
+def test_the_advice_points_at_a_readme_section_that_gives_the_steps():
     from vrrpd.services.control import PERMISSION_ADVICE
 
     title = PERMISSION_ADVICE.rsplit("README.md, ", 1)[1].rstrip(")")
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert f"\n## {title}\n" in readme
     section = readme.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
-    for step in ("groupadd --system vrrpd", "usermod -aG vrrpd", "systemctl edit vrrpd", "Group=vrrpd"):
+    for step in ("groupadd --system vrrpd", "usermod -aG vrrpd", "Group=vrrpd"):
         assert step in section
     unit = (Path(__file__).resolve().parent.parent / "systemd" / "vrrpd.service").read_text()
     assert f'"{title}"' in unit and "Group=vrrpd" in unit

@@ -1,4 +1,8 @@
-"""`vrrpd` entry point: `vrrpd run -c FILE` (foreground until SIGTERM) and `vrrpd check -c FILE`."""
+"""`vrrpd` entry point: `vrrpd run -c FILE` (foreground until SIGTERM) and `vrrpd check -c FILE`.
+
+Exit status: 0 success (check: the file is valid; run: stopped by SIGTERM or SIGINT), 1 the configuration is
+invalid or the daemon could not start or run, 2 usage error.
+"""
 
 from __future__ import annotations
 

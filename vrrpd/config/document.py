@@ -36,7 +36,7 @@ from vrrpd.config.tracking import ScriptConfig, script_section
 from vrrpd.config.yamlsrc import load_yaml
 from vrrpd.defaults import DEFAULT_CONTROL_SOCKET
 
-_TOP_KEYS = ("control_socket", "log_level", "defaults", "track_scripts", "instances", "track_files", "sync_groups")
+TOP_KEYS = ("control_socket", "log_level", "defaults", "track_scripts", "instances", "track_files", "sync_groups")
 _MAX_UNIX_PATH = 107  # sun_path is 108 bytes including the terminating NUL
 MAX_FILE_SIZE = 2 * 1024 * 1024
 """Bytes of a configuration file. The largest file that makes sense, every VRID on 16 interfaces (4095 instances)
@@ -105,7 +105,7 @@ def _document(checker: Checker, doc: Any) -> Config:
     if doc is None:
         problem = "the file is empty; it needs at least an instances list"
         raise NoInstancesError(checker.filename, top.path, top.line, problem)
-    checker.mapping(doc, top, _TOP_KEYS)
+    checker.mapping(doc, top, TOP_KEYS)
     socket = _control_socket(checker, doc, top)
     level = checker.choice(doc["log_level"], top.key(doc, "log_level"), LogLevel) if "log_level" in doc else None
     # Definitions first: instances and groups refer to them by name.

@@ -207,8 +207,10 @@ _NOT_KEYS = ("line", "address_interfaces")
 DEFAULTABLE_KEYS = tuple(k for k in InstanceConfig.__dataclass_fields__ if k not in (*IDENTITY_KEYS, *_NOT_KEYS))
 INSTANCE_KEYS = IDENTITY_KEYS + DEFAULTABLE_KEYS
 """Every key of an instance, in the order they are checked (and listed in "unknown key" messages)."""
-_GARP_KEYS = tuple(GarpConfig.__dataclass_fields__)
-_AUTH_KEYS = ("type", "password")
+DEFAULTS_KEYS = DEFAULTABLE_KEYS + IDENTITY_KEYS
+"""The keys `defaults` reads: the identity keys too, so that they get "cannot be a default", not "unknown key"."""
+GARP_KEYS = tuple(GarpConfig.__dataclass_fields__)
+AUTH_KEYS = ("type", "password")
 _BUILTIN = InstanceConfig(name="", interface="", vrid=1, virtual_addresses=())
 """Where a key neither the instance nor `defaults` sets takes its value from."""
 
@@ -232,8 +234,8 @@ def _version(checker: Checker, value: Any, loc: Loc) -> int:
 
 
 def _authentication(checker: Checker, value: Any, loc: Loc) -> Authentication:
-    auth = checker.mapping(value, loc, _AUTH_KEYS)
-    for key in _AUTH_KEYS:
+    auth = checker.mapping(value, loc, AUTH_KEYS)
+    for key in AUTH_KEYS:
         if key not in auth:
             raise checker.error(loc, f"missing required key {key}")
     type_loc = loc.key(auth, "type")
@@ -258,7 +260,7 @@ _GARP_CHECKS: dict[str, KeyCheck] = {
 
 def _garp(checker: Checker, value: Any, loc: Loc) -> dict[str, Any]:
     """The keys given (not yet a GarpConfig: an instance's garp keys merge into those from `defaults`)."""
-    garp = checker.mapping(value, loc, _GARP_KEYS)
+    garp = checker.mapping(value, loc, GARP_KEYS)
     return {k: _GARP_CHECKS[k](checker, garp[k], loc.key(garp, k)) for k in garp}
 
 
@@ -319,7 +321,7 @@ INSTANCE_CHECKS: dict[str, KeyCheck] = {
 
 def check_defaults(checker: Checker, value: Any, loc: Loc) -> dict[str, Val]:
     """The top-level `defaults` section: per-instance keys, each checked as on an instance."""
-    section = checker.mapping(value, loc, DEFAULTABLE_KEYS + IDENTITY_KEYS)
+    section = checker.mapping(value, loc, DEFAULTS_KEYS)
     defaults: dict[str, Val] = {}
     for key in section:
         key_loc = loc.key(section, key)

@@ -23,9 +23,9 @@ from vrrpd.config.yamlsrc import Map
 from vrrpd.protocol.packet import IPAddress
 
 IPNetwork = IPv4Network | IPv6Network
-_ADDRESS_KEYS = ("address", "interface")
-_ROUTE_KEYS = ("to", "via", "interface", "table", "metric", "src", "scope", "type")
-_RULE_KEYS = ("from", "to", "table", "priority")
+ADDRESS_KEYS = ("address", "interface")
+ROUTE_KEYS = ("to", "via", "interface", "table", "metric", "src", "scope", "type")
+RULE_KEYS = ("from", "to", "table", "priority")
 _MAX_TABLE = 2**32 - 1
 _MAX_EXCLUDED = 1000
 """No wire limit (they are not advertised); a bound that keeps one takeover's netlink batch reasonable."""
@@ -118,7 +118,7 @@ def address_list(checker: Checker, value: Any, loc: Loc, limit: int = _MAX_EXCLU
     for index, item in enumerate(items):
         at = loc.item(items, index)
         if isinstance(item, Map):
-            entry = checker.mapping(item, at, _ADDRESS_KEYS)
+            entry = checker.mapping(item, at, ADDRESS_KEYS)
             if "address" not in entry:
                 raise checker.error(at, "missing required key address")
             address = checker.address(entry["address"], at.key(entry, "address"), with_prefix=True)
@@ -157,7 +157,7 @@ def _same_family(checker: Checker, version: int, value: Any, loc: Loc, first: st
 
 
 def _route(checker: Checker, value: Any, loc: Loc) -> RouteConfig:
-    entry = checker.mapping(value, loc, _ROUTE_KEYS)
+    entry = checker.mapping(value, loc, ROUTE_KEYS)
     if "to" not in entry:
         raise checker.error(loc, "missing required key to")
     to = _network(checker, entry["to"], loc.key(entry, "to"))
@@ -199,7 +199,7 @@ def routes(checker: Checker, value: Any, loc: Loc) -> tuple[RouteConfig, ...]:
 
 
 def _rule(checker: Checker, value: Any, loc: Loc) -> RuleConfig:
-    entry = checker.mapping(value, loc, _RULE_KEYS)
+    entry = checker.mapping(value, loc, RULE_KEYS)
     if "table" not in entry:
         raise checker.error(loc, "missing required key table")
     table = checker.integer(entry["table"], loc.key(entry, "table"), 1, _MAX_TABLE)

@@ -47,7 +47,7 @@ from vrrpd.config.yamlsrc import Map
 from vrrpd.protocol.constants import OWNER_PRIORITY
 from vrrpd.protocol.tracking import Tracker, TrackerKind
 
-_GROUP_KEYS = ("members", "track_scripts", "track_interfaces", "notify")
+GROUP_KEYS = ("members", "track_scripts", "track_interfaces", "notify")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +99,7 @@ def check_sync_groups(
     for name in section:
         loc = at.key(section, name)
         checker.name(name, loc)
-        raw = checker.mapping(section[name], loc, _GROUP_KEYS)
+        raw = checker.mapping(section[name], loc, GROUP_KEYS)
         if "members" not in raw:
             raise checker.error(loc, "missing required key members")
         members_loc = loc.key(raw, "members")

@@ -33,6 +33,9 @@ from vrrpd.config.errors import clip
 from vrrpd.config.yamlsrc import Map
 
 FILE_KEYS = ("path", "interval", "on_missing", "init")
+ON_MISSING_KEYS = ("value",)
+"""The keys of `on_missing` when it is a mapping (``{value: N}``) rather than ``fault``."""
+INIT_KEYS = ("value", "overwrite")
 DEFAULT_INTERVAL = 1.0
 VALUE_LIMIT = 10**15
 """|value| accepted in `on_missing` / `init`: short enough to write within the reader's size cap (a file may
@@ -104,7 +107,7 @@ def _one_file(checker: Checker, name: str, value: Any, loc: Loc) -> FileConfig:
     if raw == "fault":
         on_missing = None
     elif isinstance(raw, Map):
-        sub = checker.mapping(raw, missing_loc, ("value",))
+        sub = checker.mapping(raw, missing_loc, ON_MISSING_KEYS)
         if "value" not in sub:
             raise checker.error(missing_loc, "missing required key value")
         on_missing = checker.integer(sub["value"], missing_loc.key(sub, "value"), -VALUE_LIMIT, VALUE_LIMIT)
@@ -115,7 +118,7 @@ def _one_file(checker: Checker, name: str, value: Any, loc: Loc) -> FileConfig:
     overwrite = False
     if "init" in entry:
         init_loc = loc.key(entry, "init")
-        init = checker.mapping(entry["init"], init_loc, ("value", "overwrite"))
+        init = checker.mapping(entry["init"], init_loc, INIT_KEYS)
         init_value = (
             checker.integer(init["value"], init_loc.key(init, "value"), -VALUE_LIMIT, VALUE_LIMIT)
             if "value" in init

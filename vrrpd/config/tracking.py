@@ -17,7 +17,13 @@ from vrrpd.config.yamlsrc import Map, Seq
 from vrrpd.protocol.constants import MAX_PRIORITY, MAX_WEIGHT, MIN_PRIORITY, OWNER_PRIORITY
 from vrrpd.protocol.tracking import Tracker, TrackerKind, TrackState, effective_priority
 
-_SCRIPT_KEYS = ("command", "interval", "timeout", "rise", "fall", "user", "initial_state")
+SCRIPT_KEYS = ("command", "interval", "timeout", "rise", "fall", "user", "initial_state")
+TRACKER_KEYS = {
+    TrackerKind.SCRIPT: ("name", "weight", "on_failure"),
+    TrackerKind.INTERFACE: ("interface", "weight", "on_failure"),
+    TrackerKind.FILE: ("name", "weight", "on_failure"),
+}
+"""The keys of one entry of a tracker list of each kind; the first names what is tracked and is required."""
 _INITIAL_STATES = ("unknown", "down")
 _SECTIONS = {TrackerKind.SCRIPT: "track_scripts", TrackerKind.FILE: "track_files"}
 """The top-level section that defines the names a tracker list of this kind refers to."""
@@ -61,7 +67,7 @@ def script_section(checker: Checker, value: Any, loc: Loc) -> dict[str, ScriptCo
 
 def _script(checker: Checker, name: str, value: Any, loc: Loc) -> ScriptConfig:
     checker.identifier(name, loc, "script name")
-    entry = checker.mapping(value, loc, _SCRIPT_KEYS)
+    entry = checker.mapping(value, loc, SCRIPT_KEYS)
     if "command" not in entry:
         raise checker.error(loc, "missing required key command")
     argv = checker.command(entry["command"], loc.key(entry, "command"))
@@ -88,13 +94,13 @@ def trackers(checker: Checker, value: Any, loc: Loc, kind: TrackerKind) -> tuple
     """A tracker list; scripts and files must be defined at the top level, and count as used from here on."""
     if isinstance(value, Seq) and not value:
         return ()
-    key = "interface" if kind is TrackerKind.INTERFACE else "name"
+    key = TRACKER_KEYS[kind][0]
     items = checker.sequence(value, loc)
     result: list[Tracker] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(items):
         at = loc.item(items, index)
-        entry = checker.mapping(item, at, (key, "weight", "on_failure"))
+        entry = checker.mapping(item, at, TRACKER_KEYS[kind])
         if key not in entry:
             raise checker.error(at, f"missing required key {key}")
         name_loc = at.key(entry, key)

@@ -409,8 +409,8 @@ def _trust(where: str) -> None:
 
 
 PERMISSION_ADVICE = (
-    "run as root, or as a member of the group vrrpd runs with (Group= in a drop-in for its systemd unit; "
-    "see README.md, Running vrrpctl without root)"
+    "run as root, or as a member of the group vrrpd runs with (the group vrrpd under the shipped unit: "
+    "usermod -aG vrrpd USER; see README.md, Running vrrpctl without root)"
 )
 
 
