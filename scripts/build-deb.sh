@@ -54,7 +54,8 @@ if git -C "$REPO" rev-parse --git-dir >/dev/null 2>&1; then
     HASH=$(git -C "$SRC" rev-parse --short HEAD)
     COUNT=$(git -C "$SRC" rev-list --count HEAD)
     WHEN=$(git -C "$SRC" log -1 --format=%cD)
-    FROM="commit $HASH$( ((WORKTREE)) && echo ' + working tree')"
+    FROM="commit $HASH"
+    ((WORKTREE)) && FROM+=" + working tree"
 else
     cp -a "$REPO/." "$SRC"
     HASH= COUNT= WHEN=$(date -R) FROM="a tree without git"
