@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from hosttools import required_tool
 
 from vrrpd import __version__
 from vrrpd.cli import ctl, daemon, manpages
@@ -41,13 +42,7 @@ def out(tmp_path_factory) -> Path:
 
 
 def groff() -> str:
-    tool = shutil.which("groff")
-    if tool is None:
-        message = "groff is missing (Debian package groff-base)"
-        if os.environ.get("VRRPD_NO_SKIPS"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return tool
+    return required_tool("groff", "groff-base")
 
 
 def render(page: Path) -> str:

@@ -7,13 +7,11 @@ missing tool fails the run instead of skipping.
 from __future__ import annotations
 
 import configparser
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from hosttools import required_tool
 
 UNIT = Path(__file__).resolve().parent.parent / "systemd" / "vrrpd.service"
 INSTALLED_BINARY = "/usr/bin/vrrpd"
@@ -37,12 +35,7 @@ def directives() -> dict[str, list[str]]:
 
 
 def test_verify(tmp_path):
-    tool = shutil.which("systemd-analyze")
-    if tool is None:
-        message = "systemd-analyze is missing (Debian package: systemd)"
-        if os.environ.get("VRRPD_NO_SKIPS"):
-            pytest.fail(message)
-        pytest.skip(message)
+    tool = required_tool("systemd-analyze", "systemd")
     # verify checks that ExecStart= binaries exist; point them at one that does, whatever is installed here.
     text = UNIT.read_text()
     assert INSTALLED_BINARY in text
