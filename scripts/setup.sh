@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Python build deps (systemd-python compiles against libsystemd), lab tools for netns tests and the demo,
-# keepalived and FRR as reference peers, nftables for Accept_Mode.
+# keepalived and FRR as reference peers, nftables for Accept_Mode, prometheus (server and promtool) for the alert
+# rules' tests and the scrape test.
 PKGS=(python3 python3-venv python3-dev gcc pkg-config libsystemd-dev iproute2 iputils-ping
-      keepalived frr nftables tshark tcpdump arping ndisc6 procps systemd groff-base)
+      keepalived frr nftables tshark tcpdump arping ndisc6 procps systemd groff-base prometheus)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -18,7 +19,8 @@ if ((${#missing[@]})); then
         echo "setup: missing Debian packages (${missing[*]}); run as root" >&2
         exit 1
     fi
-    # Installing keepalived or FRR must never start them in the root namespace: invoke-rc.d honours policy-rc.d.
+    # Installing keepalived, FRR or prometheus must never start them in the root namespace: invoke-rc.d honours
+    # policy-rc.d.
     made_policy=0
     if [[ ! -e /usr/sbin/policy-rc.d ]]; then
         printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
@@ -30,10 +32,11 @@ if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    # keepalived and FRR are only ever run by our tests inside namespaces; keep them from starting at boot too.
+    # keepalived, FRR and prometheus are only ever run by our tests inside namespaces; keep them from starting at
+    # boot too.
     # Not only when systemd is running: in a chroot or container image build (no /run/systemd/system) the
     # packages still enable their units, and systemctl then edits the symlinks offline.
-    systemctl disable --quiet keepalived.service frr.service 2>/dev/null || true
+    systemctl disable --quiet keepalived.service frr.service prometheus.service 2>/dev/null || true
 fi
 
 if [[ ! -x .venv/bin/python ]]; then
