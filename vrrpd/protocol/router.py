@@ -432,6 +432,7 @@ class VirtualRouter:
         self.priority = event.priority
         if self.election_priority != before and self.state is State.MASTER:
             # Tell the backups now rather than one interval later, so a preempting backup reacts at once.
+            self._saw_master(self.primary_address, self.election_priority, None)  # the master seen is us, as we are
             self._send(actions)
             self.adver_at = now + self.config.advert_interval_cs / 100
 
