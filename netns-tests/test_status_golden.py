@@ -102,19 +102,28 @@ def test_status_json_keys_and_event_keys_of_a_real_daemon_are_unchanged(lab):
         return status if states == expected and seen and hooks_ran else None
 
     wait_for(settled, 15, message="a never reached the expected states")
-    # One reload of the unchanged file, so the status' config section shows a last reload with all its keys.
+    # One reload of the unchanged file, so the status' config section shows a last reload with all its keys (and the
+    # event stream a reload event); a drained backup (issue #15: a drain event, and the status' drained line); a
+    # track file that moves v4's priority (a priority event).
     assert request(a.socket, "reload", timeout=30)["summary"] == "6 unchanged, 0 changed, 0 added, 0 removed"
-    status = wait_for(settled, 5, message="a left the expected states after a no-op reload")
+    assert request(a.socket, "drain", names=["v6"], timeout=30)["summary"] == "drained (hard): v6"
+    (lab.workdir / "level").write_text("2\n")
+    v4_moved = lambda: a.instance_status("v4")["effective_priority"] == 210  # noqa: E731
+    wait_for(v4_moved, 5, message="the track file never moved v4's priority")
+    status = wait_for(settled, 5, message="a left the expected states after a no-op reload and a drain")
     events_out = lab.workdir / "events"
     follower = follow_events(ha, a, events_out, "--replay", "1000")
+    # Transitions by kind (instance, group), other events by type.
+    key = lambda event: event["kind"] if event["type"] == "transition" else event["type"]  # noqa: E731
     try:
-        kinds = lambda: {event["kind"] for event in json_lines(events_out)}  # noqa: E731
-        wait_for(lambda: kinds() == {"instance", "group"}, 5, message="no instance and group events replayed")
+        kinds = lambda: {key(event) for event in json_lines(events_out)}  # noqa: E731
+        every = {"instance", "group", "reload", "drain", "priority"}
+        wait_for(lambda: kinds() == every, 5, message="not every kind and type of event replayed")
     finally:
         ha.stop(follower)
     events: dict[str, list[str]] = {}
     for event in json_lines(events_out):
-        events.setdefault(event["kind"], list(event))
+        events.setdefault(key(event), list(event))
 
     if UPDATE:
         fixed = {"path": "/etc/vrrpd/vrrpd.yaml", "loaded_at": "2026-12-04T08:00:00.000Z"}

@@ -66,7 +66,9 @@ class Vrrpd:
 
     def start(self, wait: bool = True, env: dict[str, str] | None = None) -> Vrrpd:
         log = self.log_path.open("ab")
-        self.proc = self.host.popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        # Its own state directory (the drained state file), kept across restarts of this daemon.
+        env = {**os.environ, "STATE_DIRECTORY": str(self.dir), **(env or {})}
+        self.proc = self.host.popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
         if wait:
             wait_for(self._ready, 15, message=f"vrrpd on {self.host.name} never answered on {self.socket}")

@@ -303,6 +303,17 @@ check "ambient/effective capabilities are exactly NET_ADMIN + NET_RAW" \
     sh -c "nsenter -t $LEADER -a grep -E '^Cap(Eff|Amb):' /proc/\$(nsenter -t $LEADER -a systemctl show -p MainPID --value vrrpd)/status | awk '{print \$2}' | sort -u | grep -qx 0000000000003000"
 check "becomes MASTER, VIP added (netlink + raw sockets work unprivileged)" wait_master
 check "vrrpctl status (root) works" E vrrpctl status
+# The drained state file in StateDirectory=, which systemd hands to User=: a drain survives a restart.
+drained_on_disk() { E grep -q '"lab-v4": "hard"' /var/lib/vrrpd/drained.json; }
+backup_drained() { E vrrpctl status | grep ' BACKUP ' > /dev/null && E vrrpctl status | grep '^lab-v4: drained:' > /dev/null; }
+no_vip() { ! has_vip; }
+drained_and_gone() { eventually no_vip && drained_on_disk && [[ $(E stat -c %U /var/lib/vrrpd/drained.json) == nobody ]]; }
+restart_still_drained() { E systemctl restart vrrpd && eventually backup_drained && sleep 5 && backup_drained && no_vip; }
+resume_master() { E vrrpctl resume lab-v4 > /dev/null && wait_master; }
+check "vrrpctl drain lab-v4" E vrrpctl drain lab-v4
+check "... the VIP goes; /var/lib/vrrpd/drained.json (nobody's) records the drain" drained_and_gone
+check "systemctl restart vrrpd: still drained, BACKUP for 5 s, no VIP" restart_still_drained
+check "vrrpctl resume lab-v4: MASTER again" resume_master
 check "systemctl reload vrrpd" E systemctl reload vrrpd
 check "systemctl stop vrrpd" E systemctl stop vrrpd
 check "Result=success, status 0" sh -c "[ \"\$(nsenter -t $LEADER -a systemctl show -p Result,ExecMainStatus --value vrrpd | tr '\n' ' ')\" = 'success 0 ' ]"
@@ -376,6 +387,7 @@ echo "== apt purge"
 check "apt purge vrrpd" apt_get purge vrrpd
 check "/etc/vrrpd gone" fails E test -e /etc/vrrpd
 check "/opt/venvs/vrrpd gone" fails E test -e /opt/venvs/vrrpd
+check "/var/lib/vrrpd gone (the drained state)" fails E test -e /var/lib/vrrpd
 check "the package is gone from dpkg" fails E dpkg-query -W -f='${Status}\n' vrrpd
 check "the unit is gone, and its enablement" fails E sh -c 'systemctl cat vrrpd >/dev/null 2>&1 || test -e /etc/systemd/system/multi-user.target.wants/vrrpd.service'
 E kill "$PEER"

@@ -62,8 +62,9 @@ def default_netlink() -> FakeNetlink:
     return fake
 
 
-def daemon_on_fakes(config: Config | str, netlink: FakeNetlink | None = None) -> Case:
-    """A Daemon (not started) of `config` over fakes, its control socket in a fresh temporary directory."""
+def daemon_on_fakes(config: Config | str, netlink: FakeNetlink | None = None, state_dir: Path | None = None) -> Case:
+    """A Daemon (not started) of `config` over fakes, its control socket in a fresh temporary directory, and its
+    drained state file too unless `state_dir` says where (a test that restarts a daemon gives the same one)."""
     if isinstance(config, str):
         config = parse_config(config)
     rundir = Path(tempfile.mkdtemp(prefix="vrrpd-test-"))
@@ -72,14 +73,16 @@ def daemon_on_fakes(config: Config | str, netlink: FakeNetlink | None = None) ->
     sockets = FakeSockets(netlink)
     firewall = FakeFirewall()
     openers = Openers(sockets.vrrp_socket, sockets.announcer, sockets.is_local)
-    daemon = Daemon(config, netlink, openers=openers, firewall=firewall)
+    daemon = Daemon(config, netlink, openers=openers, firewall=firewall, state_dir=state_dir or rundir)
     return Case(daemon, netlink, sockets, firewall, rundir)
 
 
-async def started(config: Config | str, netlink: FakeNetlink | None = None, *, hold: bool = True) -> Case:
+async def started(
+    config: Config | str, netlink: FakeNetlink | None = None, *, hold: bool = True, state_dir: Path | None = None
+) -> Case:
     """`daemon_on_fakes`, started. `hold`: the track scripts and files do not run on their own schedule; the test
     plays their part (daemon.monitors.on_script / on_file), so nothing but the test moves a tracker."""
-    case = daemon_on_fakes(config, netlink)
+    case = daemon_on_fakes(config, netlink, state_dir)
     try:
         await case.daemon.start()
     except BaseException:

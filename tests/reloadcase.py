@@ -166,7 +166,7 @@ class Watch:
         scheduler.set = spy_arm  # type: ignore[method-assign]
 
     def own_events(self) -> list[dict[str, Any]]:
-        return [e for e in self.case.daemon.notifier.events.recent(10000) if e["name"] == self.name]
+        return [e for e in self.case.daemon.notifier.events.recent(10000) if e.get("name") == self.name]
 
     async def check(self, adverts_at_least: int = 5) -> None:
         """Once the instance has sent `adverts_at_least` adverts since the watch began (the loop runs meanwhile)."""

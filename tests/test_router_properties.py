@@ -13,10 +13,13 @@ from vrrpd.protocol import (
     AddAddresses,
     Advert,
     AdvertReceived,
+    Drain,
+    Drained,
     Faulted,
     PriorityChanged,
     Recovered,
     RemoveAddresses,
+    Resumed,
     RouterConfig,
     SendAdvert,
     ShutdownRequested,
@@ -50,6 +53,8 @@ inputs = st.one_of(
     st.builds(Faulted, st.sampled_from(["link down", "track"])),
     st.builds(PriorityChanged, st.integers(1, 254)),
     adverts,
+    st.builds(Drained, st.sampled_from(list(Drain))),
+    st.just(Resumed()),
 )
 
 
@@ -70,6 +75,8 @@ def test_every_input_sequence_keeps_the_router_consistent(priority, preempt, ste
             now = max(now + dt, deadline) if deadline is not None else now + dt
         else:
             now = min(now + dt, deadline) if deadline is not None else now + dt
+        if isinstance(event, Drained) and router.config.is_owner:
+            continue  # refused (ValueError): the daemon never asks
         actions = router.handle(event, now)
         for action in actions:
             if isinstance(action, AddAddresses):
@@ -83,6 +90,7 @@ def test_every_input_sequence_keeps_the_router_consistent(priority, preempt, ste
                 assert 0 <= action.advert.priority <= 255
                 assert action.advert.interval_cs == 100  # always the configured interval
         assert router.state is state in State
+        assert not (router.drain is Drain.HARD and router.state is State.MASTER)  # a drained router never serves
         # VIPs are owned exactly while Master, and a deadline exists exactly while Backup or Master.
         assert owned == (router.state is State.MASTER)
         assert (router.next_deadline() is not None) == (router.state in (State.BACKUP, State.MASTER))
@@ -130,6 +138,14 @@ class LanMachine(RuleBasedStateMachine):
         if self.lan.nodes[name].up:
             self.lan.feed(name, PriorityChanged(priority))
 
+    @rule(name=names, mode=st.sampled_from(list(Drain)))
+    def drain(self, name: str, mode: Drain) -> None:
+        self.lan.feed(name, Drained(mode))
+
+    @rule(name=names)
+    def resume(self, name: str) -> None:
+        self.lan.feed(name, Resumed())
+
     @rule(split=st.sampled_from([({"a"}, {"b", "c"}), ({"a", "b"}, {"c"}), ({"a", "c"}, {"b"})]))
     def partition(self, split: tuple[set[str], set[str]]) -> None:
         self.lan.partition(*split)
@@ -139,8 +155,13 @@ class LanMachine(RuleBasedStateMachine):
         self.lan.heal()
         # Longest possible Master_Down_Interval here: 3 * 0.5 s + skew < 2 s; allow two of them.
         self.lan.run_for(4.0)
-        up = [n for n in self.lan.nodes.values() if n.up]
+        # Exactly one master among the routers up, unless every one of them is hard-drained (then none).
+        up = [n for n in self.lan.nodes.values() if n.up and n.router.drain is not Drain.HARD]
         assert len(self.lan.masters()) == (1 if up else 0)
+
+    @invariant()
+    def a_hard_drained_router_is_never_master(self) -> None:
+        assert not [n for n in self.lan.nodes.values() if n.router.drain is Drain.HARD and n.state is State.MASTER]
 
     @invariant()
     def vips_owned_iff_master(self) -> None:

@@ -17,6 +17,8 @@ from vrrpd.protocol import (
     Announce,
     AuthType,
     ChecksumForm,
+    Drain,
+    Drained,
     Faulted,
     GroupBackup,
     GroupMaster,
@@ -26,6 +28,7 @@ from vrrpd.protocol import (
     Reconfigured,
     Recovered,
     RemoveAddresses,
+    Resumed,
     RouterConfig,
     SendAdvert,
     ShutdownRequested,
@@ -556,6 +559,7 @@ def test_every_state_input_pair_has_a_transition():
     inputs = {Started, ShutdownRequested, AdvertReceived, TimerExpired, PriorityChanged, Faulted, Recovered}
     inputs |= {GroupMaster, GroupBackup}  # sync groups (issue #5 point 5)
     inputs |= {Reconfigured}  # a configuration reload (issue #11)
+    inputs |= {Drained, Resumed}  # maintenance drain (issue #15)
     assert inputs == set(typing.get_args(Input))
     assert set(TRANSITIONS) == {(s, i) for s in State for i in inputs}
 
@@ -587,6 +591,8 @@ def test_the_target_column_of_the_table_is_exactly_what_each_handler_does():
                     GroupBackup("group"),
                     Reconfigured(replace(router.config, preempt=rng.random() < 0.5, addresses=rng.choice(VIP_SETS))),
                     AdvertReceived(PEER, advert(rng.choice([0, 50, 150, 255]))),
+                    Resumed(),
+                    *([] if router.config.is_owner else [Drained(rng.choice(list(Drain)))] * 2),
                 ]
             )
             if isinstance(event, TimerExpired) and deadline is not None:

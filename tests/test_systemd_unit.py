@@ -58,6 +58,9 @@ def test_key_directives():
         "Service.Group": ["vrrpd"],
         "Service.RuntimeDirectory": ["vrrpd"],
         "Service.RuntimeDirectoryMode": ["0750"],
+        # The drained state file (issue #15): $STATE_DIRECTORY, vrrpd.defaults.DEFAULT_STATE_DIRECTORY.
+        "Service.StateDirectory": ["vrrpd"],
+        "Service.StateDirectoryMode": ["0750"],
         "Service.LimitNOFILE": ["65536"],
         "Service.AmbientCapabilities": ["CAP_NET_ADMIN CAP_NET_RAW"],
         "Service.CapabilityBoundingSet": ["CAP_NET_ADMIN CAP_NET_RAW"],
@@ -85,8 +88,9 @@ def test_unit_parses_as_ini():
 
 
 def test_default_paths_match_the_code():
-    from vrrpd.defaults import DEFAULT_CONFIG_PATH, DEFAULT_CONTROL_SOCKET
+    from vrrpd.defaults import DEFAULT_CONFIG_PATH, DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIRECTORY
 
     d = directives()
     assert str(DEFAULT_CONFIG_PATH) in d["Service.ExecStart"][0]
     assert DEFAULT_CONTROL_SOCKET.parent == Path("/run") / d["Service.RuntimeDirectory"][0]
+    assert Path("/var/lib") / d["Service.StateDirectory"][0] == DEFAULT_STATE_DIRECTORY

@@ -117,31 +117,111 @@ def reload(ctx: click.Context) -> None:
         ctx.exit(1)
 
 
+def _drain_command(ctx: click.Context, command: str, names: tuple[str, ...], every: bool, **args: Any) -> None:
+    """`drain` and `resume`: the daemon's summary on stdout (exit 0), its refusal on stderr (exit 1), or exit 2."""
+    if bool(names) == every:
+        raise click.UsageError(f"name the instances to {command}, or give --all (not both)")
+    timeout = ctx.obj["timeout"] if ctx.obj["timeout_given"] else RELOAD_TIMEOUT  # it may wait for a reload
+    request_args: dict[str, Any] = {"all": True} if every else {"names": list(names)}
+    try:
+        result = request(ctx.obj["socket"], command, timeout=timeout, **request_args, **args)
+    except NotRunning as e:
+        click.echo(f"vrrpctl: {e}", err=True)
+        ctx.exit(2)
+    except ControlError as e:
+        click.echo(str(e), err=True)  # the daemon's sentence as it is: scripts may match on it
+        ctx.exit(1)
+    if not isinstance(result, dict):
+        click.echo(f"vrrpctl: unexpected answer from the daemon: {result!r}", err=True)
+        ctx.exit(1)
+    click.echo(result.get("summary", "?"))
+
+
+@main.command()
+@click.argument("names", metavar="[NAME]...", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Drain every instance.")
+@click.option(
+    "--soft",
+    is_flag=True,
+    help="Stand with priority 1 instead: Master only while no other router is heard, so draining the last router "
+    "keeps the service up.",
+)
+@click.pass_context
+def drain(ctx: click.Context, names: tuple[str, ...], every: bool, soft: bool) -> None:
+    """Take instances out of service for maintenance: a Master hands over at once, and they stay BACKUP.
+
+    \b
+    A drained Master sends one advert with priority 0, as at shutdown, so a backup takes over after its Skew_Time
+    (under one advert interval) rather than Master_Down_Interval; it removes its addresses and never becomes Master
+    while drained, even with no other router left (vrrpd then warns that nobody serves the addresses).
+    --soft: the same priority-0 advert, but the addresses stay until another router has taken over, and it stands
+    with priority 1: any other router wins, and it serves only while none is heard.
+    The drain survives restarts and reloads (the state file $STATE_DIRECTORY/drained.json, by default
+    /var/lib/vrrpd/drained.json), and shows in `vrrpctl status` and `vrrpctl events`. Refused, and nothing
+    drained: an unknown name, an address owner (priority 255), some members of a sync group without the others.
+    Exit status: 0 drained (or drained already), printing which; 1 refused, the reason on stderr; 2 no daemon
+    listening.
+    """
+    _drain_command(ctx, "drain", names, every, soft=soft)
+
+
+@main.command()
+@click.argument("names", metavar="[NAME]...", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Resume every drained instance.")
+@click.pass_context
+def resume(ctx: click.Context, names: tuple[str, ...], every: bool) -> None:
+    """End the drain of instances: they stand with their own priority again.
+
+    \b
+    A resumed backup preempts a lower-priority master as usual (with preempt on: after Master_Down_Interval),
+    and one that has heard no master for a Master_Down_Interval takes over after its Skew_Time.
+    Exit status: 0 resumed (or not drained), printing which; 1 refused, the reason on stderr; 2 no daemon listening.
+    """
+    _drain_command(ctx, "resume", names, every)
+
+
+EVENT_TYPES = ("transition", "priority", "drain", "reload")
+
+
 @main.command()
 @click.option(
     "--replay", default=0, show_default=True, type=click.IntRange(min=0), help="First print the last N events kept."
 )
-@click.option("--count", type=click.IntRange(min=1), help="Exit after printing N transitions.")
+@click.option(
+    "--type",
+    "types",
+    multiple=True,
+    type=click.Choice(EVENT_TYPES),
+    help="Print only events of this type (repeatable). Default: every type.",
+)
+@click.option("--count", type=click.IntRange(min=1), help="Exit after printing N events (gaps not counted).")
 @click.pass_context
-def events(ctx: click.Context, replay: int, count: int | None) -> None:
-    """Follow the daemon's transitions: one JSON object per line, in order, until interrupted.
+def events(ctx: click.Context, replay: int, types: tuple[str, ...], count: int | None) -> None:
+    """Follow the daemon's events: one JSON object per line, in order, until interrupted.
 
     \b
     {"type": "transition", "seq": 7, "time": "...Z", "timestamp": ..., "kind": "instance", "name": "gw-v4",
      "old": "BACKUP", "new": "MASTER", "reason": "...", "priority": 150, "vrid": 51, ...}
     Sync group events: "kind": "group", "priority": 0, "members": [...] (no vrid, interface, family).
-    new is MASTER, BACKUP, FAULT or STOP (the daemon stopped the instance or group). A reader too slow to keep up
-    gets {"type": "gap", "missed": N, "first_seq": A, "last_seq": B} where events were dropped for it.
-    Exit status: 0 on Ctrl-C or after --count transitions, 1 when the daemon ends the stream or cannot be reached.
+    new is MASTER, BACKUP, FAULT or STOP (the daemon stopped the instance or group).
+    {"type": "priority", ..., "name": "gw-v4", "old": 150, "new": 100, "reason": "base 150, track script chk -50", ...}
+    {"type": "drain", ..., "name": "gw-v4", "mode": "hard", "soft" or "resumed", "reason": "vrrpctl drain", ...}
+    {"type": "reload", ..., "result": "applied", "error": null, "generation": 2, "unchanged": 3, "changed": 1, ...}
+    A reader too slow to keep up gets {"type": "gap", "missed": N, "first_seq": A, "last_seq": B} where events were
+    dropped for it (whatever --type says).
+    Exit status: 0 on Ctrl-C or after --count events, 1 when the daemon ends the stream or cannot be reached.
     """
     printed = 0
     try:
         items = stream(ctx.obj["socket"], "events", timeout=ctx.obj["timeout"], replay=replay)
         next(items)  # the acknowledgement
         for item in items:
+            kind = item.get("type") if isinstance(item, dict) else None
+            if types and kind != "gap" and kind not in types:
+                continue
             sys.stdout.write(json.dumps(item) + "\n")
             sys.stdout.flush()
-            if isinstance(item, dict) and item.get("type") == "transition":
+            if kind != "gap":
                 printed += 1
                 if count is not None and printed >= count:
                     return

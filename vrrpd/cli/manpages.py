@@ -20,7 +20,7 @@ from click.shell_completion import BashComplete, ShellComplete
 from vrrpd import __version__
 from vrrpd.cli import ctl, daemon, roff
 from vrrpd.cli.configpage import config_page
-from vrrpd.defaults import DEFAULT_CONFIG_PATH, DEFAULT_CONTROL_SOCKET
+from vrrpd.defaults import DEFAULT_CONFIG_PATH, DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIRECTORY
 
 PAGES = {"vrrpd": daemon, "vrrpctl": ctl}
 """Each command's page and the module holding its click group (whose docstring says its exit status)."""
@@ -131,6 +131,13 @@ def _files() -> list[str]:
         *roff.tagged(
             roff.italic(str(DEFAULT_CONTROL_SOCKET)),
             ["The default control socket: vrrpd serves it, vrrpctl connects to it (control_socket in the file)."],
+        ),
+        *roff.tagged(
+            roff.italic(str(DEFAULT_STATE_DIRECTORY / "drained.json")),
+            [
+                "The instances drained for maintenance (vrrpctl drain), kept across restarts; in "
+                "$STATE_DIRECTORY instead when that is set (systemd sets it from the unit's StateDirectory=)."
+            ],
         ),
     ]
 

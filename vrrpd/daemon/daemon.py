@@ -31,12 +31,14 @@ from typing import Any
 
 from vrrpd import __version__
 from vrrpd.config import Config
+from vrrpd.config.reload import ReloadPlan
 from vrrpd.daemon.assembly import Assembly, StartupError
+from vrrpd.daemon.drain import Drainer
 from vrrpd.daemon.driver import Driver
 from vrrpd.daemon.model import Instance, Link, Openers
 from vrrpd.daemon.receive import Listener
 from vrrpd.daemon.reload import apply_plan
-from vrrpd.daemon.reloader import Reloader
+from vrrpd.daemon.reloader import Reloader, ReloadOutcome
 from vrrpd.daemon.seam import InstanceSeam
 from vrrpd.daemon.status import daemon_status, summary
 from vrrpd.daemon.syncgroups import SyncGroups
@@ -49,6 +51,7 @@ from vrrpd.net.sysctl import Sysctls
 from vrrpd.protocol import Family, ShutdownRequested
 from vrrpd.services import sdnotify
 from vrrpd.services.control import ControlError, ControlServer, StreamHandler
+from vrrpd.services.drainstate import DrainFile, state_directory
 from vrrpd.services.eventlog import EventLog
 from vrrpd.services.hooks import HookSetupError, Notifier
 from vrrpd.services.logsetup import RateLimitedLogger
@@ -61,7 +64,8 @@ class Daemon(InstanceSeam):
     """One vrrpd: `run()` starts it, waits for SIGTERM/SIGINT (or `request_stop()`), then stops it gracefully.
 
     `netlink`, `openers` and `firewall` default to the real ones (root needed); tests pass the doubles of
-    vrrpd.net.fakes and run a whole daemon without root or side effects."""
+    vrrpd.net.fakes and run a whole daemon without root or side effects. `state_dir` holds the drained state file
+    (default: $STATE_DIRECTORY, else /var/lib/vrrpd; vrrpd.services.drainstate)."""
 
     def __init__(
         self,
@@ -70,6 +74,7 @@ class Daemon(InstanceSeam):
         *,
         openers: Openers | None = None,
         firewall: Firewall | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         self.netlink: AddressManager = netlink or Netlink()
         self.links: dict[tuple[str, Family], Link] = {}
@@ -103,13 +108,18 @@ class Daemon(InstanceSeam):
             self.driver.update_groups,
         )
         self.config = config
+        self.drainer = Drainer(
+            DrainFile(state_dir or state_directory()), self.instances, self.sync, self.driver, self.notifier
+        )
+        """`vrrpctl drain` and `vrrpctl resume`, and the drained state file (vrrpd.daemon.drain)."""
         self._stop = asyncio.Event()
         self.reloader = Reloader(
             Path(config.source),
             lambda: self.config,
-            lambda plan: apply_plan(self, plan),
+            self._apply_plan,
             lambda: summary(self.instances.values()),
             self._loop,
+            on_outcome=self._reloaded,
         )
         """`vrrpctl reload` and SIGHUP (vrrpd.daemon.reloader)."""
 
@@ -121,6 +131,8 @@ class Daemon(InstanceSeam):
         try:
             await self.assembly.build(self.config.instances, self.config.instances)
             self.sync.build({name: inst.router for name, inst in self.instances.items()})
+            self.drainer.load()
+            await self.drainer.prune(self.config)
             for group in self.config.sync_groups:
                 try:
                     self.notifier.add_group(group)
@@ -137,7 +149,12 @@ class Daemon(InstanceSeam):
                 self.firewall.reason = "not needed: every instance accepts (accept_mode or owner)"
             self.control = ControlServer(
                 str(self.config.control_socket),
-                {"status": self.status, "reload": self.reload_request},
+                {
+                    "status": self.status,
+                    "reload": self.reload_request,
+                    "drain": self.drainer.drain,
+                    "resume": self.drainer.resume,
+                },
                 streams={"events": events_stream(self.notifier.events)},
             )
             await self.control.start()
@@ -146,7 +163,7 @@ class Daemon(InstanceSeam):
             raise
         self.scheduler = self.driver.scheduler = Scheduler(self._loop, self.driver.on_deadline, self.driver.slack)
         for inst in self.instances.values():
-            self.run_instance(inst)
+            self.run_instance(inst, "vrrpd started")
         self.monitors.start()
         for link in self.links.values():
             self.listener.attach(link, self.scheduler)
@@ -229,6 +246,30 @@ class Daemon(InstanceSeam):
 
     # --- reload ----------------------------------------------------------------------------------------------------
 
+    async def _apply_plan(self, plan: ReloadPlan) -> None:
+        """A reload carries its plan out while no drain or resume runs; then the drained state file loses what the
+        configuration no longer has (vrrpd.daemon.drain)."""
+        async with self.drainer.lock:
+            try:
+                await apply_plan(self, plan)
+            finally:
+                await self.drainer.prune(self.config)
+
+    def _reloaded(self, outcome: ReloadOutcome) -> None:
+        """Every reload's outcome, in the event stream (`"type": "reload"`)."""
+        self.notifier.events.publish(
+            {
+                "result": outcome.result,
+                "error": outcome.error,
+                "generation": self.reloader.generation,
+                "unchanged": outcome.unchanged,
+                "changed": len(outcome.changed),
+                "added": len(outcome.added),
+                "removed": len(outcome.removed),
+            },
+            "reload",
+        )
+
     async def reload_request(self, request: dict[str, Any] | None = None) -> dict[str, Any]:
         """The control socket's `reload` (`vrrpctl reload`): answered once the reload is done. A rejected file is
         the request's error (its one sentence); a reload that failed in part answers with its `error` set."""
@@ -254,6 +295,7 @@ class Daemon(InstanceSeam):
             notifier=self.notifier,
             firewall=self.firewall,
             sysctls=self.sysctls,
+            drain_state=self.drainer.status(),
         )
 
 

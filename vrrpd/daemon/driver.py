@@ -13,8 +13,8 @@ other members with it (vrrpd.protocol.syncgroup); `apply` carries out the action
   queues one STATUS= update per loop iteration.
 
 Deadlines go to the scheduler (vrrpd.services.scheduler: all of them on one timerfd); `on_deadline` is what it
-calls back. Tracking reaches the routers through `update_tracking`: the effective priority first, then the faults
-or their end.
+calls back. Tracking reaches the routers through `update_tracking`: the effective priority first (a `priority` event
+in the stream, with the trackers that make it), then the faults or their end.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from vrrpd.protocol import (
 )
 from vrrpd.protocol.packet import IPAddress
 from vrrpd.protocol.syncgroup import Coordinated, GroupStateChanged
-from vrrpd.protocol.tracking import TrackerKind, TrackState
+from vrrpd.protocol.tracking import TrackerKind, Tracking, TrackState
 from vrrpd.services import sdnotify
 from vrrpd.services.hooks import Notifier
 from vrrpd.services.logsetup import RateLimitedLogger
@@ -116,7 +116,11 @@ class Driver:
         router, tracking = inst.router, inst.tracking
         priority = tracking.priority
         if priority != router.priority:
-            log.info("%s: effective priority %d -> %d (tracking)", inst.config.name, router.priority, priority)
+            reason = priority_reason(tracking)
+            log.info("%s: effective priority %d -> %d (%s)", inst.config.name, router.priority, priority, reason)
+            if router.state is not State.INITIALIZE:  # a router that has not started has no priority to change yet
+                fields = {"old": router.priority, "new": priority, "reason": reason}
+                self.notifier.record("priority", "instance", inst.config.name, fields)
             self.feed(inst, PriorityChanged(priority))
         faults = tracking.faults
         if faults:
@@ -268,6 +272,25 @@ class Driver:
             inst.ops.put_nowait(SendWire(wire))
             return
         transmit(inst, wire, self.ratelog)
+
+
+TRACKER_WORDS = {TrackerKind.SCRIPT: "track script", TrackerKind.INTERFACE: "interface", TrackerKind.FILE: "track file"}
+
+
+def priority_reason(tracking: Tracking) -> str:
+    """Why the effective priority is what it is, for logs and `priority` events: the base, then each tracker that
+    moves it (``base 150, track script chk_web down -50``), and the clamp when there is one (1..254)."""
+    parts, total = [f"base {tracking.base_priority}"], tracking.base_priority
+    for tracker in tracking.trackers:
+        if contribution := tracking.contribution(tracker):
+            total += contribution
+            state = tracking.states[tracker.key].value
+            if (value := tracking.value(tracker)) is not None:
+                state = f"{state} (value {value})"
+            parts.append(f"{TRACKER_WORDS[tracker.kind]} {tracker.name} {state} {contribution:+d}")
+    if total != tracking.priority:
+        parts.append(f"clamped to {tracking.priority}")
+    return ", ".join(parts)
 
 
 def excluded(inst: Instance) -> tuple[IPAddress, ...]:

@@ -90,6 +90,8 @@ class Reloader:
     summary: Callable[[], str]
     """The daemon's STATUS= line (instances by state)."""
     loop: asyncio.AbstractEventLoop
+    on_outcome: Callable[[ReloadOutcome], None] | None = None
+    """Told every reload's outcome once it is recorded (the daemon's event stream)."""
     generation: int = 1
     """1 for the configuration read at start-up, one more for each reload that changed something."""
     loaded_at: float = field(default_factory=time.time)
@@ -180,6 +182,8 @@ class Reloader:
         finally:
             sdnotify.ready(self.summary())
         self.last = outcome
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
         if outcome.result == "rejected":
             log.error("reload of %s rejected, the running configuration is kept: %s", self.path, outcome.error)
         elif outcome.error is not None:

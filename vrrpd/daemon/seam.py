@@ -25,6 +25,7 @@ from collections.abc import Collection, Mapping, Sequence
 from vrrpd.config import Config, InstanceConfig
 from vrrpd.config.syncgroups import SyncGroupConfig
 from vrrpd.daemon.assembly import AddressDumps, Assembly, StartupError
+from vrrpd.daemon.drain import Drainer
 from vrrpd.daemon.driver import Driver
 from vrrpd.daemon.model import Instance, Link
 from vrrpd.daemon.receive import Listener
@@ -56,6 +57,7 @@ class InstanceSeam:
     listener: Listener
     assembly: Assembly
     monitors: TrackingMonitors
+    drainer: Drainer
     vmacs: VirtualMacs
     scheduler: Scheduler | None
     running_config: Config
@@ -71,11 +73,13 @@ class InstanceSeam:
     def config(self, config: Config) -> None:
         self.running_config = self.sync.config = self.monitors.config = config
 
-    def run_instance(self, inst: Instance) -> None:
+    def run_instance(self, inst: Instance, drained_because: str = "a reload (re)created it") -> None:
         """Set a built instance going: its worker, its tracking's verdict (an interface already down: FAULT from
-        the start), then the router's Startup event (RFC 9568 §6.4.1)."""
+        the start), its drain if the state file has one (`drained_because` says why, in its event), then the
+        router's Startup event (RFC 9568 §6.4.1)."""
         self.worker.start(inst)
         self.driver.update_tracking(inst)
+        self.drainer.apply(inst, drained_because)
         self.driver.feed(inst, Started())
 
     async def ensure_firewall(self, cfgs: Collection[InstanceConfig]) -> None:

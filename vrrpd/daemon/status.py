@@ -16,7 +16,7 @@ from vrrpd.daemon.model import Instance, Link
 from vrrpd.daemon.syncgroups import SyncGroups
 from vrrpd.net.firewall import Firewall
 from vrrpd.net.sysctl import Sysctls
-from vrrpd.protocol import Family
+from vrrpd.protocol import Drain, Family
 from vrrpd.protocol.tracking import TrackerKind
 from vrrpd.services.filetrack import FileMonitor
 from vrrpd.services.hooks import Notifier
@@ -45,6 +45,7 @@ def daemon_status(
     notifier: Notifier,
     firewall: Firewall,
     sysctls: Sysctls,
+    drain_state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "version": __version__,
@@ -58,6 +59,7 @@ def daemon_status(
         "sync_groups": sync.status(now, notifier),
         "firewall": firewall.status(),
         "sysctls": sysctls.status(),
+        "drain_state": drain_state,
     }
 
 
@@ -143,6 +145,8 @@ def instance_status(inst: Instance, now: float, notifier: Notifier) -> dict[str,
             "netlink_errors": inst.netlink_errors,
             "drops": dict(c.drops),
         },
+        # vrrpctl drain: false, true (hard: never Master) or "soft" (Master only while no other router is heard).
+        "drained": drained(r.drain),
     }
 
 
@@ -159,6 +163,11 @@ def owned_status(inst: Instance) -> dict[str, Any]:
     if cfg.routes or cfg.rules:
         shown.update(routes.status(inst))
     return shown
+
+
+def drained(mode: Drain | None) -> bool | str:
+    """An instance's ``drained`` in the status: false, true (hard) or "soft"."""
+    return False if mode is None else True if mode is Drain.HARD else "soft"
 
 
 def family_name(family: Family) -> str:

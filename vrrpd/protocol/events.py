@@ -80,6 +80,29 @@ class GroupBackup:
     """Seconds added to its Master_Down timer: the group's tie-break when two groups each won one member."""
 
 
+class Drain(StrEnum):
+    """How a router is drained (`vrrpctl drain`, the operator taking it out of service for maintenance)."""
+
+    HARD = "hard"
+    """Never Master: a Master hands over at once (priority 0, as at shutdown, RFC 9568 §6.4.3) and stays Backup."""
+    SOFT = "soft"
+    """Stands for election with priority 1: every other router wins, and it serves only while none is heard."""
+
+
+@dataclass(frozen=True, slots=True)
+class Drained:
+    """The operator drained the router (or changed how): see `Drain` and vrrpd.protocol.router. Never an address
+    owner's (priority 255): it owns the addresses, there is nobody to hand them to (RFC 9568 §5.2.4)."""
+
+    mode: Drain
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """The operator ended the router's drain: it stands with its effective priority again (and preempts, if it
+    does, as usual)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Reconfigured:
     """A configuration reload changed this router's parameters in place. Its VRID, family, version, owner status
@@ -100,6 +123,8 @@ Input = (
     | GroupMaster
     | GroupBackup
     | Reconfigured
+    | Drained
+    | Resumed
 )
 
 

@@ -21,18 +21,32 @@ Rules this module keeps:
   timer expiry, the owner's start) it sets `wants_master` and stays Backup; the group (vrrpd.protocol.syncgroup)
   then moves every member with `GroupMaster`, or takes them out with `GroupBackup`. `defers` records that the
   Master_Down timer was last restarted by a master this router must not preempt (§6.4.2), which holds the group.
+- Drain (`vrrpctl drain`, `Drained` / `Resumed`: the operator takes the router out of service; never an address
+  owner, which has nobody to hand its addresses to). Hard: a Master hands over at once the way a stopping Master
+  does (§6.4.3: one advert with priority 0, so a Backup takes over after its Skew_Time rather than
+  Master_Down_Interval, §6.4.2), removes its addresses and stays Backup; a drained Backup follows whatever master
+  it hears and never becomes Master: its Master_Down timer running out restarts it (and says, as a warning, that
+  nobody serves the addresses). Soft: it stands for election with priority 1 (`election_priority`), so every other
+  router wins and it is Master only while no other router is heard. A soft-drained Master sends the same priority-0
+  advert (a Backup takes over after Skew_Time, whatever its preempt setting: Skew_Time is shorter than one advert
+  interval, and our next advert comes one interval later) but keeps its addresses and goes on advertising priority
+  1 until another router's advert takes them over (§6.4.3): drained alone, it goes on serving, with no gap. Resume:
+  the effective priority is in force again; a Backup preempts as usual (its timer runs out on a lower master's
+  adverts), and one that has heard no master for a Master_Down_Interval takes over after Skew_Time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from vrrpd.protocol.constants import OWNER_PRIORITY
+from vrrpd.protocol.constants import MIN_PRIORITY, OWNER_PRIORITY
 from vrrpd.protocol.events import (
     Action,
     AddAddresses,
     AdvertReceived,
     Announce,
+    Drain,
+    Drained,
     Faulted,
     GroupBackup,
     GroupMaster,
@@ -42,6 +56,7 @@ from vrrpd.protocol.events import (
     Reconfigured,
     Recovered,
     RemoveAddresses,
+    Resumed,
     SendAdvert,
     ShutdownRequested,
     Started,
@@ -89,6 +104,8 @@ class VirtualRouter:
         """Sync group member only: the RFC would make it Master now (timer expired, or owner); the group decides."""
         self.defers = False
         """Backup whose Master_Down timer was last restarted by a master it must not preempt (§6.4.2)."""
+        self.drain: Drain | None = None
+        """The operator's drain (`Drained`), or None: see the module's docstring."""
         self.counters = Counters()
         self._last_advert: Advert | None = None
         self._last_advert_config: RouterConfig | None = None
@@ -98,12 +115,18 @@ class VirtualRouter:
     # --- public API -------------------------------------------------------------------------------------
 
     @property
+    def election_priority(self) -> int:
+        """The priority this router stands for election with: the effective one, or 1 while soft-drained (every
+        other router wins). A hard-drained router never stands; its timers keep its effective priority."""
+        return MIN_PRIORITY if self.drain is Drain.SOFT else self.priority
+
+    @property
     def skew_time(self) -> float:
-        return skew_time(self.priority, self.master_adver_interval_cs, self.config.version)
+        return skew_time(self.election_priority, self.master_adver_interval_cs, self.config.version)
 
     @property
     def master_down_interval(self) -> float:
-        return master_down_interval(self.priority, self.master_adver_interval_cs, self.config.version)
+        return master_down_interval(self.election_priority, self.master_adver_interval_cs, self.config.version)
 
     @property
     def conflict(self) -> str | None:
@@ -151,7 +174,7 @@ class VirtualRouter:
         return self._last_advert
 
     def _send(self, actions: list[Action], priority: int | None = None) -> None:
-        priority = self.priority if priority is None else priority
+        priority = self.election_priority if priority is None else priority
         self.counters.adverts_sent += 1
         if priority == 0:
             self.counters.priority_zero_sent += 1
@@ -169,7 +192,7 @@ class VirtualRouter:
             self.adver_at = None
         if new is State.MASTER:
             self.counters.became_master += 1
-            self._saw_master(self.primary_address, self.priority, None)
+            self._saw_master(self.primary_address, self.election_priority, None)
         elif new is not State.BACKUP:
             self.master_address = self.master_priority = self.master_seen_at = None
         self.counters.transitions += 1
@@ -298,6 +321,18 @@ class VirtualRouter:
     def _on_timer_backup(self, event: TimerExpired, now: float, actions: list[Action]) -> None:
         if self.master_down_at is None or now < self.master_down_at:
             return
+        if self.drain is Drain.HARD:
+            # Drained: never Master. The timer restarts, so that a resume finds it running (and the warning repeats).
+            self.master_down_at = now + self.master_down_interval
+            actions.append(
+                Log(
+                    "warning",
+                    "drained_unserved",
+                    f"VRID {self.config.vrid}: no master heard for Master_Down_Interval, and this router is drained: "
+                    "it stays BACKUP, so nobody serves the virtual addresses (vrrpctl resume lets it take over)",
+                )
+            )
+            return
         if self.master_hold_until is not None and now < self.master_hold_until:
             self.master_down_at = self.master_hold_until  # startup_delay: not yet
             return
@@ -328,8 +363,9 @@ class VirtualRouter:
             self.wants_master = self.defers = False
             self._saw_master(event.src, 0, now)
             return
-        lower = advert.priority < self.priority
-        if lower and self.config.preempt and self.config.preempt_delay > 0:
+        lower = advert.priority < self.election_priority
+        preempts = self.config.preempt and self.drain is None  # drained: follow whatever master is heard
+        if lower and preempts and self.config.preempt_delay > 0:
             if self.preempt_hold_until is None:
                 self.preempt_hold_until = now + self.config.preempt_delay
                 actions.append(
@@ -343,7 +379,7 @@ class VirtualRouter:
         elif not lower:
             self.preempt_hold_until = None
         held = self.preempt_hold_until is not None and now < self.preempt_hold_until
-        if not self.config.preempt or not lower or held:
+        if not preempts or not lower or held:
             # §6.4.2: adopt the master's interval (v3 only; v2 intervals match or were dropped), which also
             # recomputes Skew_Time and Master_Down_Interval, and restart Master_Down_Timer.
             if self.config.version == 3:
@@ -366,9 +402,8 @@ class VirtualRouter:
             return
         # §6.4.3: step down on a higher priority, or an equal one from a higher primary address compared as
         # an unsigned integer in network byte order (RFC 9568).
-        if advert.priority > self.priority or (
-            advert.priority == self.priority and int(event.src) > int(self.primary_address)
-        ):
+        mine = self.election_priority
+        if advert.priority > mine or (advert.priority == mine and int(event.src) > int(self.primary_address)):
             actions.append(RemoveAddresses(self.config.addresses))
             if self.config.version == 3:
                 self.master_adver_interval_cs = advert.interval_cs
@@ -393,10 +428,11 @@ class VirtualRouter:
     def _on_priority(self, event: PriorityChanged, now: float, actions: list[Action]) -> None:
         if not 1 <= event.priority <= OWNER_PRIORITY:
             raise ValueError(f"effective priority {event.priority} outside 1..255")
-        changed = event.priority != self.priority
+        before = self.election_priority
         self.priority = event.priority
-        if changed and self.state is State.MASTER:
+        if self.election_priority != before and self.state is State.MASTER:
             # Tell the backups now rather than one interval later, so a preempting backup reacts at once.
+            self._saw_master(self.primary_address, self.election_priority, None)  # the master seen is us, as we are
             self._send(actions)
             self.adver_at = now + self.config.advert_interval_cs / 100
 
@@ -415,6 +451,8 @@ class VirtualRouter:
     def _on_group_master(self, event: GroupMaster, now: float, actions: list[Action]) -> None:
         if self.master_hold_until is not None and now < self.master_hold_until:
             return  # startup_delay holds this member, whatever its group says (the group checks it first)
+        if self.drain is Drain.HARD:
+            return  # never Master while drained (the group never asks: a drained member never wants Master)
         self._become_master(now, event.reason, actions)
 
     def _on_group_backup(self, event: GroupBackup, now: float, actions: list[Action]) -> None:
@@ -447,6 +485,47 @@ class VirtualRouter:
                 actions.append(Announce(added))  # §8.1.2: after the addresses are in place, as on becoming Master
 
 
+    def _on_drained(self, event: Drained, now: float, actions: list[Action]) -> None:
+        if self.config.is_owner:
+            raise ValueError("an address owner (priority 255) cannot be drained: nobody can take its addresses")
+        old, self.drain = self.drain, event.mode
+        if old is event.mode:
+            return
+        if self.state is State.BACKUP and event.mode is Drain.HARD:
+            self.wants_master = False  # a sync group member no longer wants Master: its timer runs again
+            if self.master_down_at is None:
+                self.master_down_at = now + self.master_down_interval
+        if self.state is not State.MASTER:
+            return
+        if event.mode is Drain.HARD:
+            # §6.4.3 as at shutdown: priority 0, so a Backup takes over after Skew_Time; then Backup, for good.
+            self._leave_master(actions)
+            self._set_state(State.BACKUP, "drained: handed over with priority 0", actions)
+            self.master_down_at = now + self.master_down_interval
+            self.master_address = self.master_priority = self.master_seen_at = None
+            return
+        # Soft: the same priority 0 (a Backup takes over after its Skew_Time, shorter than one interval, before our
+        # next advert), but the addresses stay until another router's advert takes them over (§6.4.3).
+        self._send(actions, priority=0)
+        self.adver_at = now + self.config.advert_interval_cs / 100
+        self._saw_master(self.primary_address, self.election_priority, None)
+
+    def _on_resumed(self, event: Resumed, now: float, actions: list[Action]) -> None:
+        old, self.drain = self.drain, None
+        if old is None:
+            return
+        if self.state is State.MASTER:  # soft-drained Master: its own priority again, told to the backups at once
+            self._send(actions)
+            self.adver_at = now + self.config.advert_interval_cs / 100
+            self._saw_master(self.primary_address, self.priority, None)
+        elif self.state is State.BACKUP and old is Drain.HARD and self.master_down_at is not None:
+            seen = self.master_seen_at
+            if seen is None or self.master_priority == 0 or now - seen >= self.master_down_interval:
+                # Nobody has served for a Master_Down_Interval (or the master said it leaves): take over after
+                # Skew_Time, as on a priority-0 advert (§6.4.2), rather than wait a whole interval more.
+                self.master_down_at = min(self.master_down_at, now + self.skew_time)
+
+
 _Handler = Callable[[VirtualRouter, Input, float, list[Action]], None]
 _R = VirtualRouter
 _NONE: frozenset[State] = frozenset()
@@ -468,6 +547,8 @@ TRANSITIONS: dict[tuple[State, type], tuple[_Handler, frozenset[State]]] = {
     (State.INITIALIZE, GroupMaster): (_R._ignore, _NONE),
     (State.INITIALIZE, Reconfigured): (_R._on_reconfigured, _NONE),
     (State.INITIALIZE, GroupBackup): (_R._ignore, _NONE),
+    (State.INITIALIZE, Drained): (_R._on_drained, _NONE),
+    (State.INITIALIZE, Resumed): (_R._on_resumed, _NONE),
     (State.BACKUP, Started): (_R._ignore, _NONE),
     (State.BACKUP, ShutdownRequested): (_R._on_shutdown_backup, _to(State.INITIALIZE)),
     (State.BACKUP, AdvertReceived): (_R._on_advert_backup, _NONE),
@@ -478,6 +559,8 @@ TRANSITIONS: dict[tuple[State, type], tuple[_Handler, frozenset[State]]] = {
     (State.BACKUP, GroupMaster): (_R._on_group_master, _to(State.MASTER)),
     (State.BACKUP, Reconfigured): (_R._on_reconfigured, _NONE),
     (State.BACKUP, GroupBackup): (_R._ignore, _NONE),
+    (State.BACKUP, Drained): (_R._on_drained, _NONE),
+    (State.BACKUP, Resumed): (_R._on_resumed, _NONE),
     (State.MASTER, Started): (_R._ignore, _NONE),
     (State.MASTER, ShutdownRequested): (_R._on_shutdown_master, _to(State.INITIALIZE)),
     (State.MASTER, AdvertReceived): (_R._on_advert_master, _to(State.BACKUP)),
@@ -488,6 +571,8 @@ TRANSITIONS: dict[tuple[State, type], tuple[_Handler, frozenset[State]]] = {
     (State.MASTER, GroupMaster): (_R._ignore, _NONE),
     (State.MASTER, Reconfigured): (_R._on_reconfigured, _NONE),
     (State.MASTER, GroupBackup): (_R._on_group_backup, _to(State.BACKUP)),
+    (State.MASTER, Drained): (_R._on_drained, _to(State.BACKUP)),
+    (State.MASTER, Resumed): (_R._on_resumed, _NONE),
     (State.FAULT, Started): (_R._ignore, _NONE),
     (State.FAULT, ShutdownRequested): (_R._on_shutdown_backup, _to(State.INITIALIZE)),
     (State.FAULT, AdvertReceived): (_R._ignore, _NONE),
@@ -498,4 +583,6 @@ TRANSITIONS: dict[tuple[State, type], tuple[_Handler, frozenset[State]]] = {
     (State.FAULT, GroupMaster): (_R._ignore, _NONE),
     (State.FAULT, Reconfigured): (_R._on_reconfigured, _NONE),
     (State.FAULT, GroupBackup): (_R._ignore, _NONE),
+    (State.FAULT, Drained): (_R._on_drained, _NONE),
+    (State.FAULT, Resumed): (_R._on_resumed, _NONE),
 }

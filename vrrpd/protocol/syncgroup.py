@@ -44,6 +44,10 @@ Semantics:
   other group comes back first and takes every VIP; this one then defers. It settles the usual case where
   one host's addresses are lower on every link; if the orders differ between links, timing decides.
   Configure the same router highest on every member.
+- Drain. A hard-drained member never wants Master, so it holds its group in Backup ("member X is drained"); one
+  drained while Master leaves it (priority 0), and its group takes the others out with it. Soft-drained members
+  stand with priority 1 each, so the peer group wins every member's election when there is one. The daemon drains
+  a group's members together (`vrrpctl drain` refuses some of them only).
 - Trackers of the group itself are fault trackers only (a group has no priority of its own to weigh).
   A group script that has not reported yet holds the group like a failed one (group FAULT, members Backup),
   as a member's own unreported fault script holds it through that member's FAULT (issue #12; keepalived's
@@ -60,6 +64,7 @@ from dataclasses import dataclass, field
 
 from vrrpd.protocol.events import (
     Action,
+    Drain,
     GroupBackup,
     GroupMaster,
     Input,
@@ -127,6 +132,8 @@ class SyncGroup:
             if router.state is State.INITIALIZE:
                 return f"member {name} is not running"
         for name, router in self.members.items():
+            if router.state is State.BACKUP and router.drain is Drain.HARD:
+                return f"member {name} is drained"
             if router.state is State.BACKUP and router.master_hold_until is not None and now < router.master_hold_until:
                 return f"member {name} is in its startup_delay"
             if router.state is State.BACKUP and router.defers:

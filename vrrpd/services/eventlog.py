@@ -1,4 +1,5 @@
-"""The ordered event stream: every transition, numbered, kept in memory and fanned out to followers.
+"""The ordered event stream: every transition, drain, priority change and reload, numbered, kept in memory and fanned
+out to followers.
 
 keepalived's only ordered channel is its notify FIFO, which a slow reader blocks and a restart loses; here it is a
 stream on the control socket (`vrrpctl events`), one JSON object per line:
@@ -9,7 +10,14 @@ stream on the control socket (`vrrpctl events`), one JSON object per line:
 
 `kind` is "instance" (or "group", for sync groups); `new` is MASTER, BACKUP, FAULT or STOP (the daemon stopped
 the instance), `old` the same or INITIALIZE for the first transition after start. `seq` starts at 1 and has no
-holes in what the daemon produced, so a follower can see what it missed.
+holes in what the daemon produced, so a follower can see what it missed. Events of other types share the numbering
+and the stamps (`type` tells them apart; README.md, "Notify hooks and events", has every field):
+
+    {"type": "priority", ..., "kind": "instance", "name": "gw-v4", "old": 150, "new": 100,
+     "reason": "base 150, track script chk_web down -50", "vrid": 51, "interface": "eth0", "family": "IPv4"}
+    {"type": "drain", ..., "kind": "instance", "name": "gw-v4", "mode": "hard", "reason": "vrrpctl drain", ...}
+    {"type": "reload", ..., "result": "applied", "error": null, "generation": 2, "unchanged": 3, "changed": 1,
+     "added": 0, "removed": 0}
 
 A follower never slows the daemon: publishing only appends to each follower's bounded queue. When a follower's
 queue is full, the events that do not fit are dropped for that follower and it gets one
@@ -111,12 +119,13 @@ class EventLog:
         self.seq = 0
         """The last sequence number given out (0: none yet)."""
 
-    def publish(self, fields: dict[str, Any]) -> Event:
-        """Number and stamp `fields` (kind, name, old, new, ...), keep the event, and queue it for every follower."""
+    def publish(self, fields: dict[str, Any], event_type: str = "transition") -> Event:
+        """Number and stamp `fields` (kind, name, old, new, ...) as an event of `event_type`, keep it, and queue it
+        for every follower."""
         self.seq += 1
         now = self.clock()
         event: Event = {
-            "type": "transition",
+            "type": event_type,
             "seq": self.seq,
             "time": iso_time(now),
             "timestamp": round(now, 6),

@@ -462,6 +462,18 @@ class Notifier:
             subject.runner.submit(Transition(kind, name, old, new, reason, priority, event["seq"], extra))
         return event
 
+    def record(self, event_type: str, kind: str, name: str, fields: dict[str, Any]) -> dict[str, Any] | None:
+        """Publish an event other than a transition (a drain, a priority change) about a registered instance or
+        group, with its identifying fields (vrid, interface, family; a group's members) after `fields`. Runs no
+        hook, and never raises (as `transition`)."""
+        try:
+            subject = self.subjects.get((kind, name))
+            extra = subject.event_fields if subject is not None else {}
+            return self.events.publish({"kind": kind, "name": name, **fields, **extra}, event_type)
+        except Exception:
+            log.exception("%s %s: cannot record the %s event", kind, name, event_type)
+            return None
+
     def run_hooks(self, kind: str, name: str, event: Mapping[str, Any], reason: str, priority: int) -> None:
         """Queue the hooks of a transition recorded without them (`transition(hooks=False)`), with its sequence
         number and states, and the reason and priority of now."""

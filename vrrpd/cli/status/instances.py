@@ -1,4 +1,4 @@
-"""The instance table of `vrrpctl status`, then a line for each instance in FAULT or in an owner conflict."""
+"""The instance table of `vrrpctl status`, then a line for each instance in FAULT, in an owner conflict or drained."""
 
 from __future__ import annotations
 
@@ -31,6 +31,11 @@ def render_instances(instances: list[dict[str, Any]]) -> list[str]:
             age = inst.get("conflict_age")
             seen = f" (last seen {seconds(age, digits=1)} ago)" if age is not None else ""
             lines.append(f"{inst.get('name', '?')}: CONFLICT: {inst['conflict']}{seen}")
+        drained = inst.get("drained")
+        if drained:
+            name = inst.get("name", "?")
+            what = "Master only while no other router is heard" if drained == "soft" else "never Master"
+            lines.append(f"{name}: drained{' (soft)' if drained == 'soft' else ''}: {what} (vrrpctl resume {name})")
     return lines
 
 
