@@ -5,9 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Python build deps (systemd-python compiles against libsystemd), lab tools for netns tests and the demo,
-# keepalived and FRR as reference peers, nftables for Accept_Mode.
+# keepalived and FRR as reference peers, nftables for Accept_Mode, prometheus for promtool (its server never runs
+# in the root namespace).
 PKGS=(python3 python3-venv python3-dev gcc pkg-config libsystemd-dev iproute2 iputils-ping
-      keepalived frr nftables tshark tcpdump arping ndisc6 procps systemd groff-base)
+      keepalived frr nftables tshark tcpdump arping ndisc6 procps systemd groff-base
+      prometheus)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -30,10 +32,10 @@ if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    # keepalived and FRR are only ever run by our tests inside namespaces; keep them from starting at boot too.
+    # keepalived, FRR and prometheus are only ever run by our tests inside namespaces; keep them from starting at boot too.
     # Not only when systemd is running: in a chroot or container image build (no /run/systemd/system) the
     # packages still enable their units, and systemctl then edits the symlinks offline.
-    systemctl disable --quiet keepalived.service frr.service 2>/dev/null || true
+    systemctl disable --quiet keepalived.service frr.service prometheus.service 2>/dev/null || true
 fi
 
 if [[ ! -x .venv/bin/python ]]; then
