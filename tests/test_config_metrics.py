@@ -3,6 +3,8 @@ everything else refused with one sentence naming file, key and line."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from vrrpd.config import ConfigError, parse_config
@@ -69,3 +71,11 @@ def test_listen_must_be_a_string_and_is_required_and_other_keys_are_refused():
         parse_config(config_with("  listen: 198.51.100.7:9650\n  port: 1\n"), "f.yaml")
     with pytest.raises(ConfigError, match=r"metrics \(line 3\): expected a mapping"):
         parse_config(f"{INSTANCES}metrics: 198.51.100.7:9650\n", "f.yaml")
+
+
+def test_the_commented_example_in_etc_vrrpd_yaml_validates_once_uncommented():
+    text = (Path(__file__).resolve().parent.parent / "etc" / "vrrpd.yaml").read_text()
+    start = text.index("# metrics:\n")
+    block = text[start : text.index("\n\n", start)].splitlines()
+    example = "\n".join(line[2:] for line in block if not line.lstrip("# ").startswith("#"))
+    assert parse_config(f"{INSTANCES}{example}\n", "etc/vrrpd.yaml").metrics == MetricsConfig("198.51.100.7", 9650)
