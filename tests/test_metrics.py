@@ -23,6 +23,7 @@ from vrrpd import __version__
 from vrrpd.config import parse_config
 from vrrpd.config.metrics import MetricsConfig
 from vrrpd.services.metrics import STATES, metrics_registry
+from vrrpd.services.metrics_http import render
 
 GOLDEN = Path(__file__).parent / "golden" / "status" / "status.json"
 
@@ -233,3 +234,31 @@ def test_golden_status_copy_is_not_changed_by_a_scrape():
     before = copy.deepcopy(status)
     exposition(status)
     assert status == before
+
+
+def test_render_in_slices_gives_generate_latest_bytes_and_lets_the_loop_run_between():
+    status = golden_status()
+    status["instances"] = [dict(inst, name=f"{inst['name']}-{i}") for i in range(20) for inst in status["instances"]]
+    status["config"]["reloads"] = {"applied": 1, "rejected": 2}
+    registry = metrics_registry(lambda: status)
+
+    async def body() -> tuple[bytes, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.get_running_loop().create_task(ticker())
+        await asyncio.sleep(0)
+        before = ticks
+        text = await render(registry, slice_size=16)
+        task.cancel()
+        return text, ticks - before
+
+    text, ticks = asyncio.run(body())
+    assert text == generate_latest(registry)
+    samples_count = sum(len(f.samples) for f in registry.collect())
+    assert ticks >= samples_count // 16  # the loop ran at least once per slice
