@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from daemoncase import started
+from daemoncase import started, until
 from hosttools import required_tool
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -143,7 +143,7 @@ instances:
     interface: eth0
     vrid: 1
     priority: 150
-    advert_interval: 0.05
+    advert_interval: 0.5
     virtual_addresses: [198.51.100.101/24]
     track_interfaces: [{interface: eth0, weight: -10}]
     track_scripts: [{name: ok, weight: -20}]
@@ -176,7 +176,8 @@ def test_a_running_daemon_serves_its_own_status_and_the_counters_move(caplog):
             first = samples(text)
             a = case.daemon.status()["instances"][0]
             assert first["vrrpd_instance_state", labels_of(a, state="BACKUP")] == 1
-            await asyncio.sleep(0.4)  # a's Master_Down_Interval (3 x 50 ms + skew) passes: it takes over
+            # a's Master_Down_Interval (3 x 0.5 s + skew) passes: it takes over.
+            await until(lambda: case.daemon.status()["instances"][0]["state"] == "MASTER", 5)
             status = case.daemon.status()
             after = samples((await scrape(host, port))[2])
             a = status["instances"][0]
