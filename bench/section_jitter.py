@@ -41,27 +41,37 @@ METRICS_PORT = 9650
 SCRAPE_LOAD = "scrape 1/s"
 SCRAPER = """
 import sys, time, urllib.request
-url, failures = sys.argv[1], 0
+url = sys.argv[1]
 while True:
     started = time.monotonic()
     try:
         with urllib.request.urlopen(url, timeout=5) as answer:
-            answer.read()
+            print("ok", len(answer.read()), flush=True)
     except OSError as exc:
-        failures += 1
-        print("scrape failed:", exc, flush=True)
+        print("failed", exc, flush=True)
     time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
 """
 
 
 @contextlib.contextmanager
-def scraping(obs: Host, url: str) -> Iterator[None]:
-    """A Prometheus-like scraper in the observer namespace: GET `url` once a second while the block runs."""
-    proc = obs.popen([sys.executable, "-c", SCRAPER, url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def scraping(obs: Host, url: str, res: Results) -> Iterator[None]:
+    """A Prometheus-like scraper in the observer namespace: GET `url` once a second while the block runs; how many
+    scrapes answered goes to the report's notes (a window whose scrapes all failed measured nothing)."""
+    out = obs.lab.workdir / "scrapes.log"
+    with out.open("wb") as sink:
+        proc = obs.popen([sys.executable, "-c", SCRAPER, url], stdout=sink, stderr=subprocess.STDOUT)
     try:
         yield
     finally:
         obs.stop(proc)
+        lines = out.read_text(errors="replace").splitlines()
+        ok = [line for line in lines if line.startswith("ok ")]
+        size = ok[-1].split()[1] if ok else "-"
+        failed = next((line for line in reversed(lines) if not line.startswith("ok ")), "")
+        res.notes.append(
+            f"jitter scrape 1/s: {len(ok)} of {len(lines)} scrapes of {url} answered ({size} bytes){failed and '; '}"
+            f"{failed[:200]}"
+        )
 
 
 def run(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
@@ -86,7 +96,7 @@ def run(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
                 if load == "cpu hog":
                     burden: contextlib.AbstractContextManager[Any] = Hog()
                 elif load == SCRAPE_LOAD:
-                    burden = scraping(obs, f"http://{R1}:{METRICS_PORT}/metrics")
+                    burden = scraping(obs, f"http://{R1}:{METRICS_PORT}/metrics", res)
                 else:
                     burden = contextlib.nullcontext()
                 with burden:

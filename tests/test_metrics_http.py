@@ -5,9 +5,11 @@ connection cap, and a flood that neither stalls the loop nor keeps connections."
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Awaitable, Callable
 
+from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from vrrpd.services.metrics import metrics_registry
@@ -62,6 +64,30 @@ def test_get_metrics_answers_the_exposition_and_closes():
         assert f"Content-Length: {len(text.encode())}" in head
         names = {f.name for f in text_string_to_metric_families(text)}
         assert {"vrrpd_instance_state", "vrrpd_adverts_sent", "vrrpd_build_info"} <= names
+
+    serve(body)
+
+
+def test_a_large_answer_arrives_whole_before_the_close():
+    status = dict(STATUS, instances=[dict(STATUS["instances"][0], name=f"v{i}") for i in range(1000)])
+
+    async def body(server: MetricsServer) -> None:
+        server.registry = metrics_registry(lambda: status)
+        # A small receive buffer and a late first read, as a scraper across a slow link: the whole answer must
+        # arrive before the close (over the lab's veth, bench/section_jitter.py, an abort after drain() cut it).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, server.address)
+        reader, writer = await asyncio.open_connection(sock=sock)
+        writer.write(b"GET /metrics HTTP/1.1\r\n\r\n")
+        await asyncio.sleep(0.3)
+        answer = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        head, _, text = answer.partition(b"\r\n\r\n")
+        length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        assert length > 256 * 1024 and len(text) == length  # more than the transport's high-water mark
+        assert text == generate_latest(server.registry)
 
     serve(body)
 

@@ -17,7 +17,6 @@ Other paths get 404, other methods 405, a head that is not HTTP 400; bodies are 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterator
 
@@ -98,20 +97,22 @@ class MetricsServer:
         task.add_done_callback(self.connections.discard)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        closed = False
         try:
             async with asyncio.timeout(self.timeout):
                 status, body, head_only = await self._answer(reader)
                 if status is not None:
                     await self._send(writer, status, body, head_only)
-        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
-            pass  # a slow, vanished or half-talking client: nothing to answer
-        finally:
-            if writer.transport.get_write_buffer_size():
-                writer.transport.abort()  # an answer it does not read: dropped, not kept
-            else:
+                # close() sends what is still buffered (drain() returns at the high-water mark, not at empty), then
+                # closes; within the timeout, so a client that stops reading cannot hold its answer here.
                 writer.close()
-            with contextlib.suppress(Exception):
                 await writer.wait_closed()
+                closed = True
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+            pass  # a slow, vanished or half-talking client
+        finally:
+            if not closed:
+                writer.transport.abort()  # what it did not take is dropped, not kept
 
     async def _answer(self, reader: asyncio.StreamReader) -> tuple[int | None, bytes, bool]:
         try:
