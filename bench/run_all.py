@@ -22,8 +22,9 @@ cpu       CPU (utime+stime of every process in the daemon's namespace, from /pro
 rss1000   RSS/PSS with 1000 instances (IPv6, 250 VRIDs on each of 4 interfaces), daemon alone, all master, 1 s.
 jitter    Advert interval jitter on the wire, 100 instances at 10 ms, subject master + keepalived backup: tcpdump in an
           observer namespace (kernel timestamps, nanosecond pcap) records the master's adverts; deviation of each
-          VRID's consecutive adverts from the configured interval. `--jitter` seconds idle, then as long again with one
-          busy-loop process pinned to each CPU (started and killed by PID here). One daemon at a time.
+          VRID's consecutive adverts from the configured interval. `--jitter` seconds idle, then (vrrpd) as long again
+          with the observer scraping its /metrics once a second, then as long again with one busy-loop process pinned
+          to each CPU (started and killed by PID here). One daemon at a time.
 soak      False failovers over `--soak` seconds (hog on for the second half): 100 instances at 10 ms, a vrrpd pair and
           a keepalived pair side by side; any advert from a backup is a false failover (counted per VRID and episode).
 vip       VIP bring-up: the subject starts alone (0.1 s interval), becomes master; time from its first advert on the

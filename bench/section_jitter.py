@@ -2,25 +2,76 @@
 
 The subject is master, keepalived the backup; tcpdump in an observer namespace (kernel timestamps, nanosecond pcap)
 records the adverts, and each VRID's consecutive adverts are set against the interval. `--jitter` seconds idle, then
-as long again under the CPU hog. One daemon at a time. The distributions go into the report as ASCII histograms, and
-as a PNG where matplotlib happens to be installed.
+(vrrpd only, whose exporter listens throughout, issue #15) as long again with the observer scraping /metrics once a
+second, then as long again under the CPU hog. One daemon at a time. The distributions go into the report as ASCII
+histograms, and as a PNG where matplotlib happens to be installed.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import failover as fo  # puts netns-tests/ (lab.py) on sys.path; isort keeps it above the from-imports
 from cpuhog import Hog
 from figures import Results, fmt, md_table
-from lab import Lab
+from lab import Host, Lab
 from progress import log
-from subjects import BACKUP_PRIO, MASTER_PRIO, OBS, R1, R2, instances, make_subject, run_labs, start_pair
+from subjects import (
+    BACKUP_PRIO,
+    MASTER_PRIO,
+    OBS,
+    R1,
+    R2,
+    VrrpdSubject,
+    instances,
+    make_subject,
+    run_labs,
+    start_pair,
+)
 from wire import Tcpdump, histogram, jitter_stats, summarize_devs
+
+METRICS_PORT = 9650
+SCRAPE_LOAD = "scrape 1/s"
+SCRAPER = """
+import sys, time, urllib.request
+url = sys.argv[1]
+while True:
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            print("ok", len(answer.read()), flush=True)
+    except OSError as exc:
+        print("failed", exc, flush=True)
+    time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+"""
+
+
+@contextlib.contextmanager
+def scraping(obs: Host, url: str, res: Results) -> Iterator[None]:
+    """A Prometheus-like scraper in the observer namespace: GET `url` once a second while the block runs; how many
+    scrapes answered goes to the report's notes (a window whose scrapes all failed measured nothing)."""
+    out = obs.lab.workdir / "scrapes.log"
+    with out.open("wb") as sink:
+        proc = obs.popen([sys.executable, "-c", SCRAPER, url], stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        yield
+    finally:
+        obs.stop(proc)
+        lines = out.read_text(errors="replace").splitlines()
+        ok = [line for line in lines if line.startswith("ok ")]
+        size = ok[-1].split()[1] if ok else "-"
+        failed = next((line for line in reversed(lines) if not line.startswith("ok ")), "")
+        res.notes.append(
+            f"jitter scrape 1/s: {len(ok)} of {len(lines)} scrapes of {url} answered ({size} bytes){failed and '; '}"
+            f"{failed[:200]}"
+        )
 
 
 def run(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
@@ -32,13 +83,23 @@ def run(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
             r1, r2 = lab.add_host("r1", ipv4=f"{R1}/24"), lab.add_host("r2", ipv4=f"{R2}/24")
             obs = lab.add_host("obs", ipv4=f"{OBS}/24")
             master = make_subject(daemon, r1, instances(n, MASTER_PRIO, interval), code)
+            if isinstance(master, VrrpdSubject):
+                master.metrics_listen = f"{R1}:{METRICS_PORT}"
+                master.write_config()
             backup = make_subject("keepalived", r2, instances(n, BACKUP_PRIO, interval), code)
             start_pair(master, backup, args.settle)
             out = []
-            for load in ("idle", "cpu hog"):
+            loads = ("idle", SCRAPE_LOAD, "cpu hog") if daemon == "vrrpd" else ("idle", "cpu hog")
+            for load in loads:
                 before = master.transitions() + backup.transitions()
                 cap = Tcpdump(obs, f"jitter-{daemon}", f"src host {R1} or src host {R2}")
-                with Hog() if load == "cpu hog" else contextlib.nullcontext():
+                if load == "cpu hog":
+                    burden: contextlib.AbstractContextManager[Any] = Hog()
+                elif load == SCRAPE_LOAD:
+                    burden = scraping(obs, f"http://{R1}:{METRICS_PORT}/metrics", res)
+                else:
+                    burden = contextlib.nullcontext()
+                with burden:
                     time.sleep(args.jitter)
                 dropped = cap.stop()
                 adverts = list(cap.adverts())
@@ -112,7 +173,8 @@ def render(args: argparse.Namespace, res: Results) -> list[str]:
 
 def planned_seconds(args: argparse.Namespace) -> float:
     """Its share of run_all.py's runtime forecast (overheads measured on the 2-vCPU lab VM)."""
-    return len(args.daemons) * (2 * args.jitter + args.settle + 5)
+    scrape = args.jitter if "vrrpd" in args.daemons else 0.0
+    return len(args.daemons) * (2 * args.jitter + args.settle + 5) + scrape
 
 
 def plot(deviations: dict[str, list[float]], path: Path) -> None:

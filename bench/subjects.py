@@ -131,6 +131,8 @@ class VrrpdSubject(Subject):
         self.code = code
         self.socket = self.dir / "vrrpd.sock"
         self.conf = self.dir / "vrrpd.yaml"
+        self.metrics_listen: str | None = None
+        """The exporter's `metrics.listen` (issue #15); set it before `write_config` to serve /metrics."""
         self.write_config()
 
     def config_text(self) -> str:
@@ -148,6 +150,8 @@ class VrrpdSubject(Subject):
                 for i in self.insts
             ],
         }
+        if self.metrics_listen is not None:
+            doc["metrics"] = {"listen": self.metrics_listen}
         return yaml.safe_dump(doc)
 
     def argv(self) -> list[str]:

@@ -22,8 +22,6 @@ import yaml
 from lab import Host, Lab, wait_for
 from vrrpd_runner import Vrrpd, flag_script, instance
 
-from vrrpd.config.document import TOP_KEYS
-
 RULES = Path(__file__).resolve().parent.parent / "etc" / "prometheus" / "vrrpd-alerts.yml"
 ALERTS = {"VRRPSplitBrain", "VRRPNoMaster", "VRRPTrackerDown", "VRRPDropsRising", "VRRPExporterDown"}
 METRICS_PORT = 9650
@@ -138,8 +136,6 @@ def test_prometheus_harness_scrapes_itself_and_evaluates_the_rules(lab: Lab):
         assert prom.stop() == 0, prom.log_path.read_text()
 
 
-# TEMPORARY skip, until the exporter (the metrics branch) is merged: the lead removes this marker at merge time.
-@pytest.mark.skipif("metrics" not in TOP_KEYS, reason="vrrpd has no `metrics` config key yet (exporter not merged)")
 @pytest.mark.parametrize(
     ("router_ip", "server_ip"),
     [("198.51.100.11", "198.51.100.20"), ("2001:db8::11", "2001:db8::20")],
@@ -191,8 +187,6 @@ def alerts_by_name(prom: Prometheus) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-# TEMPORARY skip, until the exporter (the metrics branch) is merged: the lead removes this marker at merge time.
-@pytest.mark.skipif("metrics" not in TOP_KEYS, reason="vrrpd has no `metrics` config key yet (exporter not merged)")
 def test_prometheus_raises_split_brain_and_tracker_down_from_real_routers(lab: Lab):
     """Two routers that cannot hear each other (each sends its adverts to a unicast peer that does not exist) are
     both MASTER: with the shipped rules Prometheus raises VRRPSplitBrain for their group and VRRPTrackerDown for a's

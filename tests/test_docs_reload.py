@@ -13,7 +13,16 @@ from vrrpd.config.syncgroups import SyncGroupConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "docs" / "reload.md").read_text()
-TOP_LEVEL = ("control_socket", "log_level", "defaults", "instances", "track_scripts", "track_files", "sync_groups")
+TOP_LEVEL = (
+    "control_socket",
+    "log_level",
+    "metrics",
+    "defaults",
+    "instances",
+    "track_scripts",
+    "track_files",
+    "sync_groups",
+)
 
 
 def rows(section: str) -> set[str]:

@@ -178,6 +178,7 @@ def test_a_daemon_reloads_its_file_and_reports_it_in_the_status(tmp_path):
             assert sorted(case.daemon.instances) == ["a", "b"]
             status = case.daemon.status()["config"]
             assert status["generation"] == 2 and status["last_reload"]["result"] == "rejected"
+            assert status["reloads"] == {"applied": 1, "rejected": 1}  # the exporter's vrrpd_reloads_total
         finally:
             await case.stop()
 

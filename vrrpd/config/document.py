@@ -30,13 +30,23 @@ from typing import Any
 from vrrpd.config.checker import Checker, Loc
 from vrrpd.config.errors import ConfigError, NoInstancesError, clip
 from vrrpd.config.instance import InstanceConfig, check_defaults, check_instances
+from vrrpd.config.metrics import MetricsConfig, metrics_section
 from vrrpd.config.syncgroups import SyncGroupConfig, check_sync_groups
 from vrrpd.config.track_files import FileConfig, file_section
 from vrrpd.config.tracking import ScriptConfig, script_section
 from vrrpd.config.yamlsrc import load_yaml
 from vrrpd.defaults import DEFAULT_CONTROL_SOCKET
 
-TOP_KEYS = ("control_socket", "log_level", "defaults", "track_scripts", "instances", "track_files", "sync_groups")
+TOP_KEYS = (
+    "control_socket",
+    "log_level",
+    "defaults",
+    "track_scripts",
+    "instances",
+    "track_files",
+    "sync_groups",
+    "metrics",
+)
 _MAX_UNIX_PATH = 107  # sun_path is 108 bytes including the terminating NUL
 MAX_FILE_SIZE = 2 * 1024 * 1024
 """Bytes of a configuration file. The largest file that makes sense, every VRID on 16 interfaces (4095 instances)
@@ -66,6 +76,8 @@ class Config:
     """Instances that are Master together (vrrpd.config.syncgroups)."""
     log_level: LogLevel | None = None
     """None: not in the file (the daemon logs at info, or at what `vrrpd run --log-level` says)."""
+    metrics: MetricsConfig | None = None
+    """The Prometheus exporter's address (vrrpd.config.metrics); None: no exporter."""
 
     def script(self, name: str) -> ScriptConfig:
         for script in self.track_scripts:
@@ -108,6 +120,7 @@ def _document(checker: Checker, doc: Any) -> Config:
     checker.mapping(doc, top, TOP_KEYS)
     socket = _control_socket(checker, doc, top)
     level = checker.choice(doc["log_level"], top.key(doc, "log_level"), LogLevel) if "log_level" in doc else None
+    metrics = metrics_section(checker, doc["metrics"], top.key(doc, "metrics")) if "metrics" in doc else None
     # Definitions first: instances and groups refer to them by name.
     scripts: dict[str, ScriptConfig] = {}
     if "track_scripts" in doc:
@@ -136,6 +149,7 @@ def _document(checker: Checker, doc: Any) -> Config:
         track_files=tuple(files.values()),
         sync_groups=groups,
         log_level=level,
+        metrics=metrics,
     )
 
 

@@ -15,6 +15,7 @@ from enum import Enum
 from vrrpd.config.document import TOP_KEYS
 from vrrpd.config.hooks import NOTIFY_KEYS
 from vrrpd.config.instance import AUTH_KEYS, DEFAULTABLE_KEYS, GARP_KEYS, IDENTITY_KEYS, INSTANCE_KEYS
+from vrrpd.config.metrics import METRICS_KEYS
 from vrrpd.config.routes import ADDRESS_KEYS, ROUTE_KEYS, RULE_KEYS
 from vrrpd.config.syncgroups import GROUP_KEYS
 from vrrpd.config.track_files import FILE_KEYS, INIT_KEYS, ON_MISSING_KEYS
@@ -74,6 +75,7 @@ KEY_TREE = Schema(
             ),
         ),
         "instances": (Shape.LIST, INSTANCE),
+        "metrics": (Shape.MAPPING, Schema(METRICS_KEYS)),
         "sync_groups": (
             Shape.NAMED,
             Schema(

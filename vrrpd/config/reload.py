@@ -20,7 +20,8 @@ is re-created for a key of its own. A group whose trackers or hooks change keeps
 
 A new `log_level` applies at once (unless `vrrpd run --log-level` set the level). A `control_socket` change is
 refused: `vrrpctl` and systemd's ExecReload reach the daemon through the socket it
-listens on, so moving it needs a restart.
+listens on, so moving it needs a restart. A `metrics` change is taken into the configuration but its listener
+moves at the next restart (the daemon warns; vrrpd.config.metrics).
 """
 
 from __future__ import annotations
@@ -218,6 +219,7 @@ def apply_plan(old: Config, plan: ReloadPlan) -> Config:
         track_files=_apply(old.track_files, plan.files, plan.new.track_files),
         sync_groups=_apply(old.sync_groups, plan.groups, plan.new.sync_groups),
         log_level=plan.new.log_level,
+        metrics=plan.new.metrics,
     )
 
 

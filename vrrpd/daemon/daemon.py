@@ -55,6 +55,8 @@ from vrrpd.services.drainstate import DrainFile, state_directory
 from vrrpd.services.eventlog import EventLog
 from vrrpd.services.hooks import HookSetupError, Notifier
 from vrrpd.services.logsetup import RateLimitedLogger
+from vrrpd.services.metrics import metrics_registry
+from vrrpd.services.metrics_http import MetricsServer
 from vrrpd.services.scheduler import Scheduler
 
 log = logging.getLogger("vrrpd")
@@ -86,6 +88,8 @@ class Daemon(InstanceSeam):
         self.firewall = firewall or Firewall()
         self.vmacs = VirtualMacs(self.netlink, self.sysctls, self._loop, openers)
         self.control: ControlServer | None = None
+        self.metrics: MetricsServer | None = None
+        """The Prometheus exporter (`metrics` in the file; vrrpd.services.metrics), rendering `status()`."""
         self.scheduler: Scheduler | None = None
         self.sync = SyncGroups(config)
         self.started_at = time.monotonic()
@@ -158,6 +162,13 @@ class Daemon(InstanceSeam):
                 streams={"events": events_stream(self.notifier.events)},
             )
             await self.control.start()
+            if (listen := self.config.metrics) is not None:
+                self.metrics = MetricsServer(listen.host, listen.port, metrics_registry(self.status))
+                try:
+                    await self.metrics.start()
+                except OSError as exc:
+                    why = exc.strerror or exc
+                    raise StartupError(f"metrics.listen {listen.listen}: cannot listen: {why}") from None
         except BaseException:
             await self._close_io()
             raise
@@ -231,6 +242,8 @@ class Daemon(InstanceSeam):
         """Undo start-up: also after a failed start, so each step copes with what was never made."""
         if self.control:
             await self.control.close()
+        if self.metrics:
+            await self.metrics.close()
         if self.monitors.link_monitor is not None:
             await self.monitors.link_monitor.close()
         self.assembly.close()

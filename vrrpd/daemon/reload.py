@@ -58,6 +58,12 @@ class ReloadIncomplete(Exception):
 async def apply_plan(daemon: InstanceSeam, plan: ReloadPlan) -> None:
     """Carry out `plan` (made against `daemon.config`) on the running daemon, in the order of the module's
     docstring. Raises ReloadRefused (nothing was changed) or ReloadIncomplete (all but the instances it names)."""
+    if plan.new.metrics != plan.old.metrics:
+        # The exporter keeps the socket it opened at start-up: vrrpd.config.metrics says why it waits.
+        old = plan.old.metrics.listen if plan.old.metrics else "off"
+        new = plan.new.metrics.listen if plan.new.metrics else "off"
+        where = plan.new.source
+        log.warning("metrics.listen changed from %s to %s in %s: applied at the next restart", old, new, where)
     if plan.empty:
         adopt(daemon, plan.new)
         return

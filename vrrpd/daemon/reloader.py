@@ -97,6 +97,8 @@ class Reloader:
     loaded_at: float = field(default_factory=time.time)
     """When the running configuration was read (seconds since the epoch)."""
     last: ReloadOutcome | None = None
+    counts: dict[str, int] = field(default_factory=lambda: {"applied": 0, "rejected": 0})
+    """Reloads done since start-up, by `ReloadOutcome.result` (the exporter's vrrpd_reloads_total)."""
     closed: bool = False
     """The daemon is stopping: no reload starts any more."""
     _running: asyncio.Task[ReloadOutcome] | None = field(default=None, init=False)
@@ -146,6 +148,7 @@ class Reloader:
             "generation": self.generation,
             "loaded_at": iso_time(self.loaded_at),
             "last_reload": self.last.status() if self.last is not None else None,
+            "reloads": dict(self.counts),
         }
 
     # --- internals -------------------------------------------------------------------------------------------------
@@ -182,6 +185,7 @@ class Reloader:
         finally:
             sdnotify.ready(self.summary())
         self.last = outcome
+        self.counts[outcome.result] = self.counts.get(outcome.result, 0) + 1
         if self.on_outcome is not None:
             self.on_outcome(outcome)
         if outcome.result == "rejected":
