@@ -99,18 +99,7 @@ def reload(ctx: click.Context) -> None:
     error (file, key, line) on stderr, and the daemon keeps running its configuration entirely
     (or applied in part: the summary, then what failed on stderr); 2 no daemon listening.
     """
-    timeout = ctx.obj["timeout"] if ctx.obj["timeout_given"] else RELOAD_TIMEOUT
-    try:
-        result = request(ctx.obj["socket"], "reload", timeout=timeout)
-    except NotRunning as e:
-        click.echo(f"vrrpctl: {e}", err=True)
-        ctx.exit(2)
-    except ControlError as e:
-        click.echo(str(e), err=True)  # the daemon's sentence as it is: scripts may match on it
-        ctx.exit(1)
-    if not isinstance(result, dict):
-        click.echo(f"vrrpctl: unexpected answer from the daemon: {result!r}", err=True)
-        ctx.exit(1)
+    result = _command(ctx, "reload")
     click.echo(result.get("summary", "?"))
     if result.get("error"):
         click.echo(f"vrrpctl: applied in part: {result['error']}", err=True)
@@ -121,20 +110,27 @@ def _drain_command(ctx: click.Context, command: str, names: tuple[str, ...], eve
     """`drain` and `resume`: the daemon's summary on stdout (exit 0), its refusal on stderr (exit 1), or exit 2."""
     if bool(names) == every:
         raise click.UsageError(f"name the instances to {command}, or give --all (not both)")
-    timeout = ctx.obj["timeout"] if ctx.obj["timeout_given"] else RELOAD_TIMEOUT  # it may wait for a reload
     request_args: dict[str, Any] = {"all": True} if every else {"names": list(names)}
+    result = _command(ctx, command, **request_args, **args)  # a drain may wait for a reload to finish
+    click.echo(result.get("summary", "?"))
+
+
+def _command(ctx: click.Context, command: str, **args: Any) -> dict[str, Any]:
+    """A command that changes the daemon (reload, drain, resume): its answer, or exit 2 (no daemon) or 1 (refused,
+    the daemon's sentence on stderr as it is: scripts may match on it). Waits RELOAD_TIMEOUT unless --timeout."""
+    timeout = ctx.obj["timeout"] if ctx.obj["timeout_given"] else RELOAD_TIMEOUT
     try:
-        result = request(ctx.obj["socket"], command, timeout=timeout, **request_args, **args)
+        result = request(ctx.obj["socket"], command, timeout=timeout, **args)
     except NotRunning as e:
         click.echo(f"vrrpctl: {e}", err=True)
         ctx.exit(2)
     except ControlError as e:
-        click.echo(str(e), err=True)  # the daemon's sentence as it is: scripts may match on it
+        click.echo(str(e), err=True)
         ctx.exit(1)
     if not isinstance(result, dict):
         click.echo(f"vrrpctl: unexpected answer from the daemon: {result!r}", err=True)
         ctx.exit(1)
-    click.echo(result.get("summary", "?"))
+    return result
 
 
 @main.command()

@@ -125,16 +125,7 @@ class Drainer:
                 log.warning("%s: drained (%s) by vrrpctl drain", name, mode.value)
                 self.notifier.record("drain", "instance", name, {"mode": mode.value, "reason": "vrrpctl drain"})
                 self.driver.feed(inst, Drained(mode))
-        same = [name for name in targets if name not in changed]
-        summary = "; ".join(
-            part
-            for part in (
-                f"drained ({mode.value}): {', '.join(changed)}" if changed else "",
-                f"already drained ({mode.value}): {', '.join(same)}" if same else "",
-            )
-            if part
-        )
-        return {"summary": summary or "no instances", "changed": changed, "unchanged": same}
+        return _answer(targets, changed, f"drained ({mode.value})", f"already drained ({mode.value})")
 
     async def resume(self, args: dict[str, Any]) -> dict[str, Any]:
         """The control socket's ``resume``: ``{"names": [...] | "all": true}``."""
@@ -147,16 +138,7 @@ class Drainer:
                 log.warning("%s: resumed by vrrpctl resume", name)
                 self.notifier.record("drain", "instance", name, {"mode": "resumed", "reason": "vrrpctl resume"})
                 self.driver.feed(self.instances[name], Resumed())
-        same = [name for name in targets if name not in changed]
-        summary = "; ".join(
-            part
-            for part in (
-                f"resumed: {', '.join(changed)}" if changed else "",
-                f"not drained: {', '.join(same)}" if same else "",
-            )
-            if part
-        )
-        return {"summary": summary or "no instances", "changed": changed, "unchanged": same}
+        return _answer(targets, changed, "resumed", "not drained")
 
     def status(self) -> dict[str, Any]:
         """The status' ``drain_state`` entry."""
@@ -217,3 +199,10 @@ class Drainer:
                 f"restart; nothing was {DONE[command]}"
             ) from None
         self.drained = drained
+
+
+def _answer(targets: list[str], changed: list[str], did: str, already: str) -> dict[str, Any]:
+    """A drain's or resume's answer: ``{"summary": "did: a, b; already: c", "changed": [...], "unchanged": [...]}``."""
+    same = [name for name in targets if name not in changed]
+    parts = [f"{label}: {', '.join(names)}" for label, names in ((did, changed), (already, same)) if names]
+    return {"summary": "; ".join(parts) or "no instances", "changed": changed, "unchanged": same}
