@@ -93,3 +93,55 @@ def test_every_key_fires_exactly_at_its_last_deadline_never_before(
             del want[key]
     assert not want
     assert len(d) == 0
+
+
+def test_refresh_requeues_entries_whose_deadline_moved_so_the_timer_is_armed_for_a_real_one() -> None:
+    """A backup's deadline moved later by every advert: refreshed ahead, `next()` is a deadline that may fire."""
+    d: Deadlines[str] = Deadlines()
+    d.set("b1", 1.0)
+    d.set("b2", 1.5)
+    d.set("b1", 2.0)  # an advert moved it: recorded only, its entry at 1.0 stays queued
+    assert d.next() == 1.0
+    d.refresh(1.2)
+    assert d.next() == 1.5  # b2's, which may fire: refreshing stops there
+    d.set("b2", 2.5)
+    d.refresh(1.6)
+    assert d.next() == 2.0
+    assert d.pop_due(2.0) == [("b1", 2.0)] and d.pop_due(2.5) == [("b2", 2.5)]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["set", "set", "refresh", "pop"]),
+            st.sampled_from("abcd"),
+            st.one_of(st.none(), st.floats(0, 10, allow_nan=False)),
+        ),
+        max_size=60,
+    )
+)
+def test_refreshing_never_changes_what_fires_or_when(ops: list[tuple[str, str, float | None]]) -> None:
+    """Two Deadlines given the same moves, one refreshed ahead at arbitrary times: both fire the same keys at the
+    same deadlines; after a refresh, `next()` is a live deadline or one past the horizon (no wake-up for nothing)."""
+    plain: Deadlines[str] = Deadlines()
+    refreshed: Deadlines[str] = Deadlines()
+    now = 0.0
+    for op, key, value in ops:
+        if op == "set":
+            deadline = None if value is None else now + value
+            plain.set(key, deadline)
+            refreshed.set(key, deadline)
+        elif op == "refresh":
+            horizon = now + (value or 0.0)
+            refreshed.refresh(horizon)
+            nxt = refreshed.next()
+            live = {k: refreshed.get(k) for k in "abcd" if refreshed.get(k) is not None}
+            assert nxt is None or nxt in live.values() or nxt > horizon
+        else:
+            now += value or 0.0
+            assert refreshed.pop_due(now) == plain.pop_due(now)
+        earliest = min((d for k in "abcd" if (d := refreshed.get(k)) is not None), default=None)
+        nxt = refreshed.next()
+        assert (nxt is None) == (earliest is None)
+        assert earliest is None or nxt <= earliest  # a refresh never makes a firing late
+    assert refreshed.pop_due(1e9) == plain.pop_due(1e9)

@@ -39,6 +39,7 @@ from vrrpd.daemon.syncgroups import SyncGroups
 from vrrpd.protocol import (
     Action,
     AddAddresses,
+    AdvertReceived,
     Announce,
     Faulted,
     Input,
@@ -94,6 +95,21 @@ class Driver:
             return
         self.apply(inst, inst.router.handle(event, now))
         self.arm(inst)
+
+    def feed_advert(self, inst: Instance, event: AdvertReceived) -> None:
+        """A received advert: a Backup's repeat of the advert it follows restarts its Master_Down_Timer and nothing
+        else (VirtualRouter.heard_again), with no actions to carry out; the deadline only moved later, which the
+        scheduler just records. Anything else, and every member of a sync group (whose group looks at each
+        input), goes through `feed`."""
+        now = self.loop.time()
+        name = inst.config.name
+        if self.scheduler is not None and self.sync.of(name) is None:
+            deadline = inst.router.heard_again(event, now)
+            if deadline is not None:
+                inst.timer_at = deadline
+                self.scheduler.set(name, deadline)
+                return
+        self.feed(inst, event, now)
 
     def on_deadline(self, name: str, now: float) -> None:
         inst = self.instances[name]

@@ -109,4 +109,4 @@ class Listener:
             )
             return
         assert inst is not None  # the screen drops a VRID no router has
-        self.driver.feed(inst, result)
+        self.driver.feed_advert(inst, result)

@@ -52,6 +52,7 @@ TOS_INTERNETCONTROL = 0xC0
 # anything longer is reported as a length error, never read partially and trusted.
 _RECV_BUFSIZE = 8192
 _CMSG_SPACE = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(4) + 64
+"""IPv6's ancillary data: in6_pktinfo and the hop limit, with room to spare."""
 
 _IN_PKTINFO = struct.Struct("=i4s4s")  # struct in_pktinfo: ifindex, spec_dst, addr
 _IN6_PKTINFO = struct.Struct("=16sI")  # struct in6_pktinfo: addr, ifindex
@@ -79,6 +80,7 @@ class Received:
     payload: bytes
     """The VRRP message without the IP header, cut to the IPv4 total length."""
     ifindex: int
+    """The interface it came in on: IPv6 as the kernel reports it, IPv4 the one the socket is bound to."""
     length_mismatch: bool = False
     """The IPv4 total length disagrees with the bytes read, or the packet was truncated: drop as 'length'."""
 
@@ -146,8 +148,7 @@ class VrrpSocket:
         s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, TOS_INTERNETCONTROL)
         # Unicast adverts to one of our addresses should also carry TTL 255 (keepalived unicast peers).
         s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, VRRP_TTL)
-        # The IP header (with TTL and dst) comes with the data on a raw IPv4 socket; PKTINFO adds the ifindex.
-        s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+        # The IP header (with TTL and dst) comes with the data on a raw IPv4 socket: no IP_PKTINFO on receive.
 
     def _setup_v6(self) -> None:
         s = self._sock
@@ -199,15 +200,23 @@ class VrrpSocket:
         Raises OSError only for socket errors other than EAGAIN/EINTR (e.g. ENETDOWN); remote garbage never
         raises here, it comes back as a Received for the codec to reject.
         """
-        while True:
+        if self.family is Family.IPV6:
             try:
                 data, ancdata, flags, address = self._sock.recvmsg(_RECV_BUFSIZE, _CMSG_SPACE)
             except (BlockingIOError, InterruptedError):
                 return None
-            truncated = bool(flags & _MSG_TRUNC)
-            if self.family is Family.IPV6:
-                return self._parse_v6(data, ancdata, address, truncated)
-            received = self._parse_v4(data, ancdata, truncated)
+            return self._parse_v6(data, ancdata, address, bool(flags & _MSG_TRUNC))
+        # IPv4: the header read with the data says all (source, destination, TTL, length), and the socket is bound
+        # to its interface, so a plain recv does: no ancillary data to build and parse (a third of the cost of a
+        # read, bench/recv_cost.py). A packet longer than the buffer is cut, and then its total length no longer
+        # matches what was read: `parse_ipv4` reports that as a length error, as MSG_TRUNC would have.
+        recv = self._sock.recv
+        while True:
+            try:
+                data = recv(_RECV_BUFSIZE)
+            except (BlockingIOError, InterruptedError):
+                return None
+            received = parse_ipv4(data, self.ifindex)
             if received is not None:
                 return received
             # Not even an IPv4 header: skip it, since None would tell the caller the queue is empty.
@@ -274,13 +283,6 @@ class VrrpSocket:
         return f"VrrpSocket({self.ifname!r}, {self.family.name})"
 
     # --- parsing ------------------------------------------------------------------------------------------------
-
-    def _parse_v4(self, data: bytes, ancdata: list[tuple[int, int, bytes]], truncated: bool) -> Received | None:
-        ifindex = self.ifindex
-        for level, kind, value in ancdata:
-            if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= _IN_PKTINFO.size:
-                ifindex = _IN_PKTINFO.unpack_from(value)[0]
-        return parse_ipv4(data, ifindex, truncated)
 
     def _parse_v6(
         self,

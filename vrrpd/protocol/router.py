@@ -21,6 +21,12 @@ Rules this module keeps:
   timer expiry, the owner's start) it sets `wants_master` and stays Backup; the group (vrrpd.protocol.syncgroup)
   then moves every member with `GroupMaster`, or takes them out with `GroupBackup`. `defers` records that the
   Master_Down timer was last restarted by a master this router must not preempt (§6.4.2), which holds the group.
+- A Backup's repeat (`heard_again`): the advert it last followed, arriving again, is what a backup receives nearly
+  always (a master sends the same advert every interval). Its whole effect is known once the first one was handled
+  by the rules (counted, Master_Down_Timer restarted from `now`, the master seen at `now`), so the router answers it
+  with that and nothing else, as long as no other input came in between and the first one's outcome did not hang on
+  the clock (a preempt_delay hold) or ask for anything (a log line, such as an owner's conflict, or a message-only
+  checksum to count).
 - Drain (`vrrpctl drain`, `Drained` / `Resumed`: the operator takes the router out of service; never an address
   owner, which has nobody to hand its addresses to). Hard: a Master hands over at once the way a stopping Master
   does (§6.4.3: one advert with priority 0, so a Backup takes over after its Skew_Time rather than
@@ -107,6 +113,10 @@ class VirtualRouter:
         self.drain: Drain | None = None
         """The operator's drain (`Drained`), or None: see the module's docstring."""
         self.counters = Counters()
+        self._follows: AdvertReceived | None = None
+        """The advert a Backup last followed with nothing else to do, while no other input came (`heard_again`)."""
+        self._follows_mdi = 0.0
+        """Master_Down_Interval as it was when `_follows` was handled (nothing it derives from has changed since)."""
         self._last_advert: Advert | None = None
         self._last_advert_config: RouterConfig | None = None
         self._targets: frozenset[State] = frozenset()
@@ -149,9 +159,23 @@ class VirtualRouter:
 
     def handle(self, event: Input, now: float) -> list[Action]:
         handler, self._targets = TRANSITIONS[(self.state, type(event))]
+        self._follows = None
         actions: list[Action] = []
         handler(self, event, now, actions)
         return actions
+
+    def heard_again(self, event: AdvertReceived, now: float) -> float | None:
+        """`event` once more, if it is the advert this Backup last followed (the screen hands out the same
+        AdvertReceived for a repeat, vrrpd.protocol.receive) and no other input came since: it restarts
+        Master_Down_Timer from `now` (RFC 9568 §6.4.2) and is counted, exactly what `handle` would do with it, and
+        the new deadline is returned (it only ever moves later). None: not such a repeat, `handle` must take it.
+        This is what a Backup does nearly all the time, so it costs an identity test and three stores."""
+        if event is not self._follows:
+            return None
+        self.counters.adverts_received += 1
+        self.master_seen_at = now
+        self.master_down_at = deadline = now + self._follows_mdi
+        return deadline
 
     # --- helpers ----------------------------------------------------------------------------------------
 
@@ -384,9 +408,16 @@ class VirtualRouter:
             # recomputes Skew_Time and Master_Down_Interval, and restart Master_Down_Timer.
             if self.config.version == 3:
                 self.master_adver_interval_cs = advert.interval_cs
-            self.master_down_at = now + self.master_down_interval
+            interval = self.master_down_interval
+            self.master_down_at = now + interval
             self.wants_master, self.defers = False, True
             self._saw_master(event.src, advert.priority, now)
+            if (
+                not actions
+                and (not preempts or not lower)  # not held by preempt_delay: the outcome does not hang on `now`
+                and event.checksum_form is not ChecksumForm.MESSAGE_ONLY
+            ):
+                self._follows, self._follows_mdi = event, interval
             return
         # Preempt_Mode and a lower priority: discard, so Master_Down_Timer runs out and we preempt.
         self.counters.lower_priority_received += 1

@@ -8,6 +8,11 @@ together go out from one wake-up. Two rules keep it cheap and punctual:
   later only records it, and the heap entry that is already queued (earlier) is re-queued when it comes up.
   Only a deadline *earlier* than the queued one costs a heap push and, if it is the earliest of all, a
   timerfd re-arm.
+- Refreshing ahead (`refresh`): a backup's entry comes up only to be re-queued, about once per
+  Master_Down_Interval per router (2,500-3,000 times a second for 100 backups at 10 ms, each a wake-up of its own
+  since the routers are out of phase). A caller that wakes up regularly anyway (the scheduler's poll tick) re-queues
+  the entries due before its next wake-up whose deadline has already moved, so the timer is only armed for a
+  deadline that may really fire.
 - Slack, per key, chosen by the caller: a due timer also takes along the timers whose deadline is at most
   their slack ahead. The daemon gives slack only to a master's Adver_Timer (sending an advert a fraction of a
   millisecond early is harmless; the caller passes the router its deadline, so the advert schedule keeps its
@@ -71,6 +76,27 @@ class Deadlines(Generic[K]):
             if self._queued.get(key) == when:
                 del self._queued[key]  # its deadline was removed
         return None
+
+    def refresh(self, horizon: float) -> None:
+        """Re-queue, at their deadline, the entries that come up by `horizon` although their deadline has moved
+        later: `next()` then answers a deadline that may really fire, or one after `horizon`. Stops at the first
+        entry whose deadline has not moved (it may fire); a deadline can only move earlier through `set`, which
+        queues it anew, so nothing re-queued here can be due before its new entry."""
+        heap = self._heap
+        while heap and heap[0][0] <= horizon:
+            when, _, key = heap[0]
+            if self._queued.get(key) != when:
+                heapq.heappop(heap)  # stale: its key has a newer entry, or none
+                continue
+            wanted = self._want.get(key)
+            if wanted == when:
+                return
+            heapq.heappop(heap)
+            if wanted is None:
+                del self._queued[key]
+                continue
+            self._queued[key] = wanted
+            heapq.heappush(heap, (wanted, next(self._seq), key))
 
     def pop_due(self, now: float) -> list[tuple[K, float]]:
         """Remove and return the keys due at `now` (each within its slack), earliest first, with their deadline."""

@@ -39,6 +39,8 @@ POLL_PERIOD = 0.002
 """Seconds between two drains of a polled socket: at most this much processing delay for an advert."""
 POLL_ABOVE_RATE = 1 / POLL_PERIOD
 """Adverts per second on one socket above which it is polled rather than watched."""
+REFRESH_AHEAD = 2 * POLL_PERIOD
+"""How far ahead each poll tick re-queues deadlines that moved later: past the next tick, with a tick's margin."""
 MAX_SLACK = 0.001
 """The most a deadline with slack may be served early."""
 
@@ -143,6 +145,11 @@ class Scheduler:
         assert self._poll_fd is not None
         self._poll_fd.clear()
         self._drain()
+        if not self._firing:
+            # The backups' entries due before the next tick whose deadline the adverts just read moved later:
+            # re-queued now, so the timerfd does not wake up only to re-queue them (vrrpd.services.deadlines).
+            self.deadlines.refresh(self._loop.time() + REFRESH_AHEAD)
+            self._rearm()
 
     def _on_timerfd(self) -> None:
         assert self._timerfd is not None
