@@ -29,10 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from daemoncase import advert_packet, started  # noqa: E402
+from daemoncase import advert_packet, started
 
-from vrrpd.net.sockets import parse_ipv4  # noqa: E402
-from vrrpd.protocol import State  # noqa: E402
+from vrrpd.net.sockets import parse_ipv4
+from vrrpd.protocol import State
 
 
 def config(instances: int) -> str:

@@ -326,4 +326,3 @@ def test_priority_events_name_what_moved_the_priority(tmp_path):
             await case.stop()
 
     run(body)
-

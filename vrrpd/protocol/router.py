@@ -515,7 +515,6 @@ class VirtualRouter:
             if added:
                 actions.append(Announce(added))  # §8.1.2: after the addresses are in place, as on becoming Master
 
-
     def _on_drained(self, event: Drained, now: float, actions: list[Action]) -> None:
         if self.config.is_owner:
             raise ValueError("an address owner (priority 255) cannot be drained: nobody can take its addresses")
