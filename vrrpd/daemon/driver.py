@@ -97,19 +97,25 @@ class Driver:
         self.arm(inst)
 
     def feed_advert(self, inst: Instance, event: AdvertReceived) -> None:
-        """A received advert: a Backup's repeat of the advert it follows restarts its Master_Down_Timer and nothing
-        else (VirtualRouter.heard_again), with no actions to carry out; the deadline only moved later, which the
-        scheduler just records. Anything else, and every member of a sync group (whose group looks at each
-        input), goes through `feed`."""
+        """A received advert: `heard_again` if it is a repeat the router takes as one, else `feed`."""
         now = self.loop.time()
+        if not self.heard_again(inst, event, now):
+            self.feed(inst, event, now)
+
+    def heard_again(self, inst: Instance, event: AdvertReceived, now: float) -> bool:
+        """A Backup's repeat of the advert it follows restarts its Master_Down_Timer and nothing else
+        (VirtualRouter.heard_again): no actions to carry out, and a deadline that only moved later, which the
+        scheduler just records. False: `event` must go through `feed` (it is no such repeat, or the router is a
+        member of a sync group, whose group looks at every input)."""
         name = inst.config.name
-        if self.scheduler is not None and self.sync.of(name) is None:
-            deadline = inst.router.heard_again(event, now)
-            if deadline is not None:
-                inst.timer_at = deadline
-                self.scheduler.set(name, deadline)
-                return
-        self.feed(inst, event, now)
+        if self.scheduler is None or self.sync.of(name) is not None:
+            return False
+        deadline = inst.router.heard_again(event, now)
+        if deadline is None:
+            return False
+        inst.timer_at = deadline
+        self.scheduler.set(name, deadline)
+        return True
 
     def on_deadline(self, name: str, now: float) -> None:
         inst = self.instances[name]

@@ -26,7 +26,7 @@ from vrrpd.net.netlink import LinkInfo
 from vrrpd.net.routes import KernelRoute, KernelRule
 from vrrpd.net.sockets import Received, SocketStats, VrrpSocket
 from vrrpd.net.unicast import UnicastPeers, is_local
-from vrrpd.protocol import Advert, Family, VirtualRouter
+from vrrpd.protocol import Advert, AdvertReceived, Family, VirtualRouter
 from vrrpd.protocol.packet import IPAddress
 from vrrpd.protocol.receive import Receiver
 from vrrpd.protocol.tracking import Tracking
@@ -42,6 +42,8 @@ class AdvertSocket(Protocol):
     def fileno(self) -> int: ...
 
     def recv(self) -> Received | None: ...
+
+    def recv_raw(self) -> bytes | None: ...
 
     def send(self, payload: bytes, src: IPAddress) -> None: ...
 
@@ -100,6 +102,15 @@ class Device:
     """GARP / NA for the addresses on this interface, from its own MAC (shared with other users of the interface)."""
 
 
+@dataclass(frozen=True, slots=True)
+class RawRepeat:
+    """An entry of Link.repeats: whose advert it is, the input it became, and the TTL it came with."""
+
+    inst: Instance
+    event: AdvertReceived
+    ttl: int
+
+
 @dataclass(eq=False)  # an entity: two links are the same link only if they are one object
 class Link:
     """One (interface, family) the daemon listens on: the socket and the routers behind it, by VRID."""
@@ -129,19 +140,40 @@ class Link:
     """The filter in force, for the status: "checksums" (the long program), "no checksums" (the kernel refused the
     long one: net.core.optmem_max, docs/hostile.md) or "none" (it refused both: every packet reaches vrrpd)."""
 
+    repeats: dict[bytes, RawRepeat] = field(default_factory=dict)
+    """IPv4: the adverts a Backup follows as they arrive, keyed by the raw packet from its source address on (the
+    header's fields before it, the ID and checksum among them, change from one advert to the next), so a repeat
+    reaches its router without being parsed or screened (vrrpd.daemon.receive). One per VRID at most."""
+    repeat_keys: dict[int, bytes] = field(default_factory=dict)
+    """The key of each VRID's entry in `repeats`."""
+
     def __post_init__(self) -> None:
         self.group = self.family.group
 
     def add(self, inst: Instance) -> None:
         """`inst` is read from this link from now on: its VRID goes into the kernel filter."""
+        self.forget(inst.config.vrid)
         self.routers[inst.config.vrid] = inst
         self.refilter()
 
     def remove(self, inst: Instance) -> None:
         """`inst` is no longer read here (if it still is): its VRID leaves the kernel filter."""
         if self.routers.get(inst.config.vrid) is inst:
+            self.forget(inst.config.vrid)
             del self.routers[inst.config.vrid]
             self.refilter()
+
+    def remember(self, key: bytes, repeat: RawRepeat) -> None:
+        """The raw packet `key` is a repeat for `repeat.inst` from now on (in place of its VRID's earlier one)."""
+        self.forget(repeat.inst.config.vrid)
+        self.repeats[key] = repeat
+        self.repeat_keys[repeat.inst.config.vrid] = key
+
+    def forget(self, vrid: int) -> None:
+        """No raw repeat for `vrid` any more: its next advert takes the whole receive path."""
+        key = self.repeat_keys.pop(vrid, None)
+        if key is not None:
+            del self.repeats[key]
 
     def refilter(self) -> None:
         """Rebuild the socket's kernel filter from the routers the link has now, if what they accept changed.

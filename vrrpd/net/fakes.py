@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import struct
 import time
 from collections import deque
 from collections.abc import Awaitable, Collection, Iterable, Sequence
@@ -20,7 +21,7 @@ from vrrpd.net.netlink import IPInterface, LinkCallback, LinkInfo, LinkMonitor, 
 from vrrpd.net.routes import KernelRoute, KernelRule
 from vrrpd.net.sockets import RCVBUF, Received, SocketStats
 from vrrpd.protocol.constants import VRRP_TTL
-from vrrpd.protocol.packet import Family, IPAddress
+from vrrpd.protocol.packet import IPPROTO_VRRP, Family, IPAddress
 
 
 @dataclass
@@ -295,6 +296,14 @@ class Sent:
     """time.monotonic() when it was sent (the asyncio loop's clock)."""
 
 
+def ipv4_bytes(packet: Received) -> bytes:
+    """`packet` as a raw IPv4 socket reads it (vrrpd.net.sockets.parse_ipv4 gives it back): a 20-byte header whose
+    total length is one too many when the packet stands for a length mismatch."""
+    length = 20 + len(packet.payload) + (1 if packet.length_mismatch else 0)
+    header = struct.pack("!BBHHHBBH", 0x45, 0xC0, length, 0, 0, packet.ttl, IPPROTO_VRRP, 0)
+    return header + packet.src.packed + packet.dst.packed + packet.payload
+
+
 class FakeVrrpSocket:
     """A VrrpSocket (vrrpd.net.sockets) without a kernel: it records what is sent and hands out what a test
     `deliver`s. Its `fileno()` is a real pipe, readable while delivered packets wait, so a daemon's `add_reader`
@@ -343,6 +352,11 @@ class FakeVrrpSocket:
             while os.read(self._read, 4096):
                 pass
         return None
+
+    def recv_raw(self) -> bytes | None:
+        """IPv4: the next delivered packet as the kernel would hand it over, IP header included."""
+        packet = self.recv()
+        return None if packet is None else ipv4_bytes(packet)
 
     def send(self, payload: bytes, src: IPAddress) -> None:
         self.sent.append(Sent(payload, src, self.family.group, VRRP_TTL, time.monotonic()))

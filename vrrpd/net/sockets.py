@@ -206,20 +206,26 @@ class VrrpSocket:
             except (BlockingIOError, InterruptedError):
                 return None
             return self._parse_v6(data, ancdata, address, bool(flags & _MSG_TRUNC))
-        # IPv4: the header read with the data says all (source, destination, TTL, length), and the socket is bound
-        # to its interface, so a plain recv does: no ancillary data to build and parse (a third of the cost of a
-        # read, bench/recv_cost.py). A packet longer than the buffer is cut, and then its total length no longer
-        # matches what was read: `parse_ipv4` reports that as a length error, as MSG_TRUNC would have.
-        recv = self._sock.recv
         while True:
-            try:
-                data = recv(_RECV_BUFSIZE)
-            except (BlockingIOError, InterruptedError):
+            data = self.recv_raw()
+            if data is None:
                 return None
             received = parse_ipv4(data, self.ifindex)
             if received is not None:
                 return received
             # Not even an IPv4 header: skip it, since None would tell the caller the queue is empty.
+
+    def recv_raw(self) -> bytes | None:
+        """IPv4 only: one packet as read, IP header included (`parse_ipv4` splits it), or None when none is waiting.
+
+        The header says all the receive checks need (source, destination, TTL, length) and the socket is bound to
+        its interface, so a plain recv does: no ancillary data to build and parse (a third of the cost of a read,
+        bench/receive_cost.py). A packet longer than the buffer is cut, and then its total length no longer matches
+        what was read: `parse_ipv4` reports that as a length error, as MSG_TRUNC would have."""
+        try:
+            return self._sock.recv(_RECV_BUFSIZE)
+        except (BlockingIOError, InterruptedError):
+            return None
 
     def send(self, payload: bytes, src: IPAddress) -> None:
         """Send one VRRP message (no IP header) to the VRRP group from `src` on this interface.

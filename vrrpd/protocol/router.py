@@ -164,6 +164,11 @@ class VirtualRouter:
         handler(self, event, now, actions)
         return actions
 
+    @property
+    def following(self) -> AdvertReceived | None:
+        """The advert `heard_again` takes as a repeat now, if any."""
+        return self._follows
+
     def heard_again(self, event: AdvertReceived, now: float) -> float | None:
         """`event` once more, if it is the advert this Backup last followed (the screen hands out the same
         AdvertReceived for a repeat, vrrpd.protocol.receive) and no other input came since: it restarts
