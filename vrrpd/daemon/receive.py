@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from vrrpd.daemon.driver import Driver
@@ -100,7 +101,8 @@ class Listener:
         address on, the advert a Backup follows (Link.repeats), with the same TTL, no IP options and its whole
         length read, is that advert again; it goes straight to the router's `heard_again` (the screen's repeat
         check without parsing). Anything else, or a repeat the router no longer takes, goes the whole way."""
-        recv_raw, repeats, clock, ifindex = link.sock.recv_raw, link.repeats, self.loop.time, link.info.index
+        # time.monotonic is the loop's clock (BaseEventLoop.time) without a Python call around it, per packet.
+        recv_raw, repeats, clock, ifindex = link.sock.recv_raw, link.repeats, time.monotonic, link.info.index
         for _ in range(limit):
             try:
                 data = recv_raw()

@@ -63,20 +63,23 @@ class TimerFd:
             err = ctypes.get_errno()
             raise OSError(err, os.strerror(err))
         self._fd = fd
+        self._spec = _Itimerspec()
+        self._spec_ref = ctypes.byref(self._spec)
 
     def fileno(self) -> int:
         return self._fd
 
     def set(self, deadline: float | None, period: float = 0.0) -> None:
         """Arm for `deadline` (None disarms); with `period`, it then fires every `period` seconds."""
-        spec = _Itimerspec()
+        spec = self._spec  # reused: building a ctypes structure costs more than the system call
+        spec.it_value.tv_sec = spec.it_value.tv_nsec = spec.it_interval.tv_sec = spec.it_interval.tv_nsec = 0
         if deadline is not None:
             # A zero it_value would disarm: a deadline already past becomes the smallest positive time.
             ns = max(1, round(deadline * 1e9))
             spec.it_value.tv_sec, spec.it_value.tv_nsec = divmod(ns, 1_000_000_000)
             if period > 0:
                 spec.it_interval.tv_sec, spec.it_interval.tv_nsec = divmod(round(period * 1e9), 1_000_000_000)
-        if _LIBC.timerfd_settime(self._fd, TFD_TIMER_ABSTIME, ctypes.byref(spec), None) < 0:  # type: ignore[union-attr]
+        if _LIBC.timerfd_settime(self._fd, TFD_TIMER_ABSTIME, self._spec_ref, None) < 0:  # type: ignore[union-attr]
             err = ctypes.get_errno()
             raise OSError(err, os.strerror(err))
 

@@ -148,8 +148,11 @@ class Scheduler:
         if not self._firing:
             # The backups' entries due before the next tick whose deadline the adverts just read moved later:
             # re-queued now, so the timerfd does not wake up only to re-queue them (vrrpd.services.deadlines).
-            self.deadlines.refresh(self._loop.time() + REFRESH_AHEAD)
-            self._rearm()
+            # It is re-armed only if it would otherwise go off before the next tick, which looks again.
+            now = self._loop.time()
+            self.deadlines.refresh(now + REFRESH_AHEAD)
+            if self._armed is not None and self._armed <= now + POLL_PERIOD:
+                self._rearm()
 
     def _on_timerfd(self) -> None:
         assert self._timerfd is not None
