@@ -114,6 +114,8 @@ class VrrpSocket:
         self.ifindex = socket.if_nametoindex(ifname)
         self._send_args: dict[IPAddress, tuple[list[tuple[int, int, bytes]], int, tuple[Any, ...]]] = {}
         """Per advert source (ours: a handful), what sendmsg needs besides the payload."""
+        self._last_src: IPAddress | None = None
+        self._last_args: tuple[list[tuple[int, int, bytes]], int, tuple[Any, ...]] = ([], 0, ())
         if family is Family.IPV4:
             self._sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_VRRP)
         else:
@@ -234,9 +236,15 @@ class VrrpSocket:
         went into the checksum pseudo-header. Raises OSError (ENETDOWN, EADDRNOTAVAIL, ENOBUFS, ...); the caller
         counts it and carries on, as the next advert is only an interval away.
         """
-        cached = self._send_args.get(src)
-        if cached is None:
-            cached = self._send_args[src] = self._group_send_args(src)
+        # By identity first: every instance on a link sends from the same address object, and hashing an
+        # ipaddress object (hash(hex(int))) costs more than the rest of this call.
+        if src is self._last_src:
+            cached = self._last_args
+        else:
+            cached = self._send_args.get(src)
+            if cached is None:
+                cached = self._send_args[src] = self._group_send_args(src)
+            self._last_src, self._last_args = src, cached
         self._sock.sendmsg([payload], *cached)
 
     def _group_send_args(self, src: IPAddress) -> tuple[list[tuple[int, int, bytes]], int, tuple[Any, ...]]:

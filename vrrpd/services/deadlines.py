@@ -110,7 +110,7 @@ class Deadlines(Generic[K]):
             wanted = self._want.get(key)
             if wanted is None:
                 continue
-            if wanted > now + self._slack(key):
+            if wanted > now and wanted > now + self._slack(key):  # a key already due needs no slack asked
                 later.append((wanted, key))
                 continue
             del self._want[key]
