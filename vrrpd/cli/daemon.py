@@ -6,7 +6,6 @@ invalid or the daemon could not start or run, 2 usage error.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from vrrpd import __version__
+from vrrpd.cli.leanimports import lean_run_imports
 from vrrpd.config import Config, ConfigError, InstanceConfig, NoInstancesError, load_config
 from vrrpd.defaults import DEFAULT_CONFIG_PATH
 from vrrpd.services.commands import ROOT, Identity, command_problems
@@ -98,6 +98,9 @@ def _owned(inst: InstanceConfig) -> list[str]:
 )
 def run(path: str, log_level: str | None) -> None:
     """Run in the foreground until SIGTERM/SIGINT (graceful: masters send priority 0)."""
+    lean_run_imports()  # before asyncio and the daemon are imported: what the daemon never needs stays out
+    import asyncio
+
     from vrrpd.services.logsetup import setup_logging
 
     handler = setup_logging((log_level or "info").upper())

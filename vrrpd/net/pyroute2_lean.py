@@ -20,15 +20,16 @@ from typing import Any
 PACKAGE = "pyroute2"
 
 
-def prepare() -> None:
+def prepare(package: str = PACKAGE) -> None:
     """Make `import pyroute2.x.y` skip pyroute2's `__init__` until the package's own namespace is used.
 
-    A no-op when pyroute2 is already imported (then it is complete already) or not installed (the import that
-    follows fails as usual).
+    `package`: another package to treat the same way (`vrrpd run` does it for prometheus_client, whose `__init__`
+    imports its HTTP servers and push gateway: vrrpd.cli.leanimports). A no-op when the package is already
+    imported (then it is complete already) or not installed (the import that follows fails as usual).
     """
-    if PACKAGE in sys.modules:
+    if package in sys.modules:
         return
-    spec = importlib.util.find_spec(PACKAGE)
+    spec = importlib.util.find_spec(package)
     if spec is None or spec.loader is None or spec.submodule_search_locations is None:
         return
     module = importlib.util.module_from_spec(spec)
@@ -40,18 +41,18 @@ def prepare() -> None:
         # that submodule, as Python would without this hook.
         if not state["loaded"] and not name.startswith("__"):
             with contextlib.suppress(ImportError):
-                if importlib.util.find_spec(f"{PACKAGE}.{name}") is not None:
-                    return importlib.import_module(f"{PACKAGE}.{name}")
+                if importlib.util.find_spec(f"{package}.{name}") is not None:
+                    return importlib.import_module(f"{package}.{name}")
         if not state["loaded"]:
             state["loaded"] = True
             loader.exec_module(module)
         try:
             return module.__dict__[name]
         except KeyError:
-            raise AttributeError(f"module {PACKAGE!r} has no attribute {name!r}") from None
+            raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
 
     module.__getattr__ = __getattr__  # type: ignore[method-assign]
-    sys.modules[PACKAGE] = module
+    sys.modules[package] = module
 
 
 def complete() -> bool:

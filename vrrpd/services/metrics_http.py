@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.openmetrics.exposition import escape_label_name, escape_metric_name
+from prometheus_client.registry import CollectorRegistry
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 log = logging.getLogger("vrrpd")
+
+CONTENT_TYPE_LATEST = "text/plain; version=1.0.0; charset=utf-8"
+"""prometheus_client.exposition.CONTENT_TYPE_LATEST: that module is not imported (see `family_text`)."""
 
 MAX_REQUEST = 8192
 TIMEOUT = 5.0
@@ -147,34 +151,69 @@ class MetricsServer:
 
 
 async def render(registry: CollectorRegistry, slice_size: int = SLICE) -> bytes:
-    """`generate_latest(registry)`, the same bytes, but rendered `slice_size` samples at a time with the loop let run
-    in between. In one piece, 100 instances took 5-8 ms: a 10 ms advert deadline falling in it would be late by as
-    much. The registry is collected once (one status snapshot, so the answer is consistent); each slice is a family
-    with some of its samples, rendered by prometheus_client itself, and a family's later slices drop the ``# HELP``
-    / ``# TYPE`` lines it already wrote."""
+    """prometheus_client's `generate_latest(registry)`, the same bytes, but rendered `slice_size` samples at a time
+    with the loop let run in between. In one piece, 100 instances took 5-8 ms: a 10 ms advert deadline falling in it
+    would be late by as much. The registry is collected once (one status snapshot, so the answer is consistent); each
+    slice is a family with some of its samples, and a family's later slices leave out the ``# HELP`` / ``# TYPE``
+    lines it already wrote."""
     out: list[bytes] = []
     for family in registry.collect():
         await asyncio.sleep(0)  # the collection ran on the loop too
         for start in range(0, max(1, len(family.samples)), slice_size):
             part = Metric(family.name, family.documentation, family.type, family.unit)
             part.samples = family.samples[start : start + slice_size]
-            text = generate_latest(_Fixed(part))
-            out.append(text if start == 0 else b"".join(_sample_lines(text)))
+            out.append(family_text(part, head=start == 0))
             await asyncio.sleep(0)
     return b"".join(out)
 
 
-class _Fixed(Collector):
-    """One already collected family, as a collector `generate_latest` renders."""
+def family_text(family: Metric, head: bool = True) -> bytes:
+    """One family in the Prometheus text format, byte for byte what prometheus_client's `generate_latest` writes
+    for it (tests/test_metrics_http.py compares them), without `head` its samples only.
 
-    def __init__(self, family: Metric) -> None:
-        self.family = family
+    Why not `generate_latest` itself: prometheus_client.exposition imports `ssl` (its annotations name
+    ssl.TLSVersion), urllib.request (then hashlib and libcrypto), http.server, email and wsgiref, for its push
+    gateway and threaded servers, none of which the daemon uses. Kept out of `vrrpd run` they save ~6 MB RSS
+    (bench/README.md, "Memory"); vrrpd.cli.daemon's `lean_run_imports` keeps them out.
+    """
+    name, kind = family.name, family.type
+    if kind == "counter":
+        name += "_total"
+    elif kind == "info":
+        name, kind = name + "_info", "gauge"
+    elif kind == "stateset":
+        kind = "gauge"
+    elif kind == "gaugehistogram":
+        kind = "histogram"
+    elif kind == "unknown":
+        kind = "untyped"
+    doc = family.documentation.replace("\\", r"\\").replace("\n", r"\n")
+    lines = (
+        [f"# HELP {escape_metric_name(name)} {doc}\n", f"# TYPE {escape_metric_name(name)} {kind}\n"] if head else []
+    )
+    # OpenMetrics-only samples go in a gauge of their own after the family, as generate_latest puts them.
+    extra: dict[str, list[str]] = {}
+    for sample in family.samples:
+        suffix = next((s for s in ("_created", "_gsum", "_gcount") if sample.name == family.name + s), None)
+        if suffix is None:
+            lines.append(_sample_line(sample))
+        else:
+            extra.setdefault(suffix, []).append(_sample_line(sample))
+    for suffix, samples in sorted(extra.items()):
+        if head:
+            lines.append(f"# HELP {escape_metric_name(family.name + suffix)} {doc}\n")
+            lines.append(f"# TYPE {escape_metric_name(family.name + suffix)} gauge\n")
+        lines.extend(samples)
+    return "".join(lines).encode()
 
-    def collect(self) -> Iterator[Metric]:
-        yield self.family
+
+def _sample_line(sample: Sample) -> str:
+    labels = ",".join(f'{escape_label_name(k)}="{_label_value(v)}"' for k, v in sorted(sample.labels.items()))
+    name = escape_metric_name(sample.name) + (f"{{{labels}}}" if labels else "")
+    stamp = "" if sample.timestamp is None else f" {int(float(sample.timestamp) * 1000):d}"
+    return f"{name} {floatToGoString(sample.value)}{stamp}\n"
 
 
-def _sample_lines(text: bytes) -> Iterator[bytes]:
-    for line in text.splitlines(keepends=True):
-        if not line.startswith(b"#"):
-            yield line
+def _label_value(value: str) -> str:
+    """Backslash, newline and double quote escaped, as the text format wants a label value."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
