@@ -125,6 +125,7 @@ def markdown(
         "# vrrpd vs keepalived (bench/run_all.py)",
         "",
         *(f"- {m}" for m in fo.machine(code)),
+        f"- vrrpd's Python: {code.interpreter.summary()}",
         f"- command: `{' '.join(['bench/run_all.py', *args.argv])}`; runtime {elapsed:.0f} s, "
         f"load average at the end {os.getloadavg()[0]:.2f}",
         "",
@@ -159,6 +160,7 @@ def document(args: argparse.Namespace, code: fo.VrrpdCode, res: Results, elapsed
     doc: dict[str, Any] = {k: v for k, v in res.__dict__.items() if k not in ("histograms", "deviations")}
     doc["summary"] = summary(res)
     doc["machine"] = fo.machine(code)
+    doc["vrrpd_python"] = code.interpreter.document()
     doc["argv"] = args.argv
     doc["runtime_s"] = elapsed
     return doc
