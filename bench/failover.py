@@ -336,10 +336,11 @@ def snapshot_vrrpd(ref: str | None, interpreter: Interpreter | None = None) -> V
 
 
 def pinned_env(root: Path) -> dict[str, str]:
-    """The environment of every vrrpd process started from the snapshot at `root` (here and in run_all.py's
-    subjects): PYTHONPATH names the snapshot, so `import vrrpd` finds it and not the tree the editable install
-    points at, which may change while a benchmark runs. What PYTHONPATH held comes after it: that is how Debian's
-    /usr/bin/python3 finds the venv's site-packages (PYTHONPATH=.venv/lib/python3.11/site-packages)."""
+    """The environment of a helper that runs under the bench's own interpreter but imports the snapshot at `root`
+    (section_flood's flooder): PYTHONPATH names the snapshot, so `import vrrpd` finds it and not the tree the
+    editable install points at, which may change while a benchmark runs. What PYTHONPATH held comes after it: that
+    is how a bench started as /usr/bin/python3 finds the venv's site-packages. vrrpd's own processes use
+    subject_env."""
     inherited = os.environ.get("PYTHONPATH")
     return {**os.environ, "PYTHONPATH": f"{root}:{inherited}" if inherited else str(root)}
 

@@ -125,7 +125,6 @@ def markdown(
         "# vrrpd vs keepalived (bench/run_all.py)",
         "",
         *(f"- {m}" for m in fo.machine(code)),
-        f"- vrrpd's Python: {code.interpreter.summary()}",
         f"- command: `{' '.join(['bench/run_all.py', *args.argv])}`; runtime {elapsed:.0f} s, "
         f"load average at the end {os.getloadavg()[0]:.2f}",
         "",
