@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+import failover  # noqa: E402  (puts netns-tests/ on sys.path for its lab imports)
 import subject_python as sp  # noqa: E402
 
 DEBIAN_LIKE = {
@@ -132,3 +133,11 @@ def test_a_complete_venv_is_reused_without_building(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(sp.shutil, "rmtree", no_build)
     assert sp.ensure_venv(sys.executable) == where / "bin" / "python"
     assert sorted(p.name for p in tmp_path.iterdir()) == [where.name]
+
+
+def test_vrrpds_processes_get_the_snapshot_alone_on_pythonpath(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The bench's own PYTHONPATH (e.g. the dev venv's site-packages) must not feed vrrpd dependencies the chosen
+    # interpreter lacks; the flooder (pinned_env) keeps it after the snapshot.
+    monkeypatch.setenv("PYTHONPATH", "/work/main/.venv/lib/python3.11/site-packages")
+    assert failover.subject_env(tmp_path)["PYTHONPATH"] == str(tmp_path)
+    assert failover.pinned_env(tmp_path)["PYTHONPATH"] == f"{tmp_path}:/work/main/.venv/lib/python3.11/site-packages"
