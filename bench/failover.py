@@ -18,6 +18,8 @@ polled, both late by milliseconds) are on the measured path; they are only used 
 
 vrrpd runs from a copy of its package taken at start (the working tree, or `--vrrpd-ref REF`), so every run of one
 invocation measures the same code even if the tree is edited meanwhile; the header names the copy's source and hash.
+It runs under Debian's /usr/bin/python3 (in a bench venv with its dependencies, bench/subject_python.py), or under
+`--python PATH`; the header's "software" line names the interpreter and its build flags.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ sys.path.insert(0, str(REPO / "netns-tests"))
 
 from lab import Host, Lab, wait_for  # noqa: E402
 from peers import Keepalived  # noqa: E402
+from subject_python import Interpreter, choose  # noqa: E402
 from vrrpd_runner import Vrrpd  # noqa: E402
 
 T = TypeVar("T")
@@ -272,18 +275,32 @@ class Capture:
 
 @dataclass(frozen=True)
 class VrrpdCode:
-    """A private copy of the vrrpd package that every vrrpd process of this benchmark runs from."""
+    """A private copy of the vrrpd package that every vrrpd process of this benchmark runs from, and the
+    interpreter they run under."""
 
     root: Path
     description: str
+    interpreter: Interpreter
+
+    @property
+    def python(self) -> str:
+        """What vrrpd's processes (vrrpd, vrrpctl) exec."""
+        return self.interpreter.python
+
+    def env(self) -> dict[str, str]:
+        """The environment of those processes: the snapshot alone on PYTHONPATH, the dependencies from the
+        interpreter's own site-packages (its bench venv)."""
+        return subject_env(self.root)
 
 
-def snapshot_vrrpd(ref: str | None) -> VrrpdCode:
-    """Copy the vrrpd package (working tree, or a git ref) aside and check that Python imports it from there.
+def snapshot_vrrpd(ref: str | None, interpreter: Interpreter | None = None) -> VrrpdCode:
+    """Copy the vrrpd package (working tree, or a git ref) aside and check that `interpreter` (default: chosen by
+    subject_python.choose, Debian's /usr/bin/python3 in its bench venv) imports it from there.
 
     Every run restarts the master, i.e. re-imports vrrpd: if the package changed under a running benchmark (someone
     editing the tree, a branch switch) later runs would measure other code than earlier ones, or a half-edited mix.
     """
+    interpreter = interpreter or choose(None)
     root = Path(tempfile.mkdtemp(prefix="fb-vrrpd-"))
     try:
         if ref is None:
@@ -295,11 +312,11 @@ def snapshot_vrrpd(ref: str | None) -> VrrpdCode:
         for path in sorted((root / "vrrpd").rglob("*.py")):
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
         probe = subprocess.run(
-            [sys.executable, "-c", "import vrrpd, vrrpd.cli.daemon; print(vrrpd.__version__, vrrpd.__file__)"],
+            [interpreter.python, "-c", "import vrrpd, vrrpd.cli.daemon; print(vrrpd.__version__, vrrpd.__file__)"],
             capture_output=True,
             text=True,
             cwd=root,
-            env=pinned_env(root),
+            env=subject_env(root),
             check=True,
         )
         version, location = probe.stdout.split()
@@ -312,19 +329,27 @@ def snapshot_vrrpd(ref: str | None) -> VrrpdCode:
             source = f"working tree (HEAD {head}{', with uncommitted changes' if dirty.strip() else ''})"
         else:
             source = f"git {ref} (HEAD is {head})"
-        return VrrpdCode(root, f"vrrpd {version} from {source}, *.py sha256 {digest.hexdigest()[:12]}")
+        return VrrpdCode(root, f"vrrpd {version} from {source}, *.py sha256 {digest.hexdigest()[:12]}", interpreter)
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
 
 
 def pinned_env(root: Path) -> dict[str, str]:
-    """The environment of every vrrpd process started from the snapshot at `root` (here and in run_all.py's
-    subjects): PYTHONPATH names the snapshot, so `import vrrpd` finds it and not the tree the editable install
-    points at, which may change while a benchmark runs. What PYTHONPATH held comes after it: that is how Debian's
-    /usr/bin/python3 finds the venv's site-packages (PYTHONPATH=.venv/lib/python3.11/site-packages)."""
+    """The environment of a helper that runs under the bench's own interpreter but imports the snapshot at `root`
+    (section_flood's flooder): PYTHONPATH names the snapshot, so `import vrrpd` finds it and not the tree the
+    editable install points at, which may change while a benchmark runs. What PYTHONPATH held comes after it: that
+    is how a bench started as /usr/bin/python3 finds the venv's site-packages. vrrpd's own processes use
+    subject_env."""
     inherited = os.environ.get("PYTHONPATH")
     return {**os.environ, "PYTHONPATH": f"{root}:{inherited}" if inherited else str(root)}
+
+
+def subject_env(root: Path) -> dict[str, str]:
+    """The environment of vrrpd's own processes (VrrpdCode.env): PYTHONPATH is the snapshot at `root` alone, so the
+    dependencies come from the chosen interpreter's site-packages, never from the bench's inherited PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHOME"}
+    return {**env, "PYTHONPATH": str(root)}
 
 
 class PinnedVrrpd(Vrrpd):
@@ -334,11 +359,15 @@ class PinnedVrrpd(Vrrpd):
         super().__init__(host, instances)
         self.code = code
 
+    @property
+    def argv(self) -> list[str]:
+        return [self.code.python, *super().argv[1:]]
+
     def start(self, wait: bool = True) -> PinnedVrrpd:
         # `python -m` puts the working directory first on sys.path, ahead of the editable install's entry.
         with self.log_path.open("ab") as log:
             self.proc = self.host.popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.code.root, env=pinned_env(self.code.root)
+                self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.code.root, env=self.code.env()
             )
         if wait:
             wait_for(self._ready, 15, message=f"vrrpd on {self.host.name} never answered on {self.socket}")
@@ -636,7 +665,8 @@ def machine(code: VrrpdCode) -> list[str]:
     return [
         f"date: {dt.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"machine: nproc {os.cpu_count()} ({model}), kernel {platform.release()}, load {os.getloadavg()[0]:.2f}",
-        f"software: {code.description}, Python {platform.python_version()}; {ka_version}",
+        f"software: {code.description}; vrrpd under {code.interpreter.summary()}; bench script under Python "
+        f"{platform.python_version()}; {ka_version}",
     ]
 
 
@@ -728,6 +758,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="REF",
         help="benchmark vrrpd as of this git ref (default: the working tree, copied aside at start)",
     )
+    p.add_argument(
+        "--python",
+        metavar="PATH",
+        help="interpreter for vrrpd (default: /usr/bin/python3 in a bench venv, else this one);\n"
+        "used as is when it imports the daemon's dependencies, else in a bench venv of its own",
+    )
     p.add_argument("--json", type=Path, help="also write every sample to this file")
     p.add_argument("-v", "--verbose", action="store_true", help="print every sample to stderr")
     args = p.parse_args(argv)
@@ -756,7 +792,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("needs root (network namespaces, raw sockets)", file=sys.stderr)
         return 2
     started = time.monotonic()
-    code = snapshot_vrrpd(args.vrrpd_ref)
+    code = snapshot_vrrpd(args.vrrpd_ref, choose(args.python))
     try:
         batches = run_all(args, code)
     finally:

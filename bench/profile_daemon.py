@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import failover as fo
+import subject_python
 import subjects
 from lab import Lab
 
@@ -74,14 +75,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--top", type=int, default=20)
     p.add_argument("--out", type=Path, default=Path("bench/out"))
     p.add_argument("--vrrpd-ref", metavar="REF", help="profile vrrpd as of this git ref (default: the working tree)")
+    p.add_argument(
+        "--python",
+        metavar="PATH",
+        help="interpreter for vrrpd (default: /usr/bin/python3 in a bench venv, else this one); as is when it\n"
+        "imports the daemon's dependencies, else in a bench venv of its own",
+    )
     args = p.parse_args(argv)
     pyspy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(pyspy).exists():
         print("py-spy not found: `.venv/bin/pip install py-spy` (profiling only, not a project dependency)")
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    code = fo.snapshot_vrrpd(args.vrrpd_ref)
+    code = fo.snapshot_vrrpd(args.vrrpd_ref, subject_python.choose(args.python))
     print(code.description)
+    print(f"vrrpd under {code.interpreter.summary()}")
     try:
         for side in args.sides.split(","):
             with Lab(prefix="pd") as lab:

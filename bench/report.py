@@ -159,6 +159,7 @@ def document(args: argparse.Namespace, code: fo.VrrpdCode, res: Results, elapsed
     doc: dict[str, Any] = {k: v for k, v in res.__dict__.items() if k not in ("histograms", "deviations")}
     doc["summary"] = summary(res)
     doc["machine"] = fo.machine(code)
+    doc["vrrpd_python"] = code.interpreter.document()
     doc["argv"] = args.argv
     doc["runtime_s"] = elapsed
     return doc

@@ -35,7 +35,6 @@ import re
 import signal
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -97,12 +96,10 @@ def reload(subjects: Sequence[Subject], method: str, code: fo.VrrpdCode) -> None
     ctls = []
     for subject in subjects:
         assert isinstance(subject, VrrpdSubject)
-        argv = ["ip", "netns", "exec", subject.host.ns, sys.executable, "-m", "vrrpd.cli.ctl"]
+        argv = ["ip", "netns", "exec", subject.host.ns, code.python, "-m", "vrrpd.cli.ctl"]
         argv += ["--socket", str(subject.socket), "reload"]
         ctls.append(
-            subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=code.root, env=fo.pinned_env(code.root)
-            )
+            subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=code.root, env=code.env())
         )
     for ctl in ctls:
         _, err = ctl.communicate(timeout=150)

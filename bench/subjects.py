@@ -13,7 +13,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -156,10 +155,11 @@ class VrrpdSubject(Subject):
 
     def argv(self) -> list[str]:
         # info, as keepalived logs: state changes only.
-        return [sys.executable, "-m", "vrrpd.cli.daemon", "run", "-c", str(self.conf), "--log-level", "info"]
+        # Under the interpreter chosen for vrrpd (issue #16: Debian's /usr/bin/python3 by default), not the bench's.
+        return [self.code.python, "-m", "vrrpd.cli.daemon", "run", "-c", str(self.conf), "--log-level", "info"]
 
     def env(self) -> dict[str, str]:
-        return fo.pinned_env(self.code.root)
+        return self.code.env()
 
     def launch(self, extra_env: dict[str, str] | None = None) -> None:
         with self.log_path.open("ab") as out:
