@@ -42,6 +42,10 @@ reload    Live reload (issue #11): the same change `--reloads` times (a priority
 flood     Garbage flood (issue #13): master + backup of one daemon, `--flood` seconds of invalid VRRP from a third
           host at 0.1 s and 0.01 s adverts (bench/section_flood.py); the backup's false failovers, its kernel drops.
 
+`--sched other,rr` (issue #16) runs jitter and soak once per scheduling policy, both daemons under it: rr is
+`chrt --rr 1` around the daemon's command (systemd's CPUSchedulingPolicy=rr without a priority), no reset-on-fork
+so keepalived's VRRP child inherits it; the hog stays at the default policy. Other sections take the first policy.
+
 vrrpd runs from a copy of its package taken at start (bench/failover.py's snapshot), so the whole run measures one
 version of the code even if the tree is edited meanwhile.
 
