@@ -106,3 +106,17 @@ def describe_policies(policies: Sequence[str]) -> str:
     if len(counts) == 1:
         return next(iter(counts))
     return ", ".join(f"{p} x{n}" for p, n in counts.items()) or "-"
+
+
+def steal_seconds(stat: str) -> float:
+    """CPU time the hypervisor gave to others while this VM wanted it (steal, the 8th figure of /proc/stat's `cpu`
+    line), all CPUs summed: stalls no scheduling policy inside the guest can prevent."""
+    for line in stat.splitlines():
+        if line.startswith("cpu "):
+            fields = line.split()
+            return int(fields[8]) / CLK_TCK if len(fields) > 8 else 0.0
+    raise ValueError("no cpu line in /proc/stat")
+
+
+def host_steal() -> float:
+    return steal_seconds(Path("/proc/stat").read_text())

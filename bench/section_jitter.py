@@ -22,7 +22,7 @@ import failover as fo  # puts netns-tests/ (lab.py) on sys.path; isort keeps it 
 from cpuhog import Hog
 from figures import Results, fmt, md_table
 from lab import Host, Lab
-from procstat import describe_policies, sched_policy
+from procstat import describe_policies, host_steal, sched_policy
 from progress import log
 from subjects import (
     BACKUP_PRIO,
@@ -105,8 +105,10 @@ def run(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
                     burden = scraping(obs, f"http://{R1}:{METRICS_PORT}/metrics", res)
                 else:
                     burden = contextlib.nullcontext()
+                steal = host_steal()
                 with burden:
                     time.sleep(args.jitter)
+                steal = host_steal() - steal
                 dropped = cap.stop()
                 adverts = list(cap.adverts())
                 devs = jitter_stats(adverts, R1, interval)
@@ -125,6 +127,7 @@ def run(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
                         "interval": interval,
                         "seconds": args.jitter,
                         "dropped_by_kernel": dropped,
+                        "steal_s": round(steal, 2),
                         "backup_adverts": backup_adverts,
                         "state_changes": after - before,
                         **summarize_devs(devs),
@@ -160,6 +163,7 @@ def render(args: argparse.Namespace, res: Results) -> list[str]:
             "backup adverts",
             "state changes",
             "pcap drops",
+            "VM steal s",
         ),
         [
             (
@@ -174,6 +178,7 @@ def render(args: argparse.Namespace, res: Results) -> list[str]:
                 str(r["backup_adverts"]),
                 str(r["state_changes"]),
                 str(r["dropped_by_kernel"]),
+                fmt(r.get("steal_s"), 2),
             )
             for r in res.jitter
         ],

@@ -101,3 +101,16 @@ def test_forecast_counts_one_jitter_and_soak_run_per_policy() -> None:
     two = run_all.parse_args(["--only", "jitter,soak", "--soak", "120", "--sched", "other,rr"])
     for section in (section_jitter, section_soak):
         assert section.planned_seconds(two) == 2 * section.planned_seconds(one)
+
+
+def test_steal_seconds_reads_the_cpu_line() -> None:
+    stat = "cpu  2005742 70154 523270 6226633 8902 0 110966 18047 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"
+    assert procstat.steal_seconds(stat) == 18047 / procstat.CLK_TCK
+    assert procstat.steal_seconds("cpu  1 2 3 4\n") == 0.0  # a kernel without the column
+    with pytest.raises(ValueError):
+        procstat.steal_seconds("intr 0\n")
+
+
+def test_host_steal_never_goes_backwards() -> None:
+    first = procstat.host_steal()
+    assert procstat.host_steal() >= first >= 0.0
