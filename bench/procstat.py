@@ -85,10 +85,38 @@ def usage(a: ProcSample, b: ProcSample) -> Usage:
     )
 
 
+def policy_name(policy: int, priority: int) -> str:
+    """`other`, `rr/1`, ...: sched_getscheduler(2)'s policy and its priority (shown when not 0); `+reset` when the
+    policy carries SCHED_RESET_ON_FORK (systemd's CPUSchedulingResetOnFork=yes): children start at SCHED_OTHER."""
+    names = {os.SCHED_OTHER: "other", os.SCHED_FIFO: "fifo", os.SCHED_RR: "rr", os.SCHED_BATCH: "batch"}
+    base = policy & ~os.SCHED_RESET_ON_FORK
+    reset = "+reset" if policy & os.SCHED_RESET_ON_FORK else ""
+    return f"{names.get(base, str(base))}{f'/{priority}' if priority else ''}{reset}"
+
+
 def sched_policy(pid: int) -> str:
     with contextlib.suppress(OSError):
-        policy = os.sched_getscheduler(pid)
-        names = {os.SCHED_OTHER: "other", os.SCHED_FIFO: "fifo", os.SCHED_RR: "rr", os.SCHED_BATCH: "batch"}
-        prio = os.sched_getparam(pid).sched_priority
-        return f"{names.get(policy, str(policy))}{f'/{prio}' if prio else ''}"
+        return policy_name(os.sched_getscheduler(pid), os.sched_getparam(pid).sched_priority)
     return "?"
+
+
+def describe_policies(policies: Sequence[str]) -> str:
+    """Every process's policy in one cell: `rr/1` when all share it, else each with its count (`other x1, rr/1 x1`)."""
+    counts = {p: policies.count(p) for p in sorted(set(policies))}
+    if len(counts) == 1:
+        return next(iter(counts))
+    return ", ".join(f"{p} x{n}" for p, n in counts.items()) or "-"
+
+
+def steal_seconds(stat: str) -> float:
+    """CPU time the hypervisor gave to others while this VM wanted it (steal, the 8th figure of /proc/stat's `cpu`
+    line), all CPUs summed: stalls no scheduling policy inside the guest can prevent."""
+    for line in stat.splitlines():
+        if line.startswith("cpu "):
+            fields = line.split()
+            return int(fields[8]) / CLK_TCK if len(fields) > 8 else 0.0
+    raise ValueError("no cpu line in /proc/stat")
+
+
+def host_steal() -> float:
+    return steal_seconds(Path("/proc/stat").read_text())

@@ -42,6 +42,10 @@ reload    Live reload (issue #11): the same change `--reloads` times (a priority
 flood     Garbage flood (issue #13): master + backup of one daemon, `--flood` seconds of invalid VRRP from a third
           host at 0.1 s and 0.01 s adverts (bench/section_flood.py); the backup's false failovers, its kernel drops.
 
+`--sched other,rr` (issue #16) runs jitter and soak once per scheduling policy, both daemons under it: rr is
+`chrt --rr 1` around the daemon's command (systemd's CPUSchedulingPolicy=rr without a priority), no reset-on-fork
+so keepalived's VRRP child inherits it; the hog stays at the default policy. Other sections take the first policy.
+
 vrrpd runs from a copy of its package taken at start (bench/failover.py's snapshot), so the whole run measures one
 version of the code even if the tree is edited meanwhile.
 
@@ -89,7 +93,7 @@ import section_vip  # noqa: E402
 import subject_python  # noqa: E402
 from figures import Results  # noqa: E402
 from progress import log  # noqa: E402
-from subjects import DAEMONS  # noqa: E402
+from subjects import DAEMONS, RR_PRIORITY, SCHED_POLICIES  # noqa: E402
 
 
 class Section(Protocol):
@@ -169,6 +173,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--reload-interval", type=float, default=0.1, help="reload: advert interval of the instances (default 0.1)"
     )
     p.add_argument("--flood", type=float, help="flood: seconds of garbage per daemon and interval (default 40)")
+    p.add_argument(
+        "--sched",
+        default="other",
+        help="scheduling policies, comma-separated (other, rr): jitter and soak run once under each, both daemons\n"
+        f"(rr: `chrt --rr {RR_PRIORITY}`, what systemd's CPUSchedulingPolicy=rr gives); other sections use the first",
+    )
     p.add_argument("--vrrpd-ref", metavar="REF", help="benchmark vrrpd as of this git ref (default: working tree)")
     p.add_argument(
         "--python",
@@ -186,6 +196,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             setattr(args, key, value)
     args.sections = [s for s in args.only.split(",") if s]
     args.daemons = [d for d in args.daemons.split(",") if d]
+    args.sched = [s for s in args.sched.split(",") if s]
     args.sizes = [int(x) for x in args.sizes.split(",") if x]
     args.intervals = [float(x) for x in args.intervals.split(",") if x]
     args.takeover_plan = [(float(a), int(b)) for a, b in (x.split(":") for x in args.takeover.split(",") if x)]
@@ -195,6 +206,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     for d in args.daemons:
         if d not in DAEMONS:
             p.error(f"unknown daemon {d!r}")
+    if not args.sched or any(s not in SCHED_POLICIES for s in args.sched) or len(set(args.sched)) < len(args.sched):
+        p.error(f"--sched: one or more of {', '.join(SCHED_POLICIES)}, each once")
     if any(not 1 <= n <= 255 for n in args.sizes):
         p.error("--sizes: 1..255 instances (one interface)")
     return args

@@ -18,7 +18,7 @@ from typing import Any
 import failover as fo  # puts netns-tests/ (lab.py) on sys.path; isort keeps it above the from-imports
 from figures import Results, find_row, fmt, md_table, ratio
 from lab import Lab
-from procstat import sample, sched_policy, usage
+from procstat import describe_policies, sample, sched_policy, usage
 from progress import log
 from subjects import BACKUP_PRIO, DAEMONS, MASTER_PRIO, R1, R2, instances, make_subject, run_labs, start_pair
 
@@ -52,8 +52,8 @@ def run(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
                     _, mdaemon, bdaemon = pairs[group[j]]
                     try:
                         r1, r2 = lab.add_host("r1", ipv4=f"{R1}/24"), lab.add_host("r2", ipv4=f"{R2}/24")
-                        master = make_subject(mdaemon, r1, instances(n, MASTER_PRIO, interval), code)
-                        backup = make_subject(bdaemon, r2, instances(n, BACKUP_PRIO, interval), code)
+                        master = make_subject(mdaemon, r1, instances(n, MASTER_PRIO, interval), code, args.sched[0])
+                        backup = make_subject(bdaemon, r2, instances(n, BACKUP_PRIO, interval), code, args.sched[0])
                         start_pair(master, backup, args.settle)
                     except BaseException:
                         barrier.abort()
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
                                 "window_s": round(b[s].t - a[s].t, 2),
                                 "labs_side_by_side": len(group),
                                 "state_changes_in_window": after - before,
-                                "policy": sched_policy(s.pids()[0]),
+                                "policy": describe_policies([sched_policy(pid) for pid in s.pids()]),
                                 **u.__dict__,
                             }
                         )

@@ -22,6 +22,7 @@ import failover as fo  # puts netns-tests/ (lab.py) on sys.path; isort keeps it 
 from cpuhog import Hog
 from figures import Results, fmt, md_table
 from lab import Host, Lab
+from procstat import describe_policies, host_steal, sched_policy
 from progress import log
 from subjects import (
     BACKUP_PRIO,
@@ -75,19 +76,24 @@ def scraping(obs: Host, url: str, res: Results) -> Iterator[None]:
 
 
 def run(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
+    """Each daemon under each of `--sched`'s policies in turn (master and backup both under it)."""
     n, interval = 100, 0.01
-    for daemon in args.daemons:
-        log(f"jitter: {daemon} master ({n} x {interval:g} s) + keepalived backup, {args.jitter:g} s idle + hog")
+    for daemon, sched in ((d, s) for d in args.daemons for s in args.sched):
+        log(
+            f"jitter: {daemon} master ({n} x {interval:g} s) + keepalived backup, {sched}, {args.jitter:g} s idle + hog"
+        )
 
-        def body(_: int, lab: Lab, daemon: str = daemon) -> list[dict[str, Any]]:
+        def body(_: int, lab: Lab, daemon: str = daemon, sched: str = sched) -> list[dict[str, Any]]:
             r1, r2 = lab.add_host("r1", ipv4=f"{R1}/24"), lab.add_host("r2", ipv4=f"{R2}/24")
             obs = lab.add_host("obs", ipv4=f"{OBS}/24")
-            master = make_subject(daemon, r1, instances(n, MASTER_PRIO, interval), code)
+            master = make_subject(daemon, r1, instances(n, MASTER_PRIO, interval), code, sched)
             if isinstance(master, VrrpdSubject):
                 master.metrics_listen = f"{R1}:{METRICS_PORT}"
                 master.write_config()
-            backup = make_subject("keepalived", r2, instances(n, BACKUP_PRIO, interval), code)
+            backup = make_subject("keepalived", r2, instances(n, BACKUP_PRIO, interval), code, sched)
             start_pair(master, backup, args.settle)
+            # Every process of the master (keepalived: parent and VRRP child), as the kernel has it.
+            policy = describe_policies([sched_policy(pid) for pid in master.pids()])
             out = []
             loads = ("idle", SCRAPE_LOAD, "cpu hog") if daemon == "vrrpd" else ("idle", "cpu hog")
             for load in loads:
@@ -99,23 +105,29 @@ def run(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
                     burden = scraping(obs, f"http://{R1}:{METRICS_PORT}/metrics", res)
                 else:
                     burden = contextlib.nullcontext()
+                steal = host_steal()
                 with burden:
                     time.sleep(args.jitter)
+                steal = host_steal() - steal
                 dropped = cap.stop()
                 adverts = list(cap.adverts())
                 devs = jitter_stats(adverts, R1, interval)
                 backup_adverts = sum(1 for a in adverts if a[1] == R2)
                 after = master.transitions() + backup.transitions()
-                res.histograms.append(histogram(f"{daemon}, {load}: advert gap - {interval * 1000:g} ms", devs))
-                res.deviations[f"{daemon}, {load}"] = devs
+                label = f"{daemon}, {load}" if sched == "other" else f"{daemon} ({sched}), {load}"
+                res.histograms.append(histogram(f"{label}: advert gap - {interval * 1000:g} ms", devs))
+                res.deviations[label] = devs
                 out.append(
                     {
                         "daemon": daemon,
+                        "sched": sched,
+                        "policy": policy,
                         "load": load,
                         "instances": n,
                         "interval": interval,
                         "seconds": args.jitter,
                         "dropped_by_kernel": dropped,
+                        "steal_s": round(steal, 2),
                         "backup_adverts": backup_adverts,
                         "state_changes": after - before,
                         **summarize_devs(devs),
@@ -141,6 +153,7 @@ def render(args: argparse.Namespace, res: Results) -> list[str]:
     lines += md_table(
         (
             "daemon",
+            "policy",
             "load",
             "gaps",
             "p50 |dev| ms",
@@ -150,10 +163,12 @@ def render(args: argparse.Namespace, res: Results) -> list[str]:
             "backup adverts",
             "state changes",
             "pcap drops",
+            "VM steal s",
         ),
         [
             (
                 r["daemon"],
+                r["policy"],
                 r["load"],
                 str(r["gaps"]),
                 fmt(r["p50_ms"], 3),
@@ -163,6 +178,7 @@ def render(args: argparse.Namespace, res: Results) -> list[str]:
                 str(r["backup_adverts"]),
                 str(r["state_changes"]),
                 str(r["dropped_by_kernel"]),
+                fmt(r.get("steal_s"), 2),
             )
             for r in res.jitter
         ],
@@ -174,7 +190,7 @@ def render(args: argparse.Namespace, res: Results) -> list[str]:
 def planned_seconds(args: argparse.Namespace) -> float:
     """Its share of run_all.py's runtime forecast (overheads measured on the 2-vCPU lab VM)."""
     scrape = args.jitter if "vrrpd" in args.daemons else 0.0
-    return len(args.daemons) * (2 * args.jitter + args.settle + 5) + scrape
+    return len(args.sched) * (len(args.daemons) * (2 * args.jitter + args.settle + 5) + scrape)
 
 
 def plot(deviations: dict[str, list[float]], path: Path) -> None:

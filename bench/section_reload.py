@@ -131,8 +131,8 @@ def run(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
         def body(_: int, lab: Lab, daemon: str = daemon, phases: list[tuple[str, str]] = phases) -> list[dict]:
             r1, r2 = lab.add_host("r1", ipv4=f"{R1}/24"), lab.add_host("r2", ipv4=f"{R2}/24")
             obs = lab.add_host("obs", ipv4=f"{OBS}/24")
-            master = make_subject(daemon, r1, layout(200, interval, 200, False), code)
-            backup = make_subject(daemon, r2, layout(100, interval, 100, False), code)
+            master = make_subject(daemon, r1, layout(200, interval, 200, False), code, args.sched[0])
+            backup = make_subject(daemon, r2, layout(100, interval, 100, False), code, args.sched[0])
             start_pair(master, backup, args.settle)
             mon_path = lab.workdir / "r1-addresses.txt"
             with mon_path.open("wb") as out:

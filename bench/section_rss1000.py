@@ -28,7 +28,7 @@ def run(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
                 for k, ifname in enumerate(names)
                 for vrid in range(1, per_if + 1)
             ]
-            subject = make_subject(daemon, r1, insts, code)
+            subject = make_subject(daemon, r1, insts, code, args.sched[0])
             start_pair(subject, None, args.settle)
             a = sample(subject.pids())
             time.sleep(min(args.window, 10))

@@ -15,14 +15,21 @@ import failover as fo  # puts netns-tests/ (lab.py) on sys.path; isort keeps it 
 from cpuhog import Hog
 from figures import Results, md_table
 from lab import Lab
+from procstat import describe_policies, sched_policy
 from progress import log
 from subjects import BACKUP_PRIO, MASTER_PRIO, OBS, R1, R2, instances, make_subject, run_labs, start_pair
 from wire import Tcpdump, count_episodes
 
 
 def run(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
+    """One soak per policy of `--sched` (both pairs, all four daemons, under it)."""
+    for sched in args.sched:
+        run_one(args, code, res, sched)
+
+
+def run_one(args: argparse.Namespace, code: fo.VrrpdCode, res: Results, sched: str) -> None:
     n, interval = 100, 0.01
-    log(f"soak: {args.soak:g} s, {n} x {interval:g} s, a vrrpd pair and a keepalived pair side by side, hog 2nd half")
+    log(f"soak: {args.soak:g} s, {n} x {interval:g} s, {sched}, {' and '.join(args.daemons)} pairs, hog 2nd half")
     barrier = threading.Barrier(len(args.daemons))
     hog_on = threading.Event()
 
@@ -31,9 +38,11 @@ def run(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
         try:
             r1, r2 = lab.add_host("r1", ipv4=f"{R1}/24"), lab.add_host("r2", ipv4=f"{R2}/24")
             obs = lab.add_host("obs", ipv4=f"{OBS}/24")
-            master = make_subject(daemon, r1, instances(n, MASTER_PRIO, interval), code)
-            backup = make_subject(daemon, r2, instances(n, BACKUP_PRIO, interval), code)
+            master = make_subject(daemon, r1, instances(n, MASTER_PRIO, interval), code, sched)
+            backup = make_subject(daemon, r2, instances(n, BACKUP_PRIO, interval), code, sched)
             start_pair(master, backup, args.settle)
+            # Every process of both routers (keepalived: parent and VRRP child), as the kernel has it.
+            policy = describe_policies([sched_policy(pid) for pid in (*master.pids(), *backup.pids())])
             # Only the backup's adverts: a backup that advertises has taken over, i.e. a false failover.
             cap = Tcpdump(obs, f"soak-{daemon}", f"src host {R2}")
         except BaseException:
@@ -59,6 +68,8 @@ def run(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
         backup.stop()
         return {
             "daemon": daemon,
+            "sched": sched,
+            "policy": policy,
             "instances": n,
             "interval": interval,
             "seconds": args.soak,
@@ -88,6 +99,7 @@ def render(args: argparse.Namespace, res: Results) -> list[str]:
     lines += md_table(
         (
             "daemon pair",
+            "policy",
             "false failovers quiet",
             "false failovers hog",
             "backup adverts",
@@ -97,6 +109,7 @@ def render(args: argparse.Namespace, res: Results) -> list[str]:
         [
             (
                 r["daemon"],
+                r["policy"],
                 str(r["false_failovers_quiet"]),
                 str(r["false_failovers_hog"]),
                 str(r["backup_adverts"]),
@@ -111,4 +124,4 @@ def render(args: argparse.Namespace, res: Results) -> list[str]:
 
 def planned_seconds(args: argparse.Namespace) -> float:
     """Its share of run_all.py's runtime forecast (overheads measured on the 2-vCPU lab VM)."""
-    return args.soak + args.settle + 5
+    return len(args.sched) * (args.soak + args.settle + 5)

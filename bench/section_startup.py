@@ -32,7 +32,7 @@ def run(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
                 try:
                     times = []
                     for _ in range(args.startup_runs):
-                        subject = make_subject(daemon, r1, instances(n, MASTER_PRIO, 1.0), code)
+                        subject = make_subject(daemon, r1, instances(n, MASTER_PRIO, 1.0), code, args.sched[0])
                         sock.settimeout(30)
                         offset = subject.log_path.stat().st_size if subject.log_path.exists() else 0
                         t0 = time.monotonic()

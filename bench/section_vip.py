@@ -53,7 +53,7 @@ def run(args: argparse.Namespace, code: fo.VrrpdCode, res: Results) -> None:
                 r1_ll = r1.link_local
                 times = []
                 for nth in range(args.vip_runs):
-                    subject = make_subject(daemon, r1, insts, code)
+                    subject = make_subject(daemon, r1, insts, code, args.sched[0])
                     mon_path = lab.workdir / f"mon-{nth}.txt"
                     with mon_path.open("wb") as out:
                         mon = r1.popen(["ip", "-ts", "monitor", "address"], stdout=out, stderr=subprocess.STDOUT)

@@ -26,6 +26,10 @@ from lab import Host, Lab, wait_for
 from progress import log
 
 DAEMONS = ("vrrpd", "keepalived")
+SCHED_POLICIES = ("other", "rr")
+RR_PRIORITY = 1
+"""What systemd gives `CPUSchedulingPolicy=rr` without `CPUSchedulingPriority=`: it clamps the unset priority (0)
+into the policy's range, 1..99, so 1. The hog (default policy) never preempts it."""
 MASTER_PRIO, BACKUP_PRIO = 200, 100
 R1, R2, OBS = "198.51.100.1", "198.51.100.2", "198.51.100.3"
 # A lab's work directory holds one directory per subject: the counter keeps their names apart across restarts.
@@ -50,6 +54,16 @@ class Inst:
         return f"v{self.interface}_{self.vrid}"
 
 
+def sched_prefix(policy: str) -> list[str]:
+    """The command that starts a daemon under `policy` as systemd's CPUSchedulingPolicy= would: `chrt` sets it and
+    execs the daemon (same PID); without reset-on-fork, so keepalived's VRRP child inherits it as under its unit."""
+    if policy == "other":
+        return []
+    if policy == "rr":
+        return ["chrt", "--rr", str(RR_PRIORITY)]
+    raise ValueError(f"unknown scheduling policy {policy!r} (one of {', '.join(SCHED_POLICIES)})")
+
+
 def instances(n: int, priority: int, interval: float) -> list[Inst]:
     return [Inst(vrid, priority, interval, (vip4(vrid),)) for vrid in range(1, n + 1)]
 
@@ -60,6 +74,9 @@ class Subject:
     daemon: str
     conf: Path
     """The daemon's configuration file (`write_config` writes it)."""
+
+    sched = "other"
+    """The scheduling policy the daemon starts under (`sched_prefix`); `make_subject` sets it."""
 
     def __init__(self, host: Host, insts: Sequence[Inst]) -> None:
         self.host = host
@@ -77,6 +94,10 @@ class Subject:
         """The daemon's configuration file for `self.insts`."""
         raise NotImplementedError
 
+    def command(self) -> list[str]:
+        """What `launch` runs: `argv` under the subject's scheduling policy."""
+        return [*sched_prefix(self.sched), *self.argv()]
+
     def write_config(self, insts: Sequence[Inst] | None = None) -> None:
         """Write the configuration file (for `insts`, which then become the subject's), replacing it atomically:
         a reload never reads half a file."""
@@ -92,7 +113,7 @@ class Subject:
     def launch(self, extra_env: dict[str, str] | None = None) -> None:
         with self.log_path.open("ab") as out:
             self.proc = self.host.popen(
-                self.argv(), stdout=out, stderr=subprocess.STDOUT, env={**self.env(), **(extra_env or {})}
+                self.command(), stdout=out, stderr=subprocess.STDOUT, env={**self.env(), **(extra_env or {})}
             )
 
     def states(self) -> dict[str, str]:
@@ -164,7 +185,7 @@ class VrrpdSubject(Subject):
     def launch(self, extra_env: dict[str, str] | None = None) -> None:
         with self.log_path.open("ab") as out:
             self.proc = self.host.popen(
-                self.argv(),
+                self.command(),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=self.code.root,
@@ -235,8 +256,12 @@ class KeepalivedSubject(Subject):
         return sum(1 for _ in self._STATE.finditer(self.log_text()))
 
 
-def make_subject(daemon: str, host: Host, insts: Sequence[Inst], code: fo.VrrpdCode) -> Subject:
-    return VrrpdSubject(host, insts, code) if daemon == "vrrpd" else KeepalivedSubject(host, insts)
+def make_subject(daemon: str, host: Host, insts: Sequence[Inst], code: fo.VrrpdCode, sched: str = "other") -> Subject:
+    """vrrpd or keepalived, to start under the scheduling policy `sched` (`sched_prefix`)."""
+    sched_prefix(sched)  # refuses an unknown policy before anything starts
+    subject = VrrpdSubject(host, insts, code) if daemon == "vrrpd" else KeepalivedSubject(host, insts)
+    subject.sched = sched
+    return subject
 
 
 def start_pair(master: Subject, backup: Subject | None, settle: float) -> None:

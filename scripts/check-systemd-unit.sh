@@ -14,7 +14,8 @@
 #    /etc/vrrpd/vrrpd.yaml is commented out; man pages, bash completion), configure, `systemctl enable --now`,
 #    Type=notify readiness, STATUS=, the journal, `vrrpctl status` as root, as a member of group vrrpd and not as
 #    anyone else, reload (ExecReload, SIGHUP, a bad file), a clean stop, a start refused for an invalid file,
-#    drop-ins User=nobody and WatchdogSec=, `systemd-analyze security`, then an upgrade to the higher version with
+#    drop-ins User=nobody, WatchdogSec= and docs/realtime.md's realtime.conf (daemon SCHED_RR, track script not),
+#    `systemd-analyze security`, then an upgrade to the higher version with
 #    the peer and the client running (pings lost, hand-overs), `apt remove` (stopped, address handed over,
 #    program gone, configuration kept) and `apt purge` (configuration gone).
 #
@@ -328,6 +329,27 @@ sleep 7
 check "WATCHDOG=1 sent" journal_has 'vrrpd.service: Got notification message from PID [0-9]+ \(WATCHDOG=1' "$(since)"
 check "no watchdog restart after 7 s (NRestarts=0, active)" sh -c "[ \"\$(nsenter -t $LEADER -a systemctl show -p NRestarts,ActiveState --value vrrpd | tr '\n' ' ')\" = '0 active ' ]"
 debug info
+E rm -rf /etc/systemd/system/vrrpd.service.d
+E systemctl daemon-reload
+E systemctl restart vrrpd
+
+echo "== drop-in realtime.conf, as docs/realtime.md has it, and a track script"
+# The documented drop-in, taken from the doc itself: rr for the daemon, SCHED_OTHER again for what it starts.
+sed -n '\|^# /etc/systemd/system/vrrpd.service.d/realtime.conf$|,/^```$/{/^```$/d;p}' "$REPO/docs/realtime.md" \
+    > "$ROOTFS/root/realtime.conf"
+E sh -c 'mkdir -p /etc/systemd/system/vrrpd.service.d && cp /root/realtime.conf /etc/systemd/system/vrrpd.service.d/ &&
+    systemctl daemon-reload'
+E sh -c '{ printf "%s\n" "track_scripts:" "  chk_sched: {command: [/bin/sleep, \"6\"], interval: 10, timeout: 8}"
+    sed "s/^    priority: 150$/&\n    track_scripts: [{name: chk_sched, weight: -60}]/" /root/vrrpd.yaml.good
+    } > /etc/vrrpd/vrrpd.yaml'
+main_is_rr() { E chrt -p "$(prop MainPID)" | tr '\n' ' ' | grep -E 'SCHED_RR\|SCHED_RESET_ON_FORK.* 1 $' > /dev/null; }
+script_is_other() { [[ $(E ps -eo cls=,args= | awk '$2 == "/bin/sleep" && $3 == "6" {print $1}') == TS ]]; }
+check "systemctl restart vrrpd (realtime.conf, a track script)" E systemctl restart vrrpd
+check "main process: SCHED_RR|SCHED_RESET_ON_FORK, priority 1 (chrt -p)" main_is_rr
+check "the track script's process: SCHED_OTHER (ps cls TS)" eventually script_is_other
+check "becomes MASTER under SCHED_RR" wait_master
+E systemctl stop vrrpd
+restore_config
 E rm -rf /etc/systemd/system/vrrpd.service.d
 E systemctl daemon-reload
 E systemctl restart vrrpd
