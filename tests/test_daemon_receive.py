@@ -8,6 +8,7 @@ from unittest import mock
 
 import pytest
 from daemoncase import FAST_BACKUP, advert_packet, started
+from reloadcase import reload
 
 from vrrpd.config import parse_config
 from vrrpd.daemon import StartupError
@@ -140,6 +141,31 @@ def test_a_sync_group_member_never_takes_the_shortcut() -> None:
                 sock.deliver(parse_ipv4(raw, 2))
             case.daemon.listener.on_readable(link)
             assert feed.call_count == 4 and inst.router.counters.adverts_received == 4
+        await case.stop()
+
+    asyncio.run(body())
+
+
+def test_a_change_in_place_sends_the_next_repeat_through_the_screen_again() -> None:
+    """docs/reload.md, row `accept_checksum` (RFC 9568 §5.2.8): a reload that changes only what the screen accepts
+    feeds the router nothing, so the raw lane must forget its repeat too: the master's next advert is screened
+    under the new setting (here: refused, its checksum form is no longer accepted)."""
+    async def body() -> None:
+        case = await started(FAST_BACKUP)
+        inst, link = case.inst("v1"), case.daemon.links[("eth0", Family.IPV4)]
+        sock = case.sockets.socket("eth0")
+        raw = advert_packet(1, 200, "198.51.100.2", "203.0.113.1")  # the pseudo-header form
+        sock.deliver(parse_ipv4(raw, 2))
+        case.daemon.listener.on_readable(link)
+        assert link.repeat_keys == {1: raw[12:]} and inst.router.counters.adverts_received == 1
+        strict = FAST_BACKUP.replace(
+            "advert_interval: 0.01,", "advert_interval: 0.01, checksum: message-only, accept_checksum: strict,"
+        )
+        await reload(case, strict)
+        assert case.inst("v1") is inst and link.repeats == {}
+        sock.deliver(parse_ipv4(raw, 2))
+        case.daemon.listener.on_readable(link)
+        assert inst.router.counters.drops == {"checksum": 1} and inst.router.counters.adverts_received == 1
         await case.stop()
 
     asyncio.run(body())

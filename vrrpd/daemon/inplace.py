@@ -63,7 +63,9 @@ async def reconfigure(
         daemon.notifier.add_instance(cfg, checked.hook_users.get(("instance", cfg.name)))
     if SCREEN_KEYS & set(keys):
         rescreen(daemon, inst, cfg, keys)
-    inst.receiver.repeat = None  # a memo of answers given under the old configuration: one decode re-makes it
+    # Memos of answers given under the old configuration (the screen's and the raw lane's): one decode re-makes them.
+    inst.receiver.repeat = None
+    inst.link.forget(inst.config.vrid)
     master = inst.router.state is State.MASTER
     if "virtual_addresses" in keys and master:
         readd_changed_prefixes(inst, old)
