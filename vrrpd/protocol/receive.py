@@ -10,7 +10,8 @@ The checks run in this order, and the order is behaviour (it decides the reason 
 
 1. a repeat of the last advert the router accepted (same bytes, source, destination and TTL) passes at once: every
    check below passed for it last time and cannot answer differently, and neither can its decoding. A master
-   sends the same advert every interval, so this is what a backup receives nearly always (the CPU of a backup);
+   sends the same advert every interval, so this is what a backup receives nearly always (the CPU of a backup),
+   and the router takes the same input object again as a repeat (VirtualRouter.heard_again);
 2. ``length``: the IP total length disagrees with the bytes read (or the read was truncated);
 3. ``ttl``: a multicast router takes TTL / hop limit 255 only (§7.1; a unicast router checks its own minimum, 5);
 4. ``own_address``: sent from one of our own advert sources (multicast loop is off, but a unicast peer list or a
