@@ -7,7 +7,7 @@ Rules this module keeps:
 - Timers are deadlines stored in the router (Master_Down_Timer in BACKUP, Adver_Timer in MASTER), never
   timer handles. The caller feeds `TimerExpired()` once `now >= next_deadline()`.
 - Every (state, input) pair has an entry in `TRANSITIONS`, with the states its handler may move to (h11's
-  transitions as data); one `_set_state()` emits each transition and refuses any the table does not list.
+  transitions as data); one `set_state()` emits each transition and refuses any the table does not list.
 - Skew_Time and Master_Down_Interval are derived from the *effective* priority and the learned
   Master_Adver_Interval whenever they are needed, so adopting an interval recomputes both (RFC 9568 §6.4.2).
 - Remote input never raises: an advert that must be ignored is counted under `counters.drops[reason]`.
@@ -27,18 +27,7 @@ Rules this module keeps:
   with that and nothing else, as long as no other input came in between and the first one's outcome did not hang on
   the clock (a preempt_delay hold) or ask for anything (a log line, such as an owner's conflict, or a message-only
   checksum to count).
-- Drain (`vrrpctl drain`, `Drained` / `Resumed`: the operator takes the router out of service; never an address
-  owner, which has nobody to hand its addresses to). Hard: a Master hands over at once the way a stopping Master
-  does (§6.4.3: one advert with priority 0, so a Backup takes over after its Skew_Time rather than
-  Master_Down_Interval, §6.4.2), removes its addresses and stays Backup; a drained Backup follows whatever master
-  it hears and never becomes Master: its Master_Down timer running out restarts it (and says, as a warning, that
-  nobody serves the addresses). Soft: it stands for election with priority 1 (`election_priority`), so every other
-  router wins and it is Master only while no other router is heard. A soft-drained Master sends the same priority-0
-  advert (a Backup takes over after Skew_Time, whatever its preempt setting: Skew_Time is shorter than one advert
-  interval, and our next advert comes one interval later) but keeps its addresses and goes on advertising priority
-  1 until another router's advert takes them over (§6.4.3): drained alone, it goes on serving, with no gap. Resume:
-  the effective priority is in force again; a Backup preempts as usual (its timer runs out on a lower master's
-  adverts), and one that has heard no master for a Master_Down_Interval takes over after Skew_Time.
+- Drain (`vrrpctl drain`, `Drained` / `Resumed`): its rules, and its handlers, are in vrrpd.protocol.drain.
 """
 
 from __future__ import annotations
@@ -46,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from vrrpd.protocol.constants import MIN_PRIORITY, OWNER_PRIORITY
+from vrrpd.protocol.drain import DrainHandlers
 from vrrpd.protocol.events import (
     Action,
     AddAddresses,
@@ -80,7 +70,7 @@ LOWER_PRIORITY_ANNOUNCE_HOLDOFF = 5.0
 """Seconds between two re-announcements triggered by lower-priority adverts (keepalived's garp_master_delay)."""
 
 
-class VirtualRouter:
+class VirtualRouter(DrainHandlers):
     """One VRRP virtual router: one (interface, family, VRID)."""
 
     def __init__(self, config: RouterConfig, primary_address: IPAddress) -> None:
@@ -202,14 +192,17 @@ class VirtualRouter:
         )
         return self._last_advert
 
-    def _send(self, actions: list[Action], priority: int | None = None) -> None:
+    # `send`, `set_state`, `saw_master` and `leave_master` are public because the handler mixins of other modules
+    # (vrrpd.protocol.drain) use them; they belong to the handlers, never to the daemon.
+
+    def send(self, actions: list[Action], priority: int | None = None) -> None:
         priority = self.election_priority if priority is None else priority
         self.counters.adverts_sent += 1
         if priority == 0:
             self.counters.priority_zero_sent += 1
         actions.append(SendAdvert(self._advert(priority)))
 
-    def _set_state(self, new: State, reason: str, actions: list[Action]) -> None:
+    def set_state(self, new: State, reason: str, actions: list[Action]) -> None:
         if new not in self._targets:
             # A handler doing what its row of the table does not say is a bug here, never a peer's doing.
             raise RuntimeError(f"{self.state} may not move to {new} on this input (see TRANSITIONS)")
@@ -221,32 +214,32 @@ class VirtualRouter:
             self.adver_at = None
         if new is State.MASTER:
             self.counters.became_master += 1
-            self._saw_master(self.primary_address, self.election_priority, None)
+            self.saw_master(self.primary_address, self.election_priority, None)
         elif new is not State.BACKUP:
             self.master_address = self.master_priority = self.master_seen_at = None
         self.counters.transitions += 1
         actions.append(StateChanged(old, new, reason))
 
-    def _saw_master(self, address: IPAddress, priority: int, now: float | None) -> None:
+    def saw_master(self, address: IPAddress, priority: int, now: float | None) -> None:
         self.master_address, self.master_priority, self.master_seen_at = address, priority, now
 
     def _become_master(self, now: float, reason: str, actions: list[Action]) -> None:
         # RFC 9568 §6.4.1/§6.4.2: advertise, announce the VIPs, arm Adver_Timer. The VIPs are added first so
         # that the announcements never precede the addresses (§8.1.2: delay GARP until the VIP is configured).
         actions.append(AddAddresses(self.config.addresses))
-        self._send(actions)
+        self.send(actions)
         actions.append(Announce(self.config.addresses))
         self.adver_at = now + self.config.advert_interval_cs / 100
-        self._set_state(State.MASTER, reason, actions)
+        self.set_state(State.MASTER, reason, actions)
 
-    def _leave_master(self, actions: list[Action]) -> None:
+    def leave_master(self, actions: list[Action]) -> None:
         # RFC 9568 §6.4.3 Shutdown: send an advert with priority 0, then give up the VIPs.
-        self._send(actions, priority=0)
+        self.send(actions, priority=0)
         actions.append(RemoveAddresses(self.config.addresses))
 
     def _start(self, now: float, actions: list[Action]) -> None:
         if self.fault_reason is not None:
-            self._set_state(State.FAULT, self.fault_reason, actions)
+            self.set_state(State.FAULT, self.fault_reason, actions)
             return
         if self.config.preempt_delay > 0:
             self.preempt_hold_until = now + self.config.preempt_delay
@@ -254,14 +247,14 @@ class VirtualRouter:
             self.master_hold_until = now + self.config.startup_delay  # once per process, not per recovery
         if self.master_hold_until is not None and now < self.master_hold_until:
             self.master_adver_interval_cs = self.config.advert_interval_cs
-            self._set_state(
+            self.set_state(
                 State.BACKUP, f"started; startup_delay holds mastership for {self.config.startup_delay:g} s", actions
             )
             self.master_down_at = max(now + self.master_down_interval, self.master_hold_until)
             return
         if self.config.is_owner and self.priority == OWNER_PRIORITY:
             if self.config.sync_group is not None:
-                self._set_state(
+                self.set_state(
                     State.BACKUP, f"started; address owner, waiting for sync group {self.config.sync_group}", actions
                 )
                 self.wants_master = True
@@ -270,7 +263,7 @@ class VirtualRouter:
             return
         # §6.4.1: a non-owner starts in Backup with Master_Adver_Interval = Advertisement_Interval.
         self.master_adver_interval_cs = self.config.advert_interval_cs
-        self._set_state(State.BACKUP, "started", actions)
+        self.set_state(State.BACKUP, "started", actions)
         self.master_down_at = now + self.master_down_interval
 
     def _precheck(self, event: AdvertReceived, now: float, actions: list[Action]) -> bool:
@@ -341,11 +334,11 @@ class VirtualRouter:
 
     def _on_shutdown_backup(self, event: ShutdownRequested, now: float, actions: list[Action]) -> None:
         # §6.4.2: cancel Master_Down_Timer, go to Initialize; no advert.
-        self._set_state(State.INITIALIZE, "shutdown", actions)
+        self.set_state(State.INITIALIZE, "shutdown", actions)
 
     def _on_shutdown_master(self, event: ShutdownRequested, now: float, actions: list[Action]) -> None:
-        self._leave_master(actions)
-        self._set_state(State.INITIALIZE, "shutdown", actions)
+        self.leave_master(actions)
+        self.set_state(State.INITIALIZE, "shutdown", actions)
 
     def _on_timer_backup(self, event: TimerExpired, now: float, actions: list[Action]) -> None:
         if self.master_down_at is None or now < self.master_down_at:
@@ -374,7 +367,7 @@ class VirtualRouter:
     def _on_timer_master(self, event: TimerExpired, now: float, actions: list[Action]) -> None:
         if self.adver_at is None or now < self.adver_at:
             return
-        self._send(actions)  # §6.4.3: Adver_Timer fired
+        self.send(actions)  # §6.4.3: Adver_Timer fired
         interval = self.config.advert_interval_cs / 100
         # Re-armed from the deadline, not from `now`: adverts stay on a fixed grid whatever the lateness of each
         # firing (a gap that varies by it is jitter on the wire, and masters that went up together keep sharing
@@ -390,7 +383,7 @@ class VirtualRouter:
             # §6.4.2: the master is shutting down; take over after Skew_Time, not Master_Down_Interval.
             self.master_down_at = now + self.skew_time
             self.wants_master = self.defers = False
-            self._saw_master(event.src, 0, now)
+            self.saw_master(event.src, 0, now)
             return
         lower = advert.priority < self.election_priority
         preempts = self.config.preempt and self.drain is None  # drained: follow whatever master is heard
@@ -416,7 +409,7 @@ class VirtualRouter:
             interval = self.master_down_interval
             self.master_down_at = now + interval
             self.wants_master, self.defers = False, True
-            self._saw_master(event.src, advert.priority, now)
+            self.saw_master(event.src, advert.priority, now)
             if (
                 not actions
                 and (not preempts or not lower)  # not held by preempt_delay: the outcome does not hang on `now`
@@ -433,7 +426,7 @@ class VirtualRouter:
         advert = event.advert
         if advert.priority == 0:
             # §6.4.3: another master is leaving; assert ourselves at once.
-            self._send(actions)
+            self.send(actions)
             self.adver_at = now + self.config.advert_interval_cs / 100
             return
         # §6.4.3: step down on a higher priority, or an equal one from a higher primary address compared as
@@ -443,14 +436,14 @@ class VirtualRouter:
             actions.append(RemoveAddresses(self.config.addresses))
             if self.config.version == 3:
                 self.master_adver_interval_cs = advert.interval_cs
-            self._set_state(State.BACKUP, f"higher priority master {event.src} ({advert.priority})", actions)
+            self.set_state(State.BACKUP, f"higher priority master {event.src} ({advert.priority})", actions)
             self.master_down_at = now + self.master_down_interval
             self.defers = True
-            self._saw_master(event.src, advert.priority, now)
+            self.saw_master(event.src, advert.priority, now)
             return
         self.counters.lower_priority_received += 1
         if self.config.advert_on_lower_priority:
-            self._send(actions)  # RFC 9568 §6.4.3: so the sender and learning bridges relearn the master
+            self.send(actions)  # RFC 9568 §6.4.3: so the sender and learning bridges relearn the master
         # A router that sent this thought it was master (a partition, a second owner starting as one, §6.4.1)
         # and may have announced the VIPs with its own MAC: take the neighbour caches back as it steps down
         # (keepalived's garp_lower_prio_*). At most once per hold-off, so a sender of frequent lower-priority
@@ -468,16 +461,16 @@ class VirtualRouter:
         self.priority = event.priority
         if self.election_priority != before and self.state is State.MASTER:
             # Tell the backups now rather than one interval later, so a preempting backup reacts at once.
-            self._saw_master(self.primary_address, self.election_priority, None)  # the master seen is us, as we are
-            self._send(actions)
+            self.saw_master(self.primary_address, self.election_priority, None)  # the master seen is us, as we are
+            self.send(actions)
             self.adver_at = now + self.config.advert_interval_cs / 100
 
     def _on_faulted(self, event: Faulted, now: float, actions: list[Action]) -> None:
         self.fault_reason = event.reason
         if self.state is State.MASTER:
-            self._leave_master(actions)
+            self.leave_master(actions)
         if self.state in (State.MASTER, State.BACKUP):
-            self._set_state(State.FAULT, event.reason, actions)
+            self.set_state(State.FAULT, event.reason, actions)
 
     def _on_recovered(self, event: Recovered, now: float, actions: list[Action]) -> None:
         was_faulted, self.fault_reason = self.fault_reason is not None, None
@@ -493,8 +486,8 @@ class VirtualRouter:
 
     def _on_group_backup(self, event: GroupBackup, now: float, actions: list[Action]) -> None:
         # Like a shutdown (§6.4.3): priority 0 so the peers take over after Skew_Time, not Master_Down_Interval.
-        self._leave_master(actions)
-        self._set_state(State.BACKUP, event.reason, actions)
+        self.leave_master(actions)
+        self.set_state(State.BACKUP, event.reason, actions)
         self.master_down_at = now + self.master_down_interval + event.hold
 
     def _on_reconfigured(self, event: Reconfigured, now: float, actions: list[Action]) -> None:
@@ -515,50 +508,10 @@ class VirtualRouter:
             removed = tuple(a for a in old.addresses if a not in new.addresses)
             if added or removed:
                 actions.append(UpdateAddresses(added, removed))
-            self._send(actions)
+            self.send(actions)
             self.adver_at = now + new.advert_interval_cs / 100
             if added:
                 actions.append(Announce(added))  # §8.1.2: after the addresses are in place, as on becoming Master
-
-    def _on_drained(self, event: Drained, now: float, actions: list[Action]) -> None:
-        if self.config.is_owner:
-            raise ValueError("an address owner (priority 255) cannot be drained: nobody can take its addresses")
-        old, self.drain = self.drain, event.mode
-        if old is event.mode:
-            return
-        if self.state is State.BACKUP and event.mode is Drain.HARD:
-            self.wants_master = False  # a sync group member no longer wants Master: its timer runs again
-            if self.master_down_at is None:
-                self.master_down_at = now + self.master_down_interval
-        if self.state is not State.MASTER:
-            return
-        if event.mode is Drain.HARD:
-            # §6.4.3 as at shutdown: priority 0, so a Backup takes over after Skew_Time; then Backup, for good.
-            self._leave_master(actions)
-            self._set_state(State.BACKUP, "drained: handed over with priority 0", actions)
-            self.master_down_at = now + self.master_down_interval
-            self.master_address = self.master_priority = self.master_seen_at = None
-            return
-        # Soft: the same priority 0 (a Backup takes over after its Skew_Time, shorter than one interval, before our
-        # next advert), but the addresses stay until another router's advert takes them over (§6.4.3).
-        self._send(actions, priority=0)
-        self.adver_at = now + self.config.advert_interval_cs / 100
-        self._saw_master(self.primary_address, self.election_priority, None)
-
-    def _on_resumed(self, event: Resumed, now: float, actions: list[Action]) -> None:
-        old, self.drain = self.drain, None
-        if old is None:
-            return
-        if self.state is State.MASTER:  # soft-drained Master: its own priority again, told to the backups at once
-            self._send(actions)
-            self.adver_at = now + self.config.advert_interval_cs / 100
-            self._saw_master(self.primary_address, self.priority, None)
-        elif self.state is State.BACKUP and old is Drain.HARD and self.master_down_at is not None:
-            seen = self.master_seen_at
-            if seen is None or self.master_priority == 0 or now - seen >= self.master_down_interval:
-                # Nobody has served for a Master_Down_Interval (or the master said it leaves): take over after
-                # Skew_Time, as on a priority-0 advert (§6.4.2), rather than wait a whole interval more.
-                self.master_down_at = min(self.master_down_at, now + self.skew_time)
 
 
 _Handler = Callable[[VirtualRouter, Input, float, list[Action]], None]
@@ -582,8 +535,8 @@ TRANSITIONS: dict[tuple[State, type], tuple[_Handler, frozenset[State]]] = {
     (State.INITIALIZE, GroupMaster): (_R._ignore, _NONE),
     (State.INITIALIZE, Reconfigured): (_R._on_reconfigured, _NONE),
     (State.INITIALIZE, GroupBackup): (_R._ignore, _NONE),
-    (State.INITIALIZE, Drained): (_R._on_drained, _NONE),
-    (State.INITIALIZE, Resumed): (_R._on_resumed, _NONE),
+    (State.INITIALIZE, Drained): (_R.on_drained, _NONE),
+    (State.INITIALIZE, Resumed): (_R.on_resumed, _NONE),
     (State.BACKUP, Started): (_R._ignore, _NONE),
     (State.BACKUP, ShutdownRequested): (_R._on_shutdown_backup, _to(State.INITIALIZE)),
     (State.BACKUP, AdvertReceived): (_R._on_advert_backup, _NONE),
@@ -594,8 +547,8 @@ TRANSITIONS: dict[tuple[State, type], tuple[_Handler, frozenset[State]]] = {
     (State.BACKUP, GroupMaster): (_R._on_group_master, _to(State.MASTER)),
     (State.BACKUP, Reconfigured): (_R._on_reconfigured, _NONE),
     (State.BACKUP, GroupBackup): (_R._ignore, _NONE),
-    (State.BACKUP, Drained): (_R._on_drained, _NONE),
-    (State.BACKUP, Resumed): (_R._on_resumed, _NONE),
+    (State.BACKUP, Drained): (_R.on_drained, _NONE),
+    (State.BACKUP, Resumed): (_R.on_resumed, _NONE),
     (State.MASTER, Started): (_R._ignore, _NONE),
     (State.MASTER, ShutdownRequested): (_R._on_shutdown_master, _to(State.INITIALIZE)),
     (State.MASTER, AdvertReceived): (_R._on_advert_master, _to(State.BACKUP)),
@@ -606,8 +559,8 @@ TRANSITIONS: dict[tuple[State, type], tuple[_Handler, frozenset[State]]] = {
     (State.MASTER, GroupMaster): (_R._ignore, _NONE),
     (State.MASTER, Reconfigured): (_R._on_reconfigured, _NONE),
     (State.MASTER, GroupBackup): (_R._on_group_backup, _to(State.BACKUP)),
-    (State.MASTER, Drained): (_R._on_drained, _to(State.BACKUP)),
-    (State.MASTER, Resumed): (_R._on_resumed, _NONE),
+    (State.MASTER, Drained): (_R.on_drained, _to(State.BACKUP)),
+    (State.MASTER, Resumed): (_R.on_resumed, _NONE),
     (State.FAULT, Started): (_R._ignore, _NONE),
     (State.FAULT, ShutdownRequested): (_R._on_shutdown_backup, _to(State.INITIALIZE)),
     (State.FAULT, AdvertReceived): (_R._ignore, _NONE),
@@ -618,6 +571,6 @@ TRANSITIONS: dict[tuple[State, type], tuple[_Handler, frozenset[State]]] = {
     (State.FAULT, GroupMaster): (_R._ignore, _NONE),
     (State.FAULT, Reconfigured): (_R._on_reconfigured, _NONE),
     (State.FAULT, GroupBackup): (_R._ignore, _NONE),
-    (State.FAULT, Drained): (_R._on_drained, _NONE),
-    (State.FAULT, Resumed): (_R._on_resumed, _NONE),
+    (State.FAULT, Drained): (_R.on_drained, _NONE),
+    (State.FAULT, Resumed): (_R.on_resumed, _NONE),
 }
