@@ -1,9 +1,10 @@
 """The VRRP virtual router state machine (RFC 9568 §6; RFC 3768 §6 where v2 differs).
 
 Rules this module keeps:
-- Everything that changes a router's state lives here, and nothing here does I/O: no sockets, clocks,
-  subprocesses or netlink. Every entry point takes `now` (seconds, any monotonic origin); the router
-  answers with a list of actions and exposes its one next deadline through `next_deadline()`.
+- Everything that changes a router's state lives here (with the handler mixins of vrrpd.protocol.adverts and
+  vrrpd.protocol.drain), and nothing here does I/O: no sockets, clocks, subprocesses or netlink. Every entry point
+  takes `now` (seconds, any monotonic origin); the router answers with a list of actions and exposes its one next
+  deadline through `next_deadline()`.
 - Timers are deadlines stored in the router (Master_Down_Timer in BACKUP, Adver_Timer in MASTER), never
   timer handles. The caller feeds `TimerExpired()` once `now >= next_deadline()`.
 - Every (state, input) pair has an entry in `TRANSITIONS`, with the states its handler may move to (h11's
@@ -11,12 +12,8 @@ Rules this module keeps:
 - Skew_Time and Master_Down_Interval are derived from the *effective* priority and the learned
   Master_Adver_Interval whenever they are needed, so adopting an interval recomputes both (RFC 9568 §6.4.2).
 - Remote input never raises: an advert that must be ignored is counted under `counters.drops[reason]`.
-- Two address owners (priority 255) on one VRID are a configuration error (RFC 9568 §5.2.4, §8.3.2: at most
-  one router owns the addresses). An owner never drops another owner's adverts: the ordinary equal-priority
-  tie-break (§6.4.3, higher primary address wins) leaves exactly one master instead of two that never hear
-  each other, and both sides record the conflict (`owner_conflict`) for status and logs. keepalived reaches
-  the same single master by demoting the lower address to 254; we keep advertising 255, since priority is what
-  a router *is* (the owner), and the loser simply stays a silent Backup.
+- Two address owners (priority 255) on one VRID, and the checks of every received advert: see
+  vrrpd.protocol.adverts (whose handlers are VirtualRouter's too).
 - A member of a sync group (`RouterConfig.sync_group`) never makes itself Master: where the RFC would (Master_Down
   timer expiry, the owner's start) it sets `wants_master` and stays Backup; the group (vrrpd.protocol.syncgroup)
   then moves every member with `GroupMaster`, or takes them out with `GroupBackup`. `defers` records that the
@@ -34,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from vrrpd.protocol.adverts import LOWER_PRIORITY_ANNOUNCE_HOLDOFF, AdvertHandlers
 from vrrpd.protocol.constants import MIN_PRIORITY, OWNER_PRIORITY
 from vrrpd.protocol.drain import DrainHandlers
 from vrrpd.protocol.events import (
@@ -61,16 +59,15 @@ from vrrpd.protocol.events import (
     TimerExpired,
     UpdateAddresses,
 )
-from vrrpd.protocol.packet import Advert, ChecksumForm, Family, IPAddress
-from vrrpd.protocol.parameters import AddressCheck, Counters, RouterConfig
-from vrrpd.protocol.receive import mismatch
+from vrrpd.protocol.packet import Advert, IPAddress
+from vrrpd.protocol.parameters import Counters, RouterConfig
 from vrrpd.protocol.timers import master_down_interval, skew_time
 
-LOWER_PRIORITY_ANNOUNCE_HOLDOFF = 5.0
-"""Seconds between two re-announcements triggered by lower-priority adverts (keepalived's garp_master_delay)."""
+# LOWER_PRIORITY_ANNOUNCE_HOLDOFF lives with the advert handlers; it stays importable from here, as before.
+__all__ = ["LOWER_PRIORITY_ANNOUNCE_HOLDOFF", "TRANSITIONS", "VirtualRouter"]
 
 
-class VirtualRouter(DrainHandlers):
+class VirtualRouter(AdvertHandlers, DrainHandlers):
     """One VRRP virtual router: one (interface, family, VRID)."""
 
     def __init__(self, config: RouterConfig, primary_address: IPAddress) -> None:
@@ -128,18 +125,6 @@ class VirtualRouter(DrainHandlers):
     def master_down_interval(self) -> float:
         return master_down_interval(self.election_priority, self.master_adver_interval_cs, self.config.version)
 
-    @property
-    def conflict(self) -> str | None:
-        """One sentence for status while a configuration conflict with a peer is known, else None.
-
-        Sticky: the owner that keeps the master role never hears the other one again (it is a silent Backup),
-        so the conflict stays reported, with `owner_conflict_seen_at` as its age, until that address advertises
-        a priority below 255 (reconfigured) or this daemon restarts.
-        """
-        if self.owner_conflict is None:
-            return None
-        return f"another address owner {self.owner_conflict} (priority 255)"
-
     def next_deadline(self) -> float | None:
         if self.state is State.BACKUP:
             return self.master_down_at
@@ -158,6 +143,10 @@ class VirtualRouter(DrainHandlers):
     def following(self) -> AdvertReceived | None:
         """The advert `heard_again` takes as a repeat now, if any."""
         return self._follows
+
+    def follow(self, event: AdvertReceived, master_down_interval: float) -> None:
+        """Take `event`, just handled with nothing else to do, as the advert `heard_again` answers from now on."""
+        self._follows, self._follows_mdi = event, master_down_interval
 
     def heard_again(self, event: AdvertReceived, now: float) -> float | None:
         """`event` once more, if it is the advert this Backup last followed (the screen hands out the same
@@ -193,7 +182,7 @@ class VirtualRouter(DrainHandlers):
         return self._last_advert
 
     # `send`, `set_state`, `saw_master` and `leave_master` are public because the handler mixins of other modules
-    # (vrrpd.protocol.drain) use them; they belong to the handlers, never to the daemon.
+    # (vrrpd.protocol.adverts, vrrpd.protocol.drain) use them; they belong to the handlers, never to the daemon.
 
     def send(self, actions: list[Action], priority: int | None = None) -> None:
         priority = self.election_priority if priority is None else priority
@@ -266,64 +255,6 @@ class VirtualRouter(DrainHandlers):
         self.set_state(State.BACKUP, "started", actions)
         self.master_down_at = now + self.master_down_interval
 
-    def _precheck(self, event: AdvertReceived, now: float, actions: list[Action]) -> bool:
-        """Checks common to Backup and Master (RFC 9568 §7.1, RFC 3768 §7.1). False = drop (counted)."""
-        advert, cfg = event.advert, self.config
-        self.counters.adverts_received += 1
-        reason = mismatch(event, cfg, self.priority)
-        if reason in (None, "owner") and cfg.is_owner:
-            self._check_owner_conflict(event, now, actions)
-        if reason is None and advert.addresses != cfg.addresses and set(advert.addresses) != set(cfg.addresses):
-            self.counters.address_mismatches += 1
-            actions.append(
-                Log(
-                    "warning",
-                    "address_mismatch",
-                    f"VRID {cfg.vrid}: advert from {event.src} lists "
-                    f"{', '.join(map(str, advert.addresses))}, we have {', '.join(map(str, cfg.addresses))}",
-                )
-            )
-            if cfg.address_check is AddressCheck.DROP:
-                reason = "address_list"
-            elif cfg.version == 2 and advert.priority != OWNER_PRIORITY:
-                reason = "address_list"  # RFC 3768 §7.1: v2 MUST drop a mismatch unless the owner sent it
-        if reason is not None:
-            self.counters.drop(reason)
-            return False
-        if advert.priority == 0:
-            self.counters.priority_zero_received += 1
-        if event.checksum_form is ChecksumForm.MESSAGE_ONLY and cfg.version == 3 and cfg.family is Family.IPV4:
-            self.counters.message_only_checksums += 1
-        return True
-
-    def _check_owner_conflict(self, event: AdvertReceived, now: float, actions: list[Action]) -> None:
-        """RFC 9568 §5.2.4/§8.3.2: at most one owner per VRID. Record and report a second one; a former
-        conflict ends when that address advertises a priority below 255 (it was reconfigured)."""
-        if event.advert.priority != OWNER_PRIORITY:
-            # Priority 0 is that owner shutting down (still misconfigured); 1..254 means it was reconfigured.
-            if event.src == self.owner_conflict and event.advert.priority > 0:
-                self.owner_conflict = self.owner_conflict_seen_at = None
-                actions.append(
-                    Log("info", "owner_conflict", f"VRID {self.config.vrid}: {event.src} is no longer an owner")
-                )
-            return
-        self.counters.owner_conflicts += 1
-        self.owner_conflict, self.owner_conflict_seen_at = event.src, now
-        winner = int(event.src) > int(self.primary_address)
-        outcome = (
-            f"{event.src} has the higher primary address and stays master; this router waits as backup"
-            if winner
-            else "this router has the higher primary address and stays master"
-        )
-        actions.append(
-            Log(
-                "error",
-                "owner_conflict",
-                f"VRID {self.config.vrid}: configuration error: {event.src} also advertises priority 255, but at "
-                f"most one router may own the virtual addresses (RFC 9568 §5.2.4, §8.3.2); {outcome}",
-            )
-        )
-
     # --- transitions ------------------------------------------------------------------------------------
 
     def _ignore(self, event: Input, now: float, actions: list[Action]) -> None:
@@ -374,85 +305,6 @@ class VirtualRouter(DrainHandlers):
         # a wake-up). After a stall of a whole interval the grid restarts from now: no burst to catch up.
         late = now - self.adver_at
         self.adver_at = (self.adver_at if late < interval else now) + interval
-
-    def _on_advert_backup(self, event: AdvertReceived, now: float, actions: list[Action]) -> None:
-        if not self._precheck(event, now, actions):
-            return
-        advert = event.advert
-        if advert.priority == 0:
-            # §6.4.2: the master is shutting down; take over after Skew_Time, not Master_Down_Interval.
-            self.master_down_at = now + self.skew_time
-            self.wants_master = self.defers = False
-            self.saw_master(event.src, 0, now)
-            return
-        lower = advert.priority < self.election_priority
-        preempts = self.config.preempt and self.drain is None  # drained: follow whatever master is heard
-        if lower and preempts and self.config.preempt_delay > 0:
-            if self.preempt_hold_until is None:
-                self.preempt_hold_until = now + self.config.preempt_delay
-                actions.append(
-                    Log(
-                        "info",
-                        "preempt_delay",
-                        f"VRID {self.config.vrid}: lower-priority master {event.src} "
-                        f"(priority {advert.priority}); preempting in {self.config.preempt_delay:g} s",
-                    )
-                )
-        elif not lower:
-            self.preempt_hold_until = None
-        held = self.preempt_hold_until is not None and now < self.preempt_hold_until
-        if not preempts or not lower or held:
-            # §6.4.2: adopt the master's interval (v3 only; v2 intervals match or were dropped), which also
-            # recomputes Skew_Time and Master_Down_Interval, and restart Master_Down_Timer.
-            if self.config.version == 3:
-                self.master_adver_interval_cs = advert.interval_cs
-            interval = self.master_down_interval
-            self.master_down_at = now + interval
-            self.wants_master, self.defers = False, True
-            self.saw_master(event.src, advert.priority, now)
-            if (
-                not actions
-                and (not preempts or not lower)  # not held by preempt_delay: the outcome does not hang on `now`
-                and event.checksum_form is not ChecksumForm.MESSAGE_ONLY
-            ):
-                self._follows, self._follows_mdi = event, interval
-            return
-        # Preempt_Mode and a lower priority: discard, so Master_Down_Timer runs out and we preempt.
-        self.counters.lower_priority_received += 1
-
-    def _on_advert_master(self, event: AdvertReceived, now: float, actions: list[Action]) -> None:
-        if not self._precheck(event, now, actions):
-            return
-        advert = event.advert
-        if advert.priority == 0:
-            # §6.4.3: another master is leaving; assert ourselves at once.
-            self.send(actions)
-            self.adver_at = now + self.config.advert_interval_cs / 100
-            return
-        # §6.4.3: step down on a higher priority, or an equal one from a higher primary address compared as
-        # an unsigned integer in network byte order (RFC 9568).
-        mine = self.election_priority
-        if advert.priority > mine or (advert.priority == mine and int(event.src) > int(self.primary_address)):
-            actions.append(RemoveAddresses(self.config.addresses))
-            if self.config.version == 3:
-                self.master_adver_interval_cs = advert.interval_cs
-            self.set_state(State.BACKUP, f"higher priority master {event.src} ({advert.priority})", actions)
-            self.master_down_at = now + self.master_down_interval
-            self.defers = True
-            self.saw_master(event.src, advert.priority, now)
-            return
-        self.counters.lower_priority_received += 1
-        if self.config.advert_on_lower_priority:
-            self.send(actions)  # RFC 9568 §6.4.3: so the sender and learning bridges relearn the master
-        # A router that sent this thought it was master (a partition, a second owner starting as one, §6.4.1)
-        # and may have announced the VIPs with its own MAC: take the neighbour caches back as it steps down
-        # (keepalived's garp_lower_prio_*). At most once per hold-off, so a sender of frequent lower-priority
-        # adverts cannot make us flood the LAN with GARP/NA.
-        last = self.lower_priority_announced_at
-        wanted = self.config.advert_on_lower_priority or advert.priority == OWNER_PRIORITY
-        if wanted and (last is None or now - last >= LOWER_PRIORITY_ANNOUNCE_HOLDOFF):
-            self.lower_priority_announced_at = now
-            actions.append(Announce(self.config.addresses))
 
     def _on_priority(self, event: PriorityChanged, now: float, actions: list[Action]) -> None:
         if not 1 <= event.priority <= OWNER_PRIORITY:
@@ -539,7 +391,7 @@ TRANSITIONS: dict[tuple[State, type], tuple[_Handler, frozenset[State]]] = {
     (State.INITIALIZE, Resumed): (_R.on_resumed, _NONE),
     (State.BACKUP, Started): (_R._ignore, _NONE),
     (State.BACKUP, ShutdownRequested): (_R._on_shutdown_backup, _to(State.INITIALIZE)),
-    (State.BACKUP, AdvertReceived): (_R._on_advert_backup, _NONE),
+    (State.BACKUP, AdvertReceived): (_R.on_advert_backup, _NONE),
     (State.BACKUP, TimerExpired): (_R._on_timer_backup, _to(State.MASTER)),
     (State.BACKUP, PriorityChanged): (_R._on_priority, _NONE),
     (State.BACKUP, Faulted): (_R._on_faulted, _to(State.FAULT)),
@@ -551,7 +403,7 @@ TRANSITIONS: dict[tuple[State, type], tuple[_Handler, frozenset[State]]] = {
     (State.BACKUP, Resumed): (_R.on_resumed, _NONE),
     (State.MASTER, Started): (_R._ignore, _NONE),
     (State.MASTER, ShutdownRequested): (_R._on_shutdown_master, _to(State.INITIALIZE)),
-    (State.MASTER, AdvertReceived): (_R._on_advert_master, _to(State.BACKUP)),
+    (State.MASTER, AdvertReceived): (_R.on_advert_master, _to(State.BACKUP)),
     (State.MASTER, TimerExpired): (_R._on_timer_master, _NONE),
     (State.MASTER, PriorityChanged): (_R._on_priority, _NONE),
     (State.MASTER, Faulted): (_R._on_faulted, _to(State.FAULT)),
