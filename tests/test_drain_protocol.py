@@ -1,6 +1,6 @@
 """Maintenance drain in the protocol core (issue #15: `vrrpctl drain`), rule by rule and on the FakeLan.
 
-A drain is router state (vrrpd.protocol.router, "Drain"): a hard-drained Master hands over the way a stopping
+A drain is router state (vrrpd.protocol.drain): a hard-drained Master hands over the way a stopping
 Master does (RFC 9568 §6.4.3: priority 0), so a Backup takes over after its Skew_Time, not Master_Down_Interval
 (§6.4.2); a hard-drained router is never Master; a soft-drained one stands with priority 1 and serves only while no
 other router is heard; a resumed one preempts as usual (§6.4.2, Preempt_Mode).

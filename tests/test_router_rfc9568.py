@@ -565,7 +565,7 @@ def test_every_state_input_pair_has_a_transition():
 
 
 def test_the_target_column_of_the_table_is_exactly_what_each_handler_does():
-    """h11's rule: the states each (state, input) may move to are data in TRANSITIONS, and `_set_state` refuses any
+    """h11's rule: the states each (state, input) may move to are data in TRANSITIONS, and `set_state` refuses any
     other. A seeded random walk over every input, owner or not, sync group member or not, reaches every listed
     target (no row is wider than its handler) and nothing else (the router would raise)."""
     rng = random.Random(9568)

@@ -1,6 +1,6 @@
 """Maintenance drain on the running daemon: `vrrpctl drain` and `vrrpctl resume`, kept across restarts and reloads.
 
-What a drain does to a router is the protocol core's (vrrpd.protocol.router, "Drain"); this decides which instances
+What a drain does to a router is the protocol core's (vrrpd.protocol.drain); this decides which instances
 are drained, keeps that in the state file (vrrpd.services.drainstate) and feeds the routers:
 
 - `drain` / `resume` (the control socket's commands) name instances, or all of them. Refused with one sentence, and

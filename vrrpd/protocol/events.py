@@ -91,7 +91,7 @@ class Drain(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Drained:
-    """The operator drained the router (or changed how): see `Drain` and vrrpd.protocol.router. Never an address
+    """The operator drained the router (or changed how): see `Drain` and vrrpd.protocol.drain. Never an address
     owner's (priority 255): it owns the addresses, there is nobody to hand them to (RFC 9568 §5.2.4)."""
 
     mode: Drain

@@ -1,22 +1,19 @@
 """The VRRP virtual router state machine (RFC 9568 §6; RFC 3768 §6 where v2 differs).
 
 Rules this module keeps:
-- Everything that changes a router's state lives here, and nothing here does I/O: no sockets, clocks,
-  subprocesses or netlink. Every entry point takes `now` (seconds, any monotonic origin); the router
-  answers with a list of actions and exposes its one next deadline through `next_deadline()`.
+- Everything that changes a router's state lives here (with the handler mixins of vrrpd.protocol.adverts and
+  vrrpd.protocol.drain), and nothing here does I/O: no sockets, clocks, subprocesses or netlink. Every entry point
+  takes `now` (seconds, any monotonic origin); the router answers with a list of actions and exposes its one next
+  deadline through `next_deadline()`.
 - Timers are deadlines stored in the router (Master_Down_Timer in BACKUP, Adver_Timer in MASTER), never
   timer handles. The caller feeds `TimerExpired()` once `now >= next_deadline()`.
 - Every (state, input) pair has an entry in `TRANSITIONS`, with the states its handler may move to (h11's
-  transitions as data); one `_set_state()` emits each transition and refuses any the table does not list.
+  transitions as data); one `set_state()` emits each transition and refuses any the table does not list.
 - Skew_Time and Master_Down_Interval are derived from the *effective* priority and the learned
   Master_Adver_Interval whenever they are needed, so adopting an interval recomputes both (RFC 9568 §6.4.2).
 - Remote input never raises: an advert that must be ignored is counted under `counters.drops[reason]`.
-- Two address owners (priority 255) on one VRID are a configuration error (RFC 9568 §5.2.4, §8.3.2: at most
-  one router owns the addresses). An owner never drops another owner's adverts: the ordinary equal-priority
-  tie-break (§6.4.3, higher primary address wins) leaves exactly one master instead of two that never hear
-  each other, and both sides record the conflict (`owner_conflict`) for status and logs. keepalived reaches
-  the same single master by demoting the lower address to 254; we keep advertising 255, since priority is what
-  a router *is* (the owner), and the loser simply stays a silent Backup.
+- Two address owners (priority 255) on one VRID, and the checks of every received advert: see
+  vrrpd.protocol.adverts (whose handlers are VirtualRouter's too).
 - A member of a sync group (`RouterConfig.sync_group`) never makes itself Master: where the RFC would (Master_Down
   timer expiry, the owner's start) it sets `wants_master` and stays Backup; the group (vrrpd.protocol.syncgroup)
   then moves every member with `GroupMaster`, or takes them out with `GroupBackup`. `defers` records that the
@@ -27,25 +24,16 @@ Rules this module keeps:
   with that and nothing else, as long as no other input came in between and the first one's outcome did not hang on
   the clock (a preempt_delay hold) or ask for anything (a log line, such as an owner's conflict, or a message-only
   checksum to count).
-- Drain (`vrrpctl drain`, `Drained` / `Resumed`: the operator takes the router out of service; never an address
-  owner, which has nobody to hand its addresses to). Hard: a Master hands over at once the way a stopping Master
-  does (§6.4.3: one advert with priority 0, so a Backup takes over after its Skew_Time rather than
-  Master_Down_Interval, §6.4.2), removes its addresses and stays Backup; a drained Backup follows whatever master
-  it hears and never becomes Master: its Master_Down timer running out restarts it (and says, as a warning, that
-  nobody serves the addresses). Soft: it stands for election with priority 1 (`election_priority`), so every other
-  router wins and it is Master only while no other router is heard. A soft-drained Master sends the same priority-0
-  advert (a Backup takes over after Skew_Time, whatever its preempt setting: Skew_Time is shorter than one advert
-  interval, and our next advert comes one interval later) but keeps its addresses and goes on advertising priority
-  1 until another router's advert takes them over (§6.4.3): drained alone, it goes on serving, with no gap. Resume:
-  the effective priority is in force again; a Backup preempts as usual (its timer runs out on a lower master's
-  adverts), and one that has heard no master for a Master_Down_Interval takes over after Skew_Time.
+- Drain (`vrrpctl drain`, `Drained` / `Resumed`): its rules, and its handlers, are in vrrpd.protocol.drain.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from vrrpd.protocol.adverts import LOWER_PRIORITY_ANNOUNCE_HOLDOFF, AdvertHandlers
 from vrrpd.protocol.constants import MIN_PRIORITY, OWNER_PRIORITY
+from vrrpd.protocol.drain import DrainHandlers
 from vrrpd.protocol.events import (
     Action,
     AddAddresses,
@@ -71,16 +59,15 @@ from vrrpd.protocol.events import (
     TimerExpired,
     UpdateAddresses,
 )
-from vrrpd.protocol.packet import Advert, ChecksumForm, Family, IPAddress
-from vrrpd.protocol.parameters import AddressCheck, Counters, RouterConfig
-from vrrpd.protocol.receive import mismatch
+from vrrpd.protocol.packet import Advert, IPAddress
+from vrrpd.protocol.parameters import Counters, RouterConfig
 from vrrpd.protocol.timers import master_down_interval, skew_time
 
-LOWER_PRIORITY_ANNOUNCE_HOLDOFF = 5.0
-"""Seconds between two re-announcements triggered by lower-priority adverts (keepalived's garp_master_delay)."""
+# LOWER_PRIORITY_ANNOUNCE_HOLDOFF lives with the advert handlers; it stays importable from here, as before.
+__all__ = ["LOWER_PRIORITY_ANNOUNCE_HOLDOFF", "TRANSITIONS", "VirtualRouter"]
 
 
-class VirtualRouter:
+class VirtualRouter(AdvertHandlers, DrainHandlers):
     """One VRRP virtual router: one (interface, family, VRID)."""
 
     def __init__(self, config: RouterConfig, primary_address: IPAddress) -> None:
@@ -138,18 +125,6 @@ class VirtualRouter:
     def master_down_interval(self) -> float:
         return master_down_interval(self.election_priority, self.master_adver_interval_cs, self.config.version)
 
-    @property
-    def conflict(self) -> str | None:
-        """One sentence for status while a configuration conflict with a peer is known, else None.
-
-        Sticky: the owner that keeps the master role never hears the other one again (it is a silent Backup),
-        so the conflict stays reported, with `owner_conflict_seen_at` as its age, until that address advertises
-        a priority below 255 (reconfigured) or this daemon restarts.
-        """
-        if self.owner_conflict is None:
-            return None
-        return f"another address owner {self.owner_conflict} (priority 255)"
-
     def next_deadline(self) -> float | None:
         if self.state is State.BACKUP:
             return self.master_down_at
@@ -168,6 +143,10 @@ class VirtualRouter:
     def following(self) -> AdvertReceived | None:
         """The advert `heard_again` takes as a repeat now, if any."""
         return self._follows
+
+    def follow(self, event: AdvertReceived, master_down_interval: float) -> None:
+        """Take `event`, just handled with nothing else to do, as the advert `heard_again` answers from now on."""
+        self._follows, self._follows_mdi = event, master_down_interval
 
     def heard_again(self, event: AdvertReceived, now: float) -> float | None:
         """`event` once more, if it is the advert this Backup last followed (the screen hands out the same
@@ -202,14 +181,17 @@ class VirtualRouter:
         )
         return self._last_advert
 
-    def _send(self, actions: list[Action], priority: int | None = None) -> None:
+    # `send`, `set_state`, `saw_master` and `leave_master` are public because the handler mixins of other modules
+    # (vrrpd.protocol.adverts, vrrpd.protocol.drain) use them; they belong to the handlers, never to the daemon.
+
+    def send(self, actions: list[Action], priority: int | None = None) -> None:
         priority = self.election_priority if priority is None else priority
         self.counters.adverts_sent += 1
         if priority == 0:
             self.counters.priority_zero_sent += 1
         actions.append(SendAdvert(self._advert(priority)))
 
-    def _set_state(self, new: State, reason: str, actions: list[Action]) -> None:
+    def set_state(self, new: State, reason: str, actions: list[Action]) -> None:
         if new not in self._targets:
             # A handler doing what its row of the table does not say is a bug here, never a peer's doing.
             raise RuntimeError(f"{self.state} may not move to {new} on this input (see TRANSITIONS)")
@@ -221,32 +203,32 @@ class VirtualRouter:
             self.adver_at = None
         if new is State.MASTER:
             self.counters.became_master += 1
-            self._saw_master(self.primary_address, self.election_priority, None)
+            self.saw_master(self.primary_address, self.election_priority, None)
         elif new is not State.BACKUP:
             self.master_address = self.master_priority = self.master_seen_at = None
         self.counters.transitions += 1
         actions.append(StateChanged(old, new, reason))
 
-    def _saw_master(self, address: IPAddress, priority: int, now: float | None) -> None:
+    def saw_master(self, address: IPAddress, priority: int, now: float | None) -> None:
         self.master_address, self.master_priority, self.master_seen_at = address, priority, now
 
     def _become_master(self, now: float, reason: str, actions: list[Action]) -> None:
         # RFC 9568 §6.4.1/§6.4.2: advertise, announce the VIPs, arm Adver_Timer. The VIPs are added first so
         # that the announcements never precede the addresses (§8.1.2: delay GARP until the VIP is configured).
         actions.append(AddAddresses(self.config.addresses))
-        self._send(actions)
+        self.send(actions)
         actions.append(Announce(self.config.addresses))
         self.adver_at = now + self.config.advert_interval_cs / 100
-        self._set_state(State.MASTER, reason, actions)
+        self.set_state(State.MASTER, reason, actions)
 
-    def _leave_master(self, actions: list[Action]) -> None:
+    def leave_master(self, actions: list[Action]) -> None:
         # RFC 9568 §6.4.3 Shutdown: send an advert with priority 0, then give up the VIPs.
-        self._send(actions, priority=0)
+        self.send(actions, priority=0)
         actions.append(RemoveAddresses(self.config.addresses))
 
     def _start(self, now: float, actions: list[Action]) -> None:
         if self.fault_reason is not None:
-            self._set_state(State.FAULT, self.fault_reason, actions)
+            self.set_state(State.FAULT, self.fault_reason, actions)
             return
         if self.config.preempt_delay > 0:
             self.preempt_hold_until = now + self.config.preempt_delay
@@ -254,14 +236,14 @@ class VirtualRouter:
             self.master_hold_until = now + self.config.startup_delay  # once per process, not per recovery
         if self.master_hold_until is not None and now < self.master_hold_until:
             self.master_adver_interval_cs = self.config.advert_interval_cs
-            self._set_state(
+            self.set_state(
                 State.BACKUP, f"started; startup_delay holds mastership for {self.config.startup_delay:g} s", actions
             )
             self.master_down_at = max(now + self.master_down_interval, self.master_hold_until)
             return
         if self.config.is_owner and self.priority == OWNER_PRIORITY:
             if self.config.sync_group is not None:
-                self._set_state(
+                self.set_state(
                     State.BACKUP, f"started; address owner, waiting for sync group {self.config.sync_group}", actions
                 )
                 self.wants_master = True
@@ -270,66 +252,8 @@ class VirtualRouter:
             return
         # §6.4.1: a non-owner starts in Backup with Master_Adver_Interval = Advertisement_Interval.
         self.master_adver_interval_cs = self.config.advert_interval_cs
-        self._set_state(State.BACKUP, "started", actions)
+        self.set_state(State.BACKUP, "started", actions)
         self.master_down_at = now + self.master_down_interval
-
-    def _precheck(self, event: AdvertReceived, now: float, actions: list[Action]) -> bool:
-        """Checks common to Backup and Master (RFC 9568 §7.1, RFC 3768 §7.1). False = drop (counted)."""
-        advert, cfg = event.advert, self.config
-        self.counters.adverts_received += 1
-        reason = mismatch(event, cfg, self.priority)
-        if reason in (None, "owner") and cfg.is_owner:
-            self._check_owner_conflict(event, now, actions)
-        if reason is None and advert.addresses != cfg.addresses and set(advert.addresses) != set(cfg.addresses):
-            self.counters.address_mismatches += 1
-            actions.append(
-                Log(
-                    "warning",
-                    "address_mismatch",
-                    f"VRID {cfg.vrid}: advert from {event.src} lists "
-                    f"{', '.join(map(str, advert.addresses))}, we have {', '.join(map(str, cfg.addresses))}",
-                )
-            )
-            if cfg.address_check is AddressCheck.DROP:
-                reason = "address_list"
-            elif cfg.version == 2 and advert.priority != OWNER_PRIORITY:
-                reason = "address_list"  # RFC 3768 §7.1: v2 MUST drop a mismatch unless the owner sent it
-        if reason is not None:
-            self.counters.drop(reason)
-            return False
-        if advert.priority == 0:
-            self.counters.priority_zero_received += 1
-        if event.checksum_form is ChecksumForm.MESSAGE_ONLY and cfg.version == 3 and cfg.family is Family.IPV4:
-            self.counters.message_only_checksums += 1
-        return True
-
-    def _check_owner_conflict(self, event: AdvertReceived, now: float, actions: list[Action]) -> None:
-        """RFC 9568 §5.2.4/§8.3.2: at most one owner per VRID. Record and report a second one; a former
-        conflict ends when that address advertises a priority below 255 (it was reconfigured)."""
-        if event.advert.priority != OWNER_PRIORITY:
-            # Priority 0 is that owner shutting down (still misconfigured); 1..254 means it was reconfigured.
-            if event.src == self.owner_conflict and event.advert.priority > 0:
-                self.owner_conflict = self.owner_conflict_seen_at = None
-                actions.append(
-                    Log("info", "owner_conflict", f"VRID {self.config.vrid}: {event.src} is no longer an owner")
-                )
-            return
-        self.counters.owner_conflicts += 1
-        self.owner_conflict, self.owner_conflict_seen_at = event.src, now
-        winner = int(event.src) > int(self.primary_address)
-        outcome = (
-            f"{event.src} has the higher primary address and stays master; this router waits as backup"
-            if winner
-            else "this router has the higher primary address and stays master"
-        )
-        actions.append(
-            Log(
-                "error",
-                "owner_conflict",
-                f"VRID {self.config.vrid}: configuration error: {event.src} also advertises priority 255, but at "
-                f"most one router may own the virtual addresses (RFC 9568 §5.2.4, §8.3.2); {outcome}",
-            )
-        )
 
     # --- transitions ------------------------------------------------------------------------------------
 
@@ -341,11 +265,11 @@ class VirtualRouter:
 
     def _on_shutdown_backup(self, event: ShutdownRequested, now: float, actions: list[Action]) -> None:
         # §6.4.2: cancel Master_Down_Timer, go to Initialize; no advert.
-        self._set_state(State.INITIALIZE, "shutdown", actions)
+        self.set_state(State.INITIALIZE, "shutdown", actions)
 
     def _on_shutdown_master(self, event: ShutdownRequested, now: float, actions: list[Action]) -> None:
-        self._leave_master(actions)
-        self._set_state(State.INITIALIZE, "shutdown", actions)
+        self.leave_master(actions)
+        self.set_state(State.INITIALIZE, "shutdown", actions)
 
     def _on_timer_backup(self, event: TimerExpired, now: float, actions: list[Action]) -> None:
         if self.master_down_at is None or now < self.master_down_at:
@@ -374,92 +298,13 @@ class VirtualRouter:
     def _on_timer_master(self, event: TimerExpired, now: float, actions: list[Action]) -> None:
         if self.adver_at is None or now < self.adver_at:
             return
-        self._send(actions)  # §6.4.3: Adver_Timer fired
+        self.send(actions)  # §6.4.3: Adver_Timer fired
         interval = self.config.advert_interval_cs / 100
         # Re-armed from the deadline, not from `now`: adverts stay on a fixed grid whatever the lateness of each
         # firing (a gap that varies by it is jitter on the wire, and masters that went up together keep sharing
         # a wake-up). After a stall of a whole interval the grid restarts from now: no burst to catch up.
         late = now - self.adver_at
         self.adver_at = (self.adver_at if late < interval else now) + interval
-
-    def _on_advert_backup(self, event: AdvertReceived, now: float, actions: list[Action]) -> None:
-        if not self._precheck(event, now, actions):
-            return
-        advert = event.advert
-        if advert.priority == 0:
-            # §6.4.2: the master is shutting down; take over after Skew_Time, not Master_Down_Interval.
-            self.master_down_at = now + self.skew_time
-            self.wants_master = self.defers = False
-            self._saw_master(event.src, 0, now)
-            return
-        lower = advert.priority < self.election_priority
-        preempts = self.config.preempt and self.drain is None  # drained: follow whatever master is heard
-        if lower and preempts and self.config.preempt_delay > 0:
-            if self.preempt_hold_until is None:
-                self.preempt_hold_until = now + self.config.preempt_delay
-                actions.append(
-                    Log(
-                        "info",
-                        "preempt_delay",
-                        f"VRID {self.config.vrid}: lower-priority master {event.src} "
-                        f"(priority {advert.priority}); preempting in {self.config.preempt_delay:g} s",
-                    )
-                )
-        elif not lower:
-            self.preempt_hold_until = None
-        held = self.preempt_hold_until is not None and now < self.preempt_hold_until
-        if not preempts or not lower or held:
-            # §6.4.2: adopt the master's interval (v3 only; v2 intervals match or were dropped), which also
-            # recomputes Skew_Time and Master_Down_Interval, and restart Master_Down_Timer.
-            if self.config.version == 3:
-                self.master_adver_interval_cs = advert.interval_cs
-            interval = self.master_down_interval
-            self.master_down_at = now + interval
-            self.wants_master, self.defers = False, True
-            self._saw_master(event.src, advert.priority, now)
-            if (
-                not actions
-                and (not preempts or not lower)  # not held by preempt_delay: the outcome does not hang on `now`
-                and event.checksum_form is not ChecksumForm.MESSAGE_ONLY
-            ):
-                self._follows, self._follows_mdi = event, interval
-            return
-        # Preempt_Mode and a lower priority: discard, so Master_Down_Timer runs out and we preempt.
-        self.counters.lower_priority_received += 1
-
-    def _on_advert_master(self, event: AdvertReceived, now: float, actions: list[Action]) -> None:
-        if not self._precheck(event, now, actions):
-            return
-        advert = event.advert
-        if advert.priority == 0:
-            # §6.4.3: another master is leaving; assert ourselves at once.
-            self._send(actions)
-            self.adver_at = now + self.config.advert_interval_cs / 100
-            return
-        # §6.4.3: step down on a higher priority, or an equal one from a higher primary address compared as
-        # an unsigned integer in network byte order (RFC 9568).
-        mine = self.election_priority
-        if advert.priority > mine or (advert.priority == mine and int(event.src) > int(self.primary_address)):
-            actions.append(RemoveAddresses(self.config.addresses))
-            if self.config.version == 3:
-                self.master_adver_interval_cs = advert.interval_cs
-            self._set_state(State.BACKUP, f"higher priority master {event.src} ({advert.priority})", actions)
-            self.master_down_at = now + self.master_down_interval
-            self.defers = True
-            self._saw_master(event.src, advert.priority, now)
-            return
-        self.counters.lower_priority_received += 1
-        if self.config.advert_on_lower_priority:
-            self._send(actions)  # RFC 9568 §6.4.3: so the sender and learning bridges relearn the master
-        # A router that sent this thought it was master (a partition, a second owner starting as one, §6.4.1)
-        # and may have announced the VIPs with its own MAC: take the neighbour caches back as it steps down
-        # (keepalived's garp_lower_prio_*). At most once per hold-off, so a sender of frequent lower-priority
-        # adverts cannot make us flood the LAN with GARP/NA.
-        last = self.lower_priority_announced_at
-        wanted = self.config.advert_on_lower_priority or advert.priority == OWNER_PRIORITY
-        if wanted and (last is None or now - last >= LOWER_PRIORITY_ANNOUNCE_HOLDOFF):
-            self.lower_priority_announced_at = now
-            actions.append(Announce(self.config.addresses))
 
     def _on_priority(self, event: PriorityChanged, now: float, actions: list[Action]) -> None:
         if not 1 <= event.priority <= OWNER_PRIORITY:
@@ -468,16 +313,16 @@ class VirtualRouter:
         self.priority = event.priority
         if self.election_priority != before and self.state is State.MASTER:
             # Tell the backups now rather than one interval later, so a preempting backup reacts at once.
-            self._saw_master(self.primary_address, self.election_priority, None)  # the master seen is us, as we are
-            self._send(actions)
+            self.saw_master(self.primary_address, self.election_priority, None)  # the master seen is us, as we are
+            self.send(actions)
             self.adver_at = now + self.config.advert_interval_cs / 100
 
     def _on_faulted(self, event: Faulted, now: float, actions: list[Action]) -> None:
         self.fault_reason = event.reason
         if self.state is State.MASTER:
-            self._leave_master(actions)
+            self.leave_master(actions)
         if self.state in (State.MASTER, State.BACKUP):
-            self._set_state(State.FAULT, event.reason, actions)
+            self.set_state(State.FAULT, event.reason, actions)
 
     def _on_recovered(self, event: Recovered, now: float, actions: list[Action]) -> None:
         was_faulted, self.fault_reason = self.fault_reason is not None, None
@@ -493,8 +338,8 @@ class VirtualRouter:
 
     def _on_group_backup(self, event: GroupBackup, now: float, actions: list[Action]) -> None:
         # Like a shutdown (§6.4.3): priority 0 so the peers take over after Skew_Time, not Master_Down_Interval.
-        self._leave_master(actions)
-        self._set_state(State.BACKUP, event.reason, actions)
+        self.leave_master(actions)
+        self.set_state(State.BACKUP, event.reason, actions)
         self.master_down_at = now + self.master_down_interval + event.hold
 
     def _on_reconfigured(self, event: Reconfigured, now: float, actions: list[Action]) -> None:
@@ -515,50 +360,10 @@ class VirtualRouter:
             removed = tuple(a for a in old.addresses if a not in new.addresses)
             if added or removed:
                 actions.append(UpdateAddresses(added, removed))
-            self._send(actions)
+            self.send(actions)
             self.adver_at = now + new.advert_interval_cs / 100
             if added:
                 actions.append(Announce(added))  # §8.1.2: after the addresses are in place, as on becoming Master
-
-    def _on_drained(self, event: Drained, now: float, actions: list[Action]) -> None:
-        if self.config.is_owner:
-            raise ValueError("an address owner (priority 255) cannot be drained: nobody can take its addresses")
-        old, self.drain = self.drain, event.mode
-        if old is event.mode:
-            return
-        if self.state is State.BACKUP and event.mode is Drain.HARD:
-            self.wants_master = False  # a sync group member no longer wants Master: its timer runs again
-            if self.master_down_at is None:
-                self.master_down_at = now + self.master_down_interval
-        if self.state is not State.MASTER:
-            return
-        if event.mode is Drain.HARD:
-            # §6.4.3 as at shutdown: priority 0, so a Backup takes over after Skew_Time; then Backup, for good.
-            self._leave_master(actions)
-            self._set_state(State.BACKUP, "drained: handed over with priority 0", actions)
-            self.master_down_at = now + self.master_down_interval
-            self.master_address = self.master_priority = self.master_seen_at = None
-            return
-        # Soft: the same priority 0 (a Backup takes over after its Skew_Time, shorter than one interval, before our
-        # next advert), but the addresses stay until another router's advert takes them over (§6.4.3).
-        self._send(actions, priority=0)
-        self.adver_at = now + self.config.advert_interval_cs / 100
-        self._saw_master(self.primary_address, self.election_priority, None)
-
-    def _on_resumed(self, event: Resumed, now: float, actions: list[Action]) -> None:
-        old, self.drain = self.drain, None
-        if old is None:
-            return
-        if self.state is State.MASTER:  # soft-drained Master: its own priority again, told to the backups at once
-            self._send(actions)
-            self.adver_at = now + self.config.advert_interval_cs / 100
-            self._saw_master(self.primary_address, self.priority, None)
-        elif self.state is State.BACKUP and old is Drain.HARD and self.master_down_at is not None:
-            seen = self.master_seen_at
-            if seen is None or self.master_priority == 0 or now - seen >= self.master_down_interval:
-                # Nobody has served for a Master_Down_Interval (or the master said it leaves): take over after
-                # Skew_Time, as on a priority-0 advert (§6.4.2), rather than wait a whole interval more.
-                self.master_down_at = min(self.master_down_at, now + self.skew_time)
 
 
 _Handler = Callable[[VirtualRouter, Input, float, list[Action]], None]
@@ -582,11 +387,11 @@ TRANSITIONS: dict[tuple[State, type], tuple[_Handler, frozenset[State]]] = {
     (State.INITIALIZE, GroupMaster): (_R._ignore, _NONE),
     (State.INITIALIZE, Reconfigured): (_R._on_reconfigured, _NONE),
     (State.INITIALIZE, GroupBackup): (_R._ignore, _NONE),
-    (State.INITIALIZE, Drained): (_R._on_drained, _NONE),
-    (State.INITIALIZE, Resumed): (_R._on_resumed, _NONE),
+    (State.INITIALIZE, Drained): (_R.on_drained, _NONE),
+    (State.INITIALIZE, Resumed): (_R.on_resumed, _NONE),
     (State.BACKUP, Started): (_R._ignore, _NONE),
     (State.BACKUP, ShutdownRequested): (_R._on_shutdown_backup, _to(State.INITIALIZE)),
-    (State.BACKUP, AdvertReceived): (_R._on_advert_backup, _NONE),
+    (State.BACKUP, AdvertReceived): (_R.on_advert_backup, _NONE),
     (State.BACKUP, TimerExpired): (_R._on_timer_backup, _to(State.MASTER)),
     (State.BACKUP, PriorityChanged): (_R._on_priority, _NONE),
     (State.BACKUP, Faulted): (_R._on_faulted, _to(State.FAULT)),
@@ -594,11 +399,11 @@ TRANSITIONS: dict[tuple[State, type], tuple[_Handler, frozenset[State]]] = {
     (State.BACKUP, GroupMaster): (_R._on_group_master, _to(State.MASTER)),
     (State.BACKUP, Reconfigured): (_R._on_reconfigured, _NONE),
     (State.BACKUP, GroupBackup): (_R._ignore, _NONE),
-    (State.BACKUP, Drained): (_R._on_drained, _NONE),
-    (State.BACKUP, Resumed): (_R._on_resumed, _NONE),
+    (State.BACKUP, Drained): (_R.on_drained, _NONE),
+    (State.BACKUP, Resumed): (_R.on_resumed, _NONE),
     (State.MASTER, Started): (_R._ignore, _NONE),
     (State.MASTER, ShutdownRequested): (_R._on_shutdown_master, _to(State.INITIALIZE)),
-    (State.MASTER, AdvertReceived): (_R._on_advert_master, _to(State.BACKUP)),
+    (State.MASTER, AdvertReceived): (_R.on_advert_master, _to(State.BACKUP)),
     (State.MASTER, TimerExpired): (_R._on_timer_master, _NONE),
     (State.MASTER, PriorityChanged): (_R._on_priority, _NONE),
     (State.MASTER, Faulted): (_R._on_faulted, _to(State.FAULT)),
@@ -606,8 +411,8 @@ TRANSITIONS: dict[tuple[State, type], tuple[_Handler, frozenset[State]]] = {
     (State.MASTER, GroupMaster): (_R._ignore, _NONE),
     (State.MASTER, Reconfigured): (_R._on_reconfigured, _NONE),
     (State.MASTER, GroupBackup): (_R._on_group_backup, _to(State.BACKUP)),
-    (State.MASTER, Drained): (_R._on_drained, _to(State.BACKUP)),
-    (State.MASTER, Resumed): (_R._on_resumed, _NONE),
+    (State.MASTER, Drained): (_R.on_drained, _to(State.BACKUP)),
+    (State.MASTER, Resumed): (_R.on_resumed, _NONE),
     (State.FAULT, Started): (_R._ignore, _NONE),
     (State.FAULT, ShutdownRequested): (_R._on_shutdown_backup, _to(State.INITIALIZE)),
     (State.FAULT, AdvertReceived): (_R._ignore, _NONE),
@@ -618,6 +423,6 @@ TRANSITIONS: dict[tuple[State, type], tuple[_Handler, frozenset[State]]] = {
     (State.FAULT, GroupMaster): (_R._ignore, _NONE),
     (State.FAULT, Reconfigured): (_R._on_reconfigured, _NONE),
     (State.FAULT, GroupBackup): (_R._ignore, _NONE),
-    (State.FAULT, Drained): (_R._on_drained, _NONE),
-    (State.FAULT, Resumed): (_R._on_resumed, _NONE),
+    (State.FAULT, Drained): (_R.on_drained, _NONE),
+    (State.FAULT, Resumed): (_R.on_resumed, _NONE),
 }
