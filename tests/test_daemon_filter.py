@@ -10,7 +10,7 @@ from pathlib import Path
 from daemoncase import Case
 from reloadcase import document, instance, masters, reload, run
 
-from vrrpd.net.bpf import ACCEPT_ALL, Accept, program
+from vrrpd.net.bpf import ACCEPT_ALL, DROP_ALL, Accept, program
 from vrrpd.net.fakes import FakeVrrpSocket
 from vrrpd.net.sockets import RCVBUF
 from vrrpd.protocol import Family
@@ -35,6 +35,9 @@ def test_the_filter_is_set_at_start_and_follows_each_reload(tmp_path: Path) -> N
     async def body(case: Case) -> None:
         await masters(case, tmp_path, "a", "b")
         assert filters(case)[-1] == program(Family.IPV4, {1: Accept(3), 2: Accept(3)})
+        # After the drop-all the link opens with, built once for all the instances a start brings (one program per
+        # instance made start-up quadratic: 100 programs of growing length for 100 instances).
+        assert filters(case) == [DROP_ALL, program(Family.IPV4, {1: Accept(3), 2: Accept(3)})]
         count = len(filters(case))
 
         await reload(case, document(a, b, instance(tmp_path, "c", 3, C_VIP)))  # added

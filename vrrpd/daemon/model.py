@@ -150,11 +150,13 @@ class Link:
     def __post_init__(self) -> None:
         self.group = self.family.group
 
-    def add(self, inst: Instance) -> None:
-        """`inst` is read from this link from now on: its VRID goes into the kernel filter."""
+    def add(self, inst: Instance, refilter: bool = True) -> None:
+        """`inst` is read from this link from now on: its VRID goes into the kernel filter (with `refilter=False`,
+        once the caller calls `refilter`, before the link is read)."""
         self.forget(inst.config.vrid)
         self.routers[inst.config.vrid] = inst
-        self.refilter()
+        if refilter:
+            self.refilter()
 
     def remove(self, inst: Instance) -> None:
         """`inst` is no longer read here (if it still is): its VRID leaves the kernel filter."""
