@@ -150,6 +150,7 @@ def test_a_change_in_place_sends_the_next_repeat_through_the_screen_again() -> N
     """docs/reload.md, row `accept_checksum` (RFC 9568 §5.2.8): a reload that changes only what the screen accepts
     feeds the router nothing, so the raw lane must forget its repeat too: the master's next advert is screened
     under the new setting (here: refused, its checksum form is no longer accepted)."""
+
     async def body() -> None:
         case = await started(FAST_BACKUP)
         inst, link = case.inst("v1"), case.daemon.links[("eth0", Family.IPV4)]

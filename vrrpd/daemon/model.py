@@ -30,6 +30,7 @@ from vrrpd.protocol import Advert, AdvertReceived, Family, VirtualRouter
 from vrrpd.protocol.packet import IPAddress
 from vrrpd.protocol.receive import Receiver
 from vrrpd.protocol.tracking import Tracking
+from vrrpd.services.workqueue import WorkQueue
 
 log = logging.getLogger("vrrpd")
 
@@ -258,7 +259,7 @@ class Instance:
     """The deadline last handed to the scheduler."""
     wire: tuple[Advert, bytes] | None = None
     """The last advert sent and its encoding: an unchanged advert is not encoded again."""
-    ops: asyncio.Queue[Op] = field(default_factory=asyncio.Queue)
+    ops: WorkQueue[Op] = field(default_factory=WorkQueue)
     worker: asyncio.Task[None] | None = None
     garp: asyncio.Task[None] | None = None
     """The announcement of a takeover: its bursts, then the refresh (vrrpd.daemon.worker)."""
