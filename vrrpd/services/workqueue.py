@@ -16,8 +16,6 @@ T = TypeVar("T")
 
 
 class WorkQueue(Generic[T]):
-    __slots__ = ("_getter", "_items", "_joiners", "_unfinished")
-
     def __init__(self) -> None:
         self._items: list[T] = []
         self._unfinished = 0
