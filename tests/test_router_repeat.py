@@ -97,6 +97,10 @@ def test_no_shortcut_when_the_outcome_hangs_on_the_clock_or_asks_for_something()
     legacy = advert(form=ChecksumForm.MESSAGE_ONLY)
     message_only.handle(legacy, 0.001)
     assert message_only.heard_again(legacy, 0.011) is None
+    # A sync group member never does: its group (vrrpd.protocol.syncgroup) looks at every input of its members.
+    member = router(priority=100, sync_group="g")
+    member.handle(heard := advert(), 0.001)
+    assert member.following is None and member.heard_again(heard, 0.011) is None
     # A Master never takes it: its rules for an advert are another matter (§6.4.3).
     master = router(priority=255)
     assert master.state is State.MASTER

@@ -105,10 +105,10 @@ class Driver:
     def heard_again(self, inst: Instance, event: AdvertReceived, now: float) -> bool:
         """A Backup's repeat of the advert it follows restarts its Master_Down_Timer and nothing else
         (VirtualRouter.heard_again): no actions to carry out, and a deadline that only moved later, which the
-        scheduler just records. False: `event` must go through `feed` (it is no such repeat, or the router is a
-        member of a sync group, whose group looks at every input)."""
+        scheduler just records. False: `event` must go through `feed` (it is no such repeat: a member of a sync group
+        never takes one, its group looks at every input)."""
         name = inst.config.name
-        if self.scheduler is None or self.sync.of(name) is not None:
+        if self.scheduler is None:
             return False
         deadline = inst.router.heard_again(event, now)
         if deadline is None:

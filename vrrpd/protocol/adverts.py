@@ -79,6 +79,7 @@ class AdvertHandlers:
                 not actions
                 and (not preempts or not lower)  # not held by preempt_delay: the outcome does not hang on `now`
                 and event.checksum_form is not ChecksumForm.MESSAGE_ONLY
+                and self.config.sync_group is None  # its group looks at every input of its members
             ):
                 self.follow(event, interval)
             return

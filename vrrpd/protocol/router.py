@@ -21,9 +21,9 @@ Rules this module keeps:
 - A Backup's repeat (`heard_again`): the advert it last followed, arriving again, is what a backup receives nearly
   always (a master sends the same advert every interval). Its whole effect is known once the first one was handled
   by the rules (counted, Master_Down_Timer restarted from `now`, the master seen at `now`), so the router answers it
-  with that and nothing else, as long as no other input came in between and the first one's outcome did not hang on
+  with that and nothing else, as long as no other input came in between, the first one's outcome did not hang on
   the clock (a preempt_delay hold) or ask for anything (a log line, such as an owner's conflict, or a message-only
-  checksum to count).
+  checksum to count), and the router is in no sync group (the group looks at every input of its members).
 - Drain (`vrrpctl drain`, `Drained` / `Resumed`): its rules, and its handlers, are in vrrpd.protocol.drain.
 """
 
