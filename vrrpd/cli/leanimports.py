@@ -10,8 +10,9 @@ format itself and never imports it). The daemon speaks no TLS: the metrics endpo
 - asyncio is imported with `ssl` blocked, so it records "no ssl" (it then refuses `ssl=` arguments, which the
   daemon never passes). A lazily loaded `ssl` would not do: asyncio checks `isinstance(sock, ssl.SSLSocket)` on
   every `loop.sock_recv` (vrrpd.net.addrbatch), which would load it.
-- `ssl` is then registered *unexecuted* (`defer`): pyroute2's `import ssl` succeeds and costs nothing; the first
-  attribute anyone reads runs the real ssl.py, so code that does use ssl still works, and only pays then.
+- `ssl` is then registered *unexecuted* (vrrpd.net.pyroute2_lean.prepare, as pyroute2's `__init__` is):
+  pyroute2's `import ssl` succeeds and costs nothing; the first attribute anyone reads runs the real ssl.py, so
+  code that does use ssl still works, and only pays then.
 - prometheus_client's `__init__` is skipped as pyroute2's is (vrrpd.net.pyroute2_lean.prepare).
 
 Measured (bench/README.md "Memory", Debian's python3 3.11.2): RSS after the start-up imports 36.6 -> 28.8 MB
@@ -21,9 +22,7 @@ Measured (bench/README.md "Memory", Debian's python3 3.11.2): RSS after the star
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from typing import Any
 
 from vrrpd.net import pyroute2_lean
 
@@ -39,30 +38,5 @@ def lean_run_imports() -> None:
             import asyncio  # noqa: F401  # what it records about ssl is what counts
         finally:
             del sys.modules["ssl"]
-    defer("ssl")
+    pyroute2_lean.prepare("ssl")
     pyroute2_lean.prepare("prometheus_client")
-
-
-def defer(name: str) -> None:
-    """Register module `name` unexecuted: importing it again is free, and its code runs when one of its attributes
-    is first read (importlib.util.LazyLoader would run it at the next `import`, which reads `__spec__`)."""
-    if name in sys.modules:
-        return
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        return
-    module = importlib.util.module_from_spec(spec)
-    loader = spec.loader
-    state = {"loaded": False}
-
-    def __getattr__(attribute: str) -> Any:
-        if not state["loaded"]:
-            state["loaded"] = True
-            loader.exec_module(module)
-        try:
-            return module.__dict__[attribute]
-        except KeyError:
-            raise AttributeError(f"module {name!r} has no attribute {attribute!r}") from None
-
-    module.__getattr__ = __getattr__  # type: ignore[method-assign]
-    sys.modules[name] = module

@@ -24,14 +24,17 @@ def prepare(package: str = PACKAGE) -> None:
     """Make `import pyroute2.x.y` skip pyroute2's `__init__` until the package's own namespace is used.
 
     `package`: another package to treat the same way (`vrrpd run` does it for prometheus_client, whose `__init__`
-    imports its HTTP servers and push gateway: vrrpd.cli.leanimports). A no-op when the package is already
-    imported (then it is complete already) or not installed (the import that follows fails as usual).
+    imports its HTTP servers and push gateway: vrrpd.cli.leanimports), or a plain module, whose code then runs when
+    one of its attributes is first read (`ssl`: importing it is free; importlib.util.LazyLoader would run it at the
+    next `import`, which reads `__spec__`). A no-op when it is already imported (then it is complete already) or
+    not installed (the import that follows fails as usual).
     """
     if package in sys.modules:
         return
     spec = importlib.util.find_spec(package)
-    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+    if spec is None or spec.loader is None:
         return
+    is_package = spec.submodule_search_locations is not None
     module = importlib.util.module_from_spec(spec)
     loader = spec.loader
     state = {"loaded": False}
@@ -39,7 +42,7 @@ def prepare(package: str = PACKAGE) -> None:
     def __getattr__(name: str) -> Any:
         # `from pyroute2 import config` inside pyroute2 itself asks the package for a submodule: import just
         # that submodule, as Python would without this hook.
-        if not state["loaded"] and not name.startswith("__"):
+        if is_package and not state["loaded"] and not name.startswith("__"):
             with contextlib.suppress(ImportError):
                 if importlib.util.find_spec(f"{package}.{name}") is not None:
                     return importlib.import_module(f"{package}.{name}")

@@ -169,12 +169,12 @@ async def render(registry: CollectorRegistry, slice_size: int = SLICE) -> bytes:
 
 def family_text(family: Metric, head: bool = True) -> bytes:
     """One family in the Prometheus text format, byte for byte what prometheus_client's `generate_latest` writes
-    for it (tests/test_metrics_http.py compares them), without `head` its samples only.
+    for it (tests/test_lean_imports.py compares them), without `head` its samples only.
 
     Why not `generate_latest` itself: prometheus_client.exposition imports `ssl` (its annotations name
     ssl.TLSVersion), urllib.request (then hashlib and libcrypto), http.server, email and wsgiref, for its push
     gateway and threaded servers, none of which the daemon uses. Kept out of `vrrpd run` they save ~6 MB RSS
-    (bench/README.md, "Memory"); vrrpd.cli.daemon's `lean_run_imports` keeps them out.
+    (bench/README.md, "Memory"); vrrpd.cli.leanimports keeps them out.
     """
     name, kind = family.name, family.type
     if kind == "counter":
